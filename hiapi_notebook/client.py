@@ -1,0 +1,457 @@
+"""HTTP client for HiAPI's task API: ``AsyncHiAPI`` and its sync facade ``HiAPI``.
+
+``AsyncHiAPI`` is the implementation (httpx, one connection pool for hundreds
+of concurrent waits). ``HiAPI`` runs the same coroutines on the package's one
+background loop, so it works from a script and from inside a running notebook
+cell, where ``asyncio.run`` would fail.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+import httpx
+
+from . import _loop
+from .errors import (
+    APIConnectionError, HiAPIError, MissingAPIKeyError, OutputExpiredError, PollTimeout, RateLimitError,
+    RequestValidationError, TaskFailed, WebhookVerificationError, error_for,
+)
+from .models import CreatedTask, Task, TaskPage
+
+log = logging.getLogger("hiapi_notebook")
+
+DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
+MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
+WEBHOOK_TOLERANCE = 300
+UpdateHook = Callable[[Task], Any]
+
+
+# --- retry policy: small pure functions, testable with no network and no sleep ---
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` given in seconds or as an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def should_retry(method: str, status: int | None, error_code: str | None,
+                 idempotent_post: bool) -> bool:
+    """Whether a failed attempt may be sent again.
+
+    429, 503 and 409 IDEMPOTENCY_KEY_PROCESSING mean the server did nothing yet.
+    Other 5xx and network errors (``status is None``) leave a POST in an unknown
+    state: it is only safe to resend with an idempotency key, which replays the
+    first task instead of billing twice.
+    """
+    if error_code == "MODEL_UNAVAILABLE":
+        return False  # retrying won't help soon; the user should hear it
+    if status in (429, 503) or (status == 409 and error_code == "IDEMPOTENCY_KEY_PROCESSING"):
+        return True
+    if status is None or status >= 500:
+        return method == "GET" or idempotent_post
+    return False
+
+
+def retry_delay(attempt: int, retry_after: float | None, *, base: float = 0.5,
+                cap: float = 8.0, rng: random.Random | None = None) -> float:
+    """The server's ``Retry-After`` (capped) when given, else exponential backoff
+    with jitter, so many waiting tasks do not retry in lockstep."""
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER)
+    exp = min(cap, base * (2 ** attempt))
+    return exp * (0.5 + 0.5 * (rng or random).random())
+
+
+def poll_delay(age: float, min_interval: float, max_interval: float) -> float:
+    """Quick at first, slower as a task ages: about a tenth of its age, bounded."""
+    return max(min_interval, min(max_interval, age * 0.1))
+
+
+def normalize_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise RequestValidationError(
+            f"HIAPI_BASE_URL must start with http:// or https:// (got {url!r})")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def new_idempotency_key() -> str:
+    return "hnb-" + uuid.uuid4().hex
+
+
+def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if callback is None:
+        return None
+    if isinstance(callback, str):
+        callback = {"url": callback}
+    url = str(callback.get("url") or "")
+    if not url.startswith(("http://", "https://")):
+        raise RequestValidationError(
+            f"callback url must be an http(s) URL (got {url!r}); e.g. https://example.com/hook")
+    out = {"when": "final", **callback}
+    if out["when"] != "final":
+        raise RequestValidationError("callback 'when' accepts only \"final\"")
+    return out
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    sha256: str
+    bytes: int
+    content_type: str
+
+
+class AsyncTasks:
+    """``client.tasks``: create, retrieve, list, wait and run."""
+
+    def __init__(self, client: "AsyncHiAPI") -> None:
+        self._client = client
+
+    async def create(self, model: str, input: Mapping[str, Any], *, callback=None,
+                     route: str | None = None, idempotency_key: str | None = None,
+                     storage: str | None = None) -> CreatedTask:
+        if not model or not isinstance(model, str):
+            raise RequestValidationError("model must be a non-empty string, e.g. 'gpt-image-2'")
+        if not isinstance(input, Mapping):
+            raise RequestValidationError("input must be a JSON object (a dict)")
+        body: dict[str, Any] = {"model": model, "input": dict(input)}
+        cb = _check_callback(callback)
+        if cb:
+            body["callback"] = cb
+        if route:
+            body["route"] = route
+        if storage:
+            body["storage"] = storage
+        key = idempotency_key or new_idempotency_key()
+        if len(key.encode()) > 255:
+            raise RequestValidationError("Idempotency-Key must be at most 255 bytes")
+        data, headers = await self._client._request("POST", "/tasks", json_body=body,
+                                                    idempotency_key=key)
+        task_id = (data or {}).get("taskId") if isinstance(data, Mapping) else None
+        if not task_id:
+            raise APIConnectionError("HiAPI answered a create without a taskId")
+        replay = headers.get("idempotent-replay", "").lower() == "true"
+        return CreatedTask(task_id=task_id, idempotent_replay=replay, idempotency_key=key)
+
+    async def retrieve(self, task_id: str) -> Task:
+        if not task_id or "/" in task_id:
+            raise RequestValidationError(f"not a task id: {task_id!r}")
+        data, _ = await self._client._request("GET", f"/tasks/{task_id}")
+        return Task.from_dict(data or {})
+
+    async def list(self, page: int = 1, size: int = 20) -> TaskPage:
+        data, _ = await self._client._request("GET", "/tasks",
+                                              params={"page": page, "size": size})
+        return TaskPage.from_dict(data or {})
+
+    async def wait(self, task_id: str, *, timeout: float | None = 600,
+                   on_update: UpdateHook | None = None) -> Task:
+        """Poll until the task ends; ``on_update`` hears every status change."""
+        client = self._client
+        started = time.monotonic()
+        last_status: str | None = None
+        while True:
+            task = await self.retrieve(task_id)
+            if task.status != last_status:
+                last_status = task.status
+                if on_update is not None:
+                    result = on_update(task)
+                    if inspect.isawaitable(result):
+                        await result
+            if task.is_terminal:
+                if task.failed:
+                    raise TaskFailed(task)
+                return task
+            waited = time.monotonic() - started
+            age = time.time() - task.created_at if task.created_at else waited
+            delay = poll_delay(age, client.poll_interval, client.max_poll_interval)
+            if timeout is not None and waited + delay > timeout:
+                if waited >= timeout:
+                    raise PollTimeout(task_id, timeout)
+                delay = max(0.0, timeout - waited)
+            await asyncio.sleep(delay)
+
+    async def run(self, model: str, input: Mapping[str, Any], *, callback=None,
+                  route: str | None = None, idempotency_key: str | None = None,
+                  storage: str | None = None, timeout: float | None = 600,
+                  on_update: UpdateHook | None = None) -> Task:
+        created = await self.create(model, input, callback=callback, route=route,
+                                    idempotency_key=idempotency_key, storage=storage)
+        return await self.wait(created.task_id, timeout=timeout, on_update=on_update)
+
+
+class AsyncHiAPI:
+    """The async client. One instance shares its pool, rate-limit pauses and
+    concurrency limit across every task it carries."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
+                 timeout: float = 30.0, max_retries: int = 4, poll_interval: float = 1.0,
+                 max_poll_interval: float = 10.0, max_concurrency: int = 32,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._api_key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
+        self.base_url = normalize_base_url(
+            base_url or os.environ.get("HIAPI_BASE_URL") or DEFAULT_BASE_URL)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.max_concurrency = max_concurrency
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._gate: asyncio.Semaphore | None = None
+        self._paused_until = 0.0  # a 429/503 with Retry-After pauses every request
+        self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
+        self.tasks = AsyncTasks(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncHiAPI(base_url={self.base_url!r}, key={'set' if self._api_key else 'missing'})"
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self._api_key)
+
+    def _ensure_http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            # httpx pools are bound to the loop that made them.
+            self._http = httpx.AsyncClient(
+                timeout=self.timeout, transport=self._transport, follow_redirects=True,
+                limits=httpx.Limits(max_connections=self.max_concurrency,
+                                    max_keepalive_connections=self.max_concurrency))
+            self._http_loop = loop
+            self._gate = asyncio.Semaphore(self.max_concurrency)
+        return self._http
+
+    async def _request(self, method: str, path: str, *, json_body: Any = None,
+                       params: Mapping[str, Any] | None = None,
+                       idempotency_key: str | None = None) -> tuple[Any, httpx.Headers]:
+        if not self._api_key:
+            raise MissingAPIKeyError()
+        http = self._ensure_http()
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json",
+                   "User-Agent": "hiapi-notebook"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            pause = self._paused_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            status: int | None = None
+            error_code: str | None = None
+            retry_after: float | None = None
+            try:
+                assert self._gate is not None
+                async with self._gate:
+                    resp = await http.request(method, url, content=content, params=params,
+                                              headers=headers)
+            except httpx.HTTPError as exc:
+                failure: HiAPIError = APIConnectionError(
+                    f"Could not reach HiAPI at {self.base_url} ({type(exc).__name__}); "
+                    "check your network and HIAPI_BASE_URL")
+            else:
+                if "x-hiapi-sandbox" in resp.headers:
+                    self.is_sandbox = True
+                status = resp.status_code
+                envelope = _decode(resp)
+                if 200 <= status < 300 and envelope is not None:
+                    return envelope.get("data"), resp.headers
+                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                if envelope is None:
+                    failure = (error_for(status, None, f"unexpected non-JSON answer ({len(resp.content)} bytes)")
+                               if status >= 300 else
+                               APIConnectionError(f"HiAPI answered {status} with a body that is not JSON"))
+                else:
+                    error_code = envelope.get("error_code")
+                    failure = error_for(status, error_code, str(envelope.get("message") or ""),
+                                        retry_after)
+                if status in (429, 503) and retry_after:
+                    self._paused_until = max(self._paused_until,
+                                             time.monotonic() + min(retry_after, MAX_RETRY_AFTER))
+            if attempt >= self.max_retries or not should_retry(
+                    method, status, error_code, idempotent_post=bool(idempotency_key)):
+                if isinstance(failure, RateLimitError) and attempt:
+                    failure.message += f" [gave up after {attempt + 1} attempts]"
+                    failure.args = (failure.message,)
+                raise failure
+            delay = retry_delay(attempt, retry_after)
+            log.debug("retrying %s %s after %s in %.2fs", method, path, status or "network error", delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def fetch(self, url: str, *, max_bytes: int = 200 * 2**20) -> tuple[bytes, str]:
+        """An output's bytes and content type (no API key is sent to media hosts)."""
+        chunks: list[bytes] = []
+        ctype = ""
+        async for ctype, chunk in self._stream(url, max_bytes):
+            chunks.append(chunk)
+        return b"".join(chunks), ctype
+
+    async def download(self, url: str, dest: Path | str, *, max_bytes: int = 2 * 2**30,
+                       accept: tuple[str, ...] = ("image/", "video/", "audio/",
+                                                  "application/octet-stream")) -> Download:
+        """Stream an output to ``dest`` (via a temporary file, never whole in memory)."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
+        size = 0
+        ctype = ""
+        try:
+            with open(tmp, "wb") as fh:
+                async for ctype, chunk in self._stream(url, max_bytes, accept):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Download(dest, digest.hexdigest(), size, ctype)
+
+    async def _stream(self, url: str, max_bytes: int, accept: tuple[str, ...] | None = None):
+        if not url.startswith(("http://", "https://")):
+            raise RequestValidationError(f"refusing to fetch a non-http(s) URL: {url[:80]!r}")
+        http = self._ensure_http()
+        try:
+            async with http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp:
+                if resp.status_code in (403, 404, 410):
+                    raise OutputExpiredError(url, resp.status_code)
+                if resp.status_code >= 400:
+                    raise APIConnectionError(
+                        f"could not download the output (HTTP {resp.status_code})")
+                ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                if accept is not None and not ctype.startswith(accept):
+                    raise APIConnectionError(f"output is {ctype or 'of no type'}, not media; not saved")
+                declared = int(resp.headers.get("content-length") or 0)
+                if declared > max_bytes:
+                    raise APIConnectionError(f"output is {declared} bytes, over the {max_bytes}-byte limit")
+                seen = 0
+                async for chunk in resp.aiter_bytes():
+                    seen += len(chunk)
+                    if seen > max_bytes:
+                        raise APIConnectionError(f"output exceeds the {max_bytes}-byte limit")
+                    yield ctype, chunk
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(f"could not download the output ({type(exc).__name__})") from None
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    close = aclose
+
+    async def __aenter__(self) -> "AsyncHiAPI":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+def _decode(resp: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _SyncTasks:
+    def __init__(self, inner: AsyncTasks) -> None:
+        self._inner = inner
+
+    def create(self, model, input, **kw) -> CreatedTask:
+        return _loop.run_sync(self._inner.create(model, input, **kw))
+
+    def retrieve(self, task_id: str) -> Task:
+        return _loop.run_sync(self._inner.retrieve(task_id))
+
+    def list(self, page: int = 1, size: int = 20) -> TaskPage:
+        return _loop.run_sync(self._inner.list(page, size))
+
+    def wait(self, task_id: str, **kw) -> Task:
+        return _loop.run_sync(self._inner.wait(task_id, **kw))
+
+    def run(self, model, input, **kw) -> Task:
+        return _loop.run_sync(self._inner.run(model, input, **kw))
+
+
+class HiAPI:
+    """Blocking facade over ``AsyncHiAPI``; usable in scripts and notebook cells."""
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, **kw: Any) -> None:
+        self._async = AsyncHiAPI(api_key, base_url, **kw)
+        self.tasks = _SyncTasks(self._async.tasks)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncHiAPI", "HiAPI", 1)
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    def close(self) -> None:
+        _loop.run_sync(self._async.aclose())
+
+    def __enter__(self) -> "HiAPI":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def verify_webhook(body: bytes | str, headers: Mapping[str, str], secret: str, *,
+                   tolerance: int = WEBHOOK_TOLERANCE, now: float | None = None) -> Task:
+    """Check a callback's ``X-HiAPI-Signature`` over the raw body and return its task.
+
+    Verify the exact bytes received (re-serialising JSON changes them), compare
+    in constant time, and refuse timestamps outside ``tolerance`` (replays).
+    """
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    lower = {k.lower(): v for k, v in headers.items()}
+    ts, sig = lower.get("x-hiapi-timestamp"), lower.get("x-hiapi-signature")
+    if not ts or not sig:
+        raise WebhookVerificationError("callback lacks X-HiAPI-Timestamp or X-HiAPI-Signature")
+    try:
+        ts_int = int(ts)
+    except ValueError:
+        raise WebhookVerificationError("callback timestamp is not an integer") from None
+    if tolerance and abs((time.time() if now is None else now) - ts_int) > tolerance:
+        raise WebhookVerificationError("callback timestamp is outside the tolerance (a replay?)")
+    expected = hmac.new(secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, sig.strip().lower()):
+        raise WebhookVerificationError("callback signature does not match; check the secret")
+    try:
+        return Task.from_dict(json.loads(raw))
+    except ValueError:
+        raise WebhookVerificationError("callback body is not JSON") from None

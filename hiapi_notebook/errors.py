@@ -1,0 +1,194 @@
+"""Every error hiapi-notebook raises, in one tree.
+
+    HiAPIError                          base; ``status``, ``error_code``, ``message``
+    ├── MissingAPIKeyError              no key configured (never sent anything)
+    ├── APIError                        the server answered with a non-2xx status
+    │   ├── InvalidRequestError         400 / INVALID_REQUEST: fix the request
+    │   ├── AuthenticationError         401: missing or invalid key
+    │   ├── PaymentRequiredError        402: balance too low, top up
+    │   ├── PermissionDeniedError       403: no permission / account suspended
+    │   ├── NotFoundError               404: unknown task or another account's
+    │   ├── IdempotencyKeyProcessingError  409: first request with this key in flight
+    │   ├── IdempotencyKeyMismatchError 422: key reused with another body
+    │   ├── RateLimitError              429 that outlasted the retries
+    │   ├── ModelUnavailableError       MODEL_UNAVAILABLE: later, or another model
+    │   ├── ServiceUnavailableError     503
+    │   └── ServerError                 other 5xx
+    ├── APIConnectionError              network failure, nothing usable came back
+    ├── RequestValidationError          refused before sending (also a ValueError)
+    ├── OutputExpiredError              an output URL is gone (they last ~7 days)
+    ├── TaskFailed                      a polled task ended in ``fail`` (``.task``)
+    ├── PollTimeout                     waiting gave up (``.task_id``; task may finish)
+    └── WebhookVerificationError        a callback's signature or time is wrong
+
+Names follow HiAPI's own SDK so its users feel at home. Every message says what
+to do next; none ever contains the API key.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+KEY_HELP = (
+    "set the HIAPI_API_KEY environment variable, run %hiapi login in a notebook, "
+    "or use the local sandbox (%hiapi sandbox)"
+)
+
+
+class HiAPIError(Exception):
+    """Base class: catch this to handle anything hiapi-notebook raises."""
+
+    status: int | None = None
+    error_code: str | None = None
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if error_code is not None:
+            self.error_code = error_code
+
+
+class MissingAPIKeyError(HiAPIError):
+    def __init__(self) -> None:
+        super().__init__(f"No HiAPI key: {KEY_HELP}.")
+
+
+class APIError(HiAPIError):
+    """The server refused; ``server_message`` is its own words."""
+
+    hint = ""
+
+    def __init__(self, server_message: str = "", *, status: int | None = None,
+                 error_code: str | None = None, retry_after: float | None = None) -> None:
+        self.server_message = server_message
+        self.retry_after = retry_after
+        status = status if status is not None else type(self).status
+        parts = [f"HiAPI {status}" + (f" {error_code}" if error_code else "")]
+        text = ": ".join(p for p in (parts[0], server_message) if p)
+        if self.hint:
+            text += f" ({self.hint})"
+        super().__init__(text, status=status, error_code=error_code)
+
+
+class InvalidRequestError(APIError):
+    status = 400
+    hint = "fix the request; `%hiapi models MODEL` lists a model's fields"
+
+
+class AuthenticationError(APIError):
+    status = 401
+    hint = f"the key was refused: {KEY_HELP}"
+
+
+class PaymentRequiredError(APIError):
+    status = 402
+    hint = "your balance cannot cover this task: top up your HiAPI account"
+
+
+class PermissionDeniedError(APIError):
+    status = 403
+    hint = "this key may not use this model or the account is suspended: check your HiAPI account"
+
+
+class NotFoundError(APIError):
+    status = 404
+    hint = "check the task id; tasks of another account are not visible"
+
+
+class IdempotencyKeyProcessingError(APIError):
+    status = 409
+    hint = "the first request with this idempotency key is still in flight; retry shortly"
+
+
+class IdempotencyKeyMismatchError(APIError):
+    status = 422
+    hint = "this idempotency key was used with a different request; use a new key"
+
+
+class RateLimitError(APIError):
+    status = 429
+    hint = "rate limited, and it outlasted the retries; wait a minute or lower concurrency"
+
+
+class ModelUnavailableError(APIError):
+    status = 503
+    hint = "the model is temporarily unavailable; try again later or pick another model"
+
+
+class ServiceUnavailableError(APIError):
+    status = 503
+    hint = "HiAPI is busy and it outlasted the retries; try again shortly"
+
+
+class ServerError(APIError):
+    status = 500
+    hint = "a server error outlasted the retries; try again shortly"
+
+
+class APIConnectionError(HiAPIError):
+    """No usable answer came back (refused, reset, timed out, not JSON)."""
+
+
+class RequestValidationError(HiAPIError, ValueError):
+    """The request is wrong in a way the client can tell; nothing was sent."""
+
+
+class OutputExpiredError(HiAPIError):
+    """Output URLs expire about 7 days after creation; local copies outlive them."""
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(
+            f"The output URL has expired or is gone (HTTP {status}); results kept in the "
+            "journal's local copies (hiapi-outputs/) still show", status=status)
+        self.url = url
+
+
+class TaskFailed(HiAPIError):
+    """A task being waited on ended in ``fail``; ``.task`` holds it."""
+
+    def __init__(self, task: Any) -> None:
+        err = getattr(task, "error", None)
+        self.task = task
+        self.task_id = getattr(task, "task_id", None)
+        self.code = getattr(err, "code", None)
+        reason = getattr(err, "message", None) or "no reason given"
+        super().__init__(f"Task {self.task_id} failed: {reason}", error_code=self.code)
+
+
+class PollTimeout(HiAPIError):
+    """Waiting gave up; the task itself may still finish on the server."""
+
+    def __init__(self, task_id: str, timeout: float) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        super().__init__(
+            f"Task {task_id} did not finish within {timeout:g}s; it may still complete: "
+            f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it")
+
+
+class WebhookVerificationError(HiAPIError):
+    """A callback could not be verified; do not trust its body."""
+
+
+_BY_ERROR_CODE: dict[str, type[APIError]] = {
+    "INVALID_REQUEST": InvalidRequestError,
+    "MODEL_UNAVAILABLE": ModelUnavailableError,
+    "IDEMPOTENCY_KEY_PROCESSING": IdempotencyKeyProcessingError,
+    "IDEMPOTENCY_KEY_MISMATCH": IdempotencyKeyMismatchError,
+}
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: InvalidRequestError, 401: AuthenticationError, 402: PaymentRequiredError,
+    403: PermissionDeniedError, 404: NotFoundError, 409: IdempotencyKeyProcessingError,
+    422: IdempotencyKeyMismatchError, 429: RateLimitError, 503: ServiceUnavailableError,
+}
+
+
+def error_for(status: int, error_code: str | None, message: str,
+              retry_after: float | None = None) -> APIError:
+    """The exception for a non-2xx answer: the error code wins over the status."""
+    cls = _BY_ERROR_CODE.get(error_code or "") or _BY_STATUS.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else APIError
+    return cls(message, status=status, error_code=error_code, retry_after=retry_after)
