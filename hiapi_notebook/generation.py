@@ -1,0 +1,112 @@
+"""``Generation``: what ``-o VAR``, ``generate()`` and ``submit()`` hand back.
+
+A thin, friendly face on a runtime ``Job``: awaitable, ``.wait()``-able,
+with the outputs as objects that can be read and saved, and a rich display
+of its media (the same static bundle the cell shows).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import _loop
+from .models import Task
+from .runtime import Job, OutputFile
+from .views.media import media_bundle, status_bundle
+from .views.text import status_line
+
+
+class GeneratedOutput:
+    """One output: ``.url``, ``.type``, ``.path`` (local copy), ``.data()``, ``.save()``."""
+
+    def __init__(self, file: OutputFile, job: Job) -> None:
+        self._file = file
+        self._job = job
+
+    url = property(lambda self: self._file.url)
+    type = property(lambda self: self._file.type)
+    path = property(lambda self: self._file.path)
+    content_type = property(lambda self: self._file.content_type)
+
+    def data(self) -> bytes:
+        """The bytes: the local copy when there is one, else fetched from the URL."""
+        data = self._file.read()
+        if data is None:
+            from .session import get_session
+            client = get_session().client
+            data, ctype = _loop.run_sync(client.fetch(self.url))
+            self._file.data, self._file.content_type = data, self._file.content_type or ctype
+        return data
+
+    def save(self, path: str | Path) -> Path:
+        """Copy to ``path`` (a folder keeps the file's own name)."""
+        target = Path(path)
+        name = (self._file.path.name if self._file.path is not None
+                else f"{self._job.task_id}-{self._file.index}-{self.type}{_ext(self)}")
+        if target.is_dir() or str(path).endswith(("/", "\\")):
+            target = target / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self._file.path is not None and self._file.path.exists():
+            shutil.copyfile(self._file.path, target)
+        else:
+            target.write_bytes(self.data())
+        return target
+
+    def __repr__(self) -> str:
+        return f"<GeneratedOutput {self.type} {self.path or self.url}>"
+
+
+def _ext(out: GeneratedOutput) -> str:
+    import mimetypes
+    return mimetypes.guess_extension(out.content_type or "") or ""
+
+
+class Generation:
+    """A submitted request: live until done, then its task and outputs."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    @property
+    def job(self) -> Job:
+        return self._job
+
+    task_id = property(lambda self: self._job.task_id)
+    status = property(lambda self: self._job.status)
+    request = property(lambda self: self._job.request)
+    model = property(lambda self: self._job.request.model)
+    prompt = property(lambda self: self._job.request.prompt)
+    cached = property(lambda self: self._job.cached)
+    error = property(lambda self: self._job.error)
+    done = property(lambda self: self._job.done)
+
+    @property
+    def task(self) -> Task | None:
+        return self._job.task
+
+    @property
+    def outputs(self) -> list[GeneratedOutput]:
+        return [GeneratedOutput(f, self._job) for f in self._job.files]
+
+    def wait(self, timeout: float | None = None) -> "Generation":
+        """Block until done; raises ``TaskFailed`` / the error that ended it."""
+        self._job.wait(timeout)
+        return self
+
+    def __await__(self):
+        yield from self._job.__await__()
+        return self
+
+    def save(self, folder: str | Path) -> list[Path]:
+        return [o.save(Path(folder)) for o in self.outputs]
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._job.done:
+            bundle = media_bundle(self._job)
+            if bundle is not None:
+                return bundle
+        return status_bundle(self._job), {}
+
+    def __repr__(self) -> str:
+        return f"<Generation {status_line(self._job)}>"

@@ -1,0 +1,290 @@
+"""``%%hiapi`` and ``%hiapi``: registration and one handler per subcommand.
+
+User mistakes become ``UsageError``s, which IPython shows as one line with no
+traceback; a failed *task* is shown by its red status bar instead, so a
+notebook's other results still appear.
+"""
+from __future__ import annotations
+
+import getpass
+import html
+import itertools
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import HTML, display
+from traitlets import Unicode
+
+from .. import catalog
+from ..errors import HiAPIError, PollTimeout, TaskFailed
+from ..generation import Generation
+from ..session import get_session
+from .parse import USAGE, CellArgs, LineError, interpolate, parse_line
+
+HELP = f"""\
+%%hiapi — generate images and videos with HiAPI from a cell.
+
+  {USAGE}
+  <prompt text; {{name}} is replaced by the notebook variable `name`, {{{{ gives {{>
+
+  MODEL           a model name (default: %hiapi config default_model=...)
+  -o VAR          bind the result (a Generation; a list with -n, --sweep or --models)
+  -n N            N tasks of the same request, shown as a grid
+  --no-wait       return at once; status and result still appear in this cell
+  --fresh         submit anew instead of reusing a recorded result
+  --FIELD VALUE   any model input (VALUE is JSON when it decodes: 5, true, [..])
+  --sweep F=a,b   one task per value (repeat for a cross product); --models a,b too
+
+%hiapi help | models [filter] | status TASK_ID | login | config [key=value ...]
+%hiapi sandbox [--speed F] | connect | history [N] | export FILE | form
+%hiapi MODEL prompt text        (a one-line generation)
+"""
+
+
+def _fail(message: str) -> UsageError:
+    return UsageError(message)
+
+
+@magics_class
+class HiAPIMagics(Magics):
+    default_model = Unicode("", help="Model used when a %%hiapi line names none.").tag(config=True)
+
+    def __init__(self, shell=None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self.observe(self._default_changed, names="default_model")
+        if self.default_model:
+            get_session().configure(default_model=self.default_model)
+
+    def _default_changed(self, change) -> None:
+        get_session().configure(default_model=change["new"] or None)
+
+    # --- %%hiapi -------------------------------------------------------------------
+    @cell_magic("hiapi")
+    def hiapi_cell(self, line: str, cell: str) -> None:
+        try:
+            args = parse_line(line)
+        except LineError as exc:
+            raise _fail(str(exc)) from None
+        prompt = interpolate(cell.strip("\n"), self.shell.user_ns).strip()
+        self._run(args, prompt or None)
+
+    def _run(self, args: CellArgs, prompt: str | None) -> Any:
+        from ..api import build_request, start
+        session = get_session()
+        base = {**args.input, **args.fields}
+        models = args.models or [args.model or session.settings.default_model]
+        if models == [None] or models == [""]:
+            raise _fail("no model: name one (%%hiapi gpt-image-2/text-to-image) or set a default "
+                        "with %hiapi config default_model=NAME")
+        combos = _cross(args.sweeps)
+        try:
+            requests = []
+            for model in models:
+                for combo in combos:
+                    requests.append(build_request(
+                        model, prompt, input={**base, **combo}, route=args.route,
+                        storage=args.storage, callback=args.callback, timeout=args.timeout))
+            session.require_key()
+        except (HiAPIError, ValueError) as exc:
+            raise _fail(_one_line(exc)) from None
+        grid = len(requests) > 1 or args.n > 1
+        gens: list[Generation] = []
+        try:
+            for request in requests:
+                for variant in range(args.n):
+                    gens.append(start(request, variant=variant, fresh=args.fresh))
+        except (HiAPIError, ValueError) as exc:
+            raise _fail(_one_line(exc)) from None
+        if args.out:
+            self.shell.user_ns[args.out] = gens if grid else gens[0]
+        if args.wait:
+            self._wait(gens, args)
+        elif args.save:
+            for gen in gens:
+                gen.job.future.add_done_callback(lambda _f, g=gen: _save_quietly(g, args.save))
+        return None
+
+    def _wait(self, gens: list[Generation], args: CellArgs) -> None:
+        failures: list[str] = []
+        try:
+            for gen in gens:
+                try:
+                    gen.wait()
+                except (TaskFailed, PollTimeout):
+                    continue  # its bar says so, in red or still running
+                except HiAPIError as exc:
+                    failures.append(_one_line(exc))
+        except KeyboardInterrupt:
+            ids = ", ".join(g.task_id or "(still being created)" for g in gens if not g.done)
+            raise _fail(
+                f"Interrupted: stopped waiting, nothing was cancelled. Still running on HiAPI: "
+                f"{ids}. The status keeps updating here; `%hiapi status TASK_ID` watches it "
+                "again, and re-running this cell re-attaches.") from None
+        if args.save:
+            for gen in gens:
+                if gen.job.succeeded:
+                    gen.save(args.save)
+        if failures:
+            raise _fail(failures[0] if len(set(failures)) == 1 else "; ".join(sorted(set(failures))))
+
+    # --- %hiapi --------------------------------------------------------------------
+    @line_magic("hiapi")
+    def hiapi_line(self, line: str) -> Any:
+        words = line.strip().split(None, 1)
+        if not words:
+            return self.handle_help("")
+        command, rest = words[0], (words[1] if len(words) > 1 else "")
+        handler = getattr(self, f"handle_{command.replace('-', '_')}", None)
+        if handler is not None:
+            try:
+                return handler(rest)
+            except (HiAPIError, ValueError) as exc:
+                raise _fail(_one_line(exc)) from None
+        # `%hiapi MODEL prompt…`: a one-line generation
+        if command.startswith("-"):
+            raise _fail(f"unknown subcommand {command!r}; see %hiapi help")
+        return self._run(CellArgs(model=command), rest.strip() or None)
+
+    def handle_help(self, rest: str) -> None:
+        print(HELP)
+
+    def handle_models(self, rest: str) -> Any:
+        needle = rest.strip().lower()
+        specs = [m for m in catalog.all_models()
+                 if not needle or needle in m.name.lower() or needle == m.kind]
+        if not specs:
+            raise _fail(f"no model matches {needle!r}; %hiapi models lists them all")
+        return ModelTable(specs)
+
+    def handle_status(self, rest: str) -> None:
+        task_id = rest.strip()
+        if not task_id:
+            raise _fail("usage: %hiapi status TASK_ID (the id is shown in every status bar)")
+        from ..views import show_job
+        session = get_session()
+        job = session.attach(task_id)
+        show_job(job, embed_limit=session.settings.embed_limit)
+
+    def handle_login(self, rest: str) -> None:
+        key = getpass.getpass("HiAPI key (kept in memory only): ").strip()
+        if not key:
+            raise _fail("no key entered; nothing changed")
+        get_session().configure(api_key=key)
+        print("HiAPI key set for this session (memory only; not saved anywhere).")
+
+    def handle_config(self, rest: str) -> None:
+        session = get_session()
+        if rest.strip():
+            changes = {}
+            for item in shlex.split(rest):
+                key, eq, value = item.partition("=")
+                if not eq:
+                    raise _fail(f"config takes key=value pairs, not {item!r}")
+                if key == "api_key":
+                    raise _fail("use %hiapi login to set the key (it is never echoed)")
+                changes[key] = value
+            session.configure(**changes)
+        for key, value in session.settings.public().items():
+            print(f"{key:18} {value}")
+
+    def handle_sandbox(self, rest: str) -> None:
+        tokens = rest.split()
+        speed = 1.0
+        if tokens[:1] == ["--speed"] and len(tokens) == 2:
+            try:
+                speed = float(tokens[1])
+            except ValueError:
+                raise _fail("--speed needs a number, e.g. %hiapi sandbox --speed 4") from None
+        elif tokens:
+            raise _fail("usage: %hiapi sandbox [--speed FACTOR]")
+        url = get_session().start_sandbox(speed=speed)
+        _note(f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
+              "made locally, free, and need no key.")
+
+    def handle_connect(self, rest: str) -> None:
+        import os
+        session = get_session()
+        if session.settings.api_key or os.environ.get("HIAPI_API_KEY"):
+            url = session.settings.public()["base_url"]
+            sandbox = os.environ.get("HIAPI_SANDBOX") == "1"
+            _note(f"Using {'the HiAPI sandbox' if sandbox else 'HiAPI'} at {url}"
+                  + (": results are synthetic." if sandbox else "."))
+        else:
+            self.handle_sandbox(rest)
+
+    def handle_history(self, rest: str) -> Any:
+        from ..views.history import HistoryTable
+        journal = get_session().journal
+        if journal is None:
+            raise _fail(get_session().journal_problem or
+                        "the journal is off (%hiapi config journal=true turns it on)")
+        limit = int(rest) if rest.strip().isdigit() else 20
+        return HistoryTable(journal.history(limit))
+
+    def handle_export(self, rest: str) -> None:
+        path = rest.strip()
+        if not path:
+            raise _fail("usage: %hiapi export FILE.json")
+        journal = get_session().journal
+        if journal is None:
+            raise _fail(get_session().journal_problem or "the journal is off; nothing to export")
+        written = journal.export(path)
+        print(f"Wrote {written} ({len(journal.history(10**6))} submissions).")
+
+    def handle_form(self, rest: str) -> Any:
+        from ..views.form import PromptForm
+        fields = parse_line(rest) if rest.strip() else CellArgs()
+        return PromptForm(model=fields.model, **fields.fields)
+
+
+def _cross(sweeps: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    if not sweeps:
+        return [{}]
+    names = list(sweeps)
+    return [dict(zip(names, values)) for values in itertools.product(*sweeps.values())]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _save_quietly(gen: Generation, folder: str) -> None:
+    try:
+        if gen.job.succeeded:
+            gen.save(folder)
+    except OSError:
+        pass
+
+
+def _note(text: str) -> None:
+    display(HTML(f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid #5bc0de;'
+                 f'background:rgba(91,192,222,0.08)">{html.escape(text)}</div>'))
+
+
+class ModelTable:
+    """The catalogue as a table (HTML in a notebook, text elsewhere)."""
+
+    def __init__(self, specs) -> None:
+        self.specs = specs
+
+    def _rows(self):
+        for m in self.specs:
+            fields = ", ".join(
+                f.name + (f" ({'|'.join(map(str, f.enum))})" if f.enum else "")
+                for f in m.fields.values())
+            yield m.name, m.kind, fields
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><td><code>{html.escape(a)}</code></td><td>{html.escape(b)}</td>"
+                       f"<td style='text-align:left'>{html.escape(c)}</td></tr>"
+                       for a, b, c in self._rows())
+        return ("<table class='hiapi-models'><thead><tr><th>model</th><th>kind</th>"
+                f"<th>inputs</th></tr></thead><tbody>{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{a:45} {b:6} {c}" for a, b, c in self._rows())
+
+
+__all__ = ["HiAPIMagics"]

@@ -1,0 +1,97 @@
+"""Keeps the journal in step with the runtime: the ``Store`` hooks write every
+change of a job to its row, and records turn back into requests, tasks and
+local files when a re-run reuses them."""
+from __future__ import annotations
+
+import logging
+import mimetypes
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import APIError
+from .journal import Journal, Record, local_output_path
+from .models import CreatedTask, Output, Task
+from .runtime import Job, OutputFile, Request
+
+log = logging.getLogger("hiapi_notebook")
+_TYPE_GUESS = {"image": "image/png", "first_frame": "image/png", "last_frame": "image/png",
+               "thumbnail": "image/png", "video": "video/mp4", "audio": "audio/wav"}
+
+
+class JournalStore:
+    """Runtime ``Store`` backed by the journal and a folder of local copies."""
+
+    def __init__(self, journal: Journal, outputs_dir: Path) -> None:
+        self.journal = journal
+        self.outputs_dir = Path(outputs_dir)
+
+    def _safely(self, what: str, fn, *args) -> None:
+        """A journal hiccup must not stop a paid task from being followed."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            log.warning("hiapi journal could not record %s: %s", what, exc)
+
+    def created(self, job: Job, created: CreatedTask) -> None:
+        if job.record_id is not None:
+            self._safely("the task id", self.journal.set_task_id, job.record_id, created.task_id)
+
+    def status(self, job: Job, task: Task) -> None:
+        if job.record_id is not None:
+            self._safely("a status", self.journal.record_status, job.record_id, task.status)
+
+    def finished(self, job: Job) -> None:
+        if job.record_id is None:
+            return
+        if job.task is not None and job.task.is_terminal:
+            self._safely("the result", self.journal.record_result, job.record_id,
+                         job.task.to_dict())
+            if job.files:
+                self._safely("local copies", self.journal.record_files, job.record_id,
+                             [_file_entry(f) for f in job.files])
+        elif isinstance(job.error, APIError) and job.task_id is None:
+            # The server refused the create: never re-send it automatically.
+            self._safely("the refusal", self.journal.record_error, job.record_id,
+                         job.error.error_code or str(job.error.status), job.error.server_message)
+        # Network errors and interrupted waits leave the row open: a re-run
+        # re-attaches (task id known) or re-sends with the same idempotency key.
+
+    def output_path(self, job: Job, index: int, output: Output) -> Path | None:
+        guess = mimetypes.guess_type(urlparse(output.url).path)[0] or _TYPE_GUESS.get(output.type)
+        return local_output_path(self.outputs_dir, job.task_id or "unknown", index,
+                                 output.type, guess)
+
+
+def _file_entry(f: OutputFile) -> dict:
+    return {"index": f.index, "url": f.url, "type": f.type,
+            "path": str(f.path) if f.path else None, "sha256": f.sha256, "bytes": f.size,
+            "content_type": f.content_type, "problem": f.problem}
+
+
+def task_from_record(rec: Record) -> Task:
+    return Task.from_dict({"taskId": rec.task_id, "model": rec.model, "status": rec.status,
+                           "created": int(rec.submitted_at or rec.created_at),
+                           "completed": int(rec.completed_at or 0), "output": rec.outputs,
+                           "error": rec.error, "route": rec.route, "storage": rec.storage})
+
+
+def files_from_record(rec: Record) -> list[OutputFile]:
+    files = []
+    for entry in rec.files:
+        path = Path(entry["path"]) if entry.get("path") else None
+        files.append(OutputFile(
+            index=int(entry.get("index") or 0),
+            output=Output.from_dict({"url": entry.get("url", ""), "type": entry.get("type", "unknown")}),
+            path=path, content_type=entry.get("content_type"), sha256=entry.get("sha256"),
+            size=entry.get("bytes"),
+            problem=None if path is None or path.exists() else "local copy missing"))
+    return files
+
+
+def request_from_record(rec: Record, request: Request | None) -> Request:
+    """The request to (re)send for a row: its own idempotency key, so a resend replays."""
+    base = request or Request(model=rec.model, input=rec.input, route=rec.route,
+                              storage=rec.storage)
+    return replace(base, idempotency_key=rec.idempotency_key)
+

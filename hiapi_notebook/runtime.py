@@ -1,0 +1,278 @@
+"""The one background runtime: every task of the process is a coroutine on the
+shared background loop (``_loop``), so there is no thread per task, one
+connection pool, and a rate-limit pause seen by one poll slows them all.
+
+A ``Job`` is the live state of one submission. Whoever keeps records (the
+journal) plugs in through the ``Store`` hooks; whoever shows things (views)
+subscribes to a job. The runtime itself knows neither files of its own nor
+widgets.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from . import _loop
+from .client import AsyncHiAPI
+from .errors import HiAPIError, OutputExpiredError, TaskFailed
+from .models import CreatedTask, Output, Task
+
+log = logging.getLogger("hiapi_notebook")
+
+MEMORY_OUTPUT_LIMIT = 64 * 2**20  # without local copies, outputs are held in memory up to this
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to generate; ``idempotency_key`` makes a resend replay, not rebill."""
+
+    model: str
+    input: Mapping[str, Any]
+    route: str | None = None
+    storage: str | None = None
+    callback: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    timeout: float | None = 600
+
+    @property
+    def prompt(self) -> str:
+        value = self.input.get("prompt") or self.input.get("text") or ""
+        return value if isinstance(value, str) else str(value)
+
+
+@dataclass
+class OutputFile:
+    """One output as the notebook holds it: the URL, and a local copy or bytes."""
+
+    index: int
+    output: Output
+    path: Path | None = None
+    data: bytes | None = None
+    content_type: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    problem: str | None = None  # why there is no local copy, if there is none
+
+    @property
+    def url(self) -> str:
+        return self.output.url
+
+    @property
+    def type(self) -> str:
+        return self.output.type
+
+    def read(self) -> bytes | None:
+        if self.data is not None:
+            return self.data
+        if self.path is not None and self.path.exists():
+            return self.path.read_bytes()
+        return None
+
+
+class Store(Protocol):
+    """Hooks through which a record keeper follows a job (all run on the loop)."""
+
+    def created(self, job: "Job", created: CreatedTask) -> None: ...
+    def status(self, job: "Job", task: Task) -> None: ...
+    def finished(self, job: "Job") -> None: ...
+    def output_path(self, job: "Job", index: int, output: Output) -> Path | None: ...
+
+
+Listener = Callable[["Job"], Any]
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Job:
+    """The live state of one task, shared by the loop thread and the cell."""
+
+    request: Request
+    task_id: str | None = None
+    status: str = "submitting"
+    task: Task | None = None
+    files: list[OutputFile] = field(default_factory=list)
+    error: BaseException | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    cached: bool = False          # the result came from the journal, nothing was sent
+    replayed: bool = False        # the server replayed an earlier create (same key)
+    attached: bool = False        # re-attached to a task submitted earlier
+    sandbox: bool = False         # the server is the local sandbox: results are synthetic
+    record_id: int | None = None  # the journal row, when there is one
+    local_id: int = field(default_factory=lambda: next(_ids))
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future,
+                                              repr=False)
+    _listeners: list[Listener] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and self.task is not None and self.task.succeeded
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(job)`` now and on every change (from the loop thread)."""
+        with self._lock:
+            self._listeners.append(listener)
+        _safe_call(listener, self)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            _safe_call(listener, self)
+
+    def wait(self, timeout: float | None = None) -> Task:
+        """Block until the job ends (interruptible); raises its error."""
+        return _loop.wait_future(self.future, timeout)
+
+    def __await__(self):
+        return asyncio.wrap_future(self.future).__await__()
+
+
+def _safe_call(listener: Listener, job: Job) -> None:
+    try:
+        listener(job)
+    except Exception:  # a broken view must never stop polling
+        log.exception("hiapi-notebook listener failed")
+
+
+class Runtime:
+    """Runs jobs on the background loop with one client and one optional store."""
+
+    def __init__(self, client: AsyncHiAPI, store: Store | None = None) -> None:
+        self.client = client
+        self.store = store
+        self._jobs: set[Job] = set()
+
+    @property
+    def active(self) -> list[Job]:
+        return [j for j in self._jobs if not j.done]
+
+    def submit(self, request: Request, *, record_id: int | None = None) -> Job:
+        """Create the task and follow it to the end, in the background."""
+        job = Job(request=request, record_id=record_id)
+        return self._launch(job, self._create_and_follow(job))
+
+    def attach(self, task_id: str, request: Request | None = None, *,
+               record_id: int | None = None) -> Job:
+        """Follow a task that already exists (a re-run after a restart, ``%hiapi status``)."""
+        job = Job(request=request or Request(model="", input={}), task_id=task_id,
+                  status="attaching", attached=True, record_id=record_id)
+        return self._launch(job, self._follow(job))
+
+    def restore(self, request: Request, task: Task, files: list[OutputFile], *,
+                record_id: int | None = None, started: float | None = None,
+                finished: float | None = None) -> Job:
+        """A finished job rebuilt from records: no request is sent."""
+        job = Job(request=request, task_id=task.task_id, status=task.status, task=task,
+                  files=files, cached=True, record_id=record_id,
+                  started=started or time.time(), finished=finished or time.time())
+        if task.failed:
+            job.error = TaskFailed(task)
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(task)
+        return job
+
+    def _launch(self, job: Job, coro) -> Job:
+        self._jobs.add(job)
+        inner = _loop.spawn(coro)
+        inner.add_done_callback(lambda f: self._settle(job, f))
+        return job
+
+    def _settle(self, job: Job, inner: concurrent.futures.Future) -> None:
+        job.finished = time.time()
+        try:
+            exc = inner.exception()
+        except concurrent.futures.CancelledError as cancelled:
+            exc = cancelled
+        if exc is not None:
+            job.error = exc
+            if job.status not in ("fail",):
+                job.status = "error"
+        if self.store is not None:
+            try:
+                self.store.finished(job)
+            except Exception:
+                log.exception("hiapi-notebook store failed to record the end of a job")
+        if exc is None:
+            job.future.set_result(job.task)
+        else:
+            job.future.set_exception(exc)
+        self._jobs.discard(job)
+        job._notify()
+
+    async def _create_and_follow(self, job: Job) -> None:
+        req = job.request
+        created = await self.client.tasks.create(
+            req.model, req.input, callback=req.callback, route=req.route,
+            idempotency_key=req.idempotency_key, storage=req.storage)
+        job.task_id = created.task_id
+        job.replayed = created.idempotent_replay
+        job.request = replace(req, idempotency_key=created.idempotency_key)
+        job.status = "submitted"
+        job.sandbox = bool(self.client.is_sandbox)
+        if self.store is not None:
+            self.store.created(job, created)
+        job._notify()
+        await self._follow(job)
+
+    async def _follow(self, job: Job) -> None:
+        assert job.task_id is not None
+
+        async def on_update(task: Task) -> None:
+            job.task = task
+            job.status = task.status
+            job.sandbox = bool(self.client.is_sandbox)
+            if task.model and not job.request.model:
+                job.request = replace(job.request, model=task.model)
+            if self.store is not None:
+                self.store.status(job, task)
+            if task.succeeded:
+                await self._collect_outputs(job, task)
+            job._notify()
+
+        await self.client.tasks.wait(job.task_id, timeout=job.request.timeout,
+                                     on_update=on_update)
+
+    async def _collect_outputs(self, job: Job, task: Task) -> None:
+        """Save each output once (a local copy, or bytes in memory) before its URL expires."""
+        files: list[OutputFile] = []
+        for index, output in enumerate(task.output):
+            file = OutputFile(index=index, output=output)
+            path = self.store.output_path(job, index, output) if self.store else None
+            try:
+                if path is not None:
+                    got = await self.client.download(output.url, path)
+                    file.path, file.sha256, file.size = got.path, got.sha256, got.bytes
+                    file.content_type = got.content_type
+                else:
+                    file.data, file.content_type = await self.client.fetch(
+                        output.url, max_bytes=MEMORY_OUTPUT_LIMIT)
+                    file.size = len(file.data)
+            except (HiAPIError, OSError) as exc:
+                file.problem = str(exc) if not isinstance(exc, OutputExpiredError) else "expired"
+                log.warning("hiapi-notebook could not keep output %s of %s: %s",
+                            index, job.task_id, exc)
+            files.append(file)
+        job.files = files

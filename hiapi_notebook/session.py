@@ -1,0 +1,172 @@
+"""The kernel's one session: settings, client, runtime and journal, and the
+rule that decides, for each request, whether to reuse a recorded result,
+re-attach to a task still running, re-send an unanswered create, or submit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .client import AsyncHiAPI
+from .config import Settings
+from .errors import HiAPIError, MissingAPIKeyError
+from .journal import Journal, JournalUnavailable, open_journal
+from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
+from .runtime import Job, Request, Runtime
+
+log = logging.getLogger("hiapi_notebook")
+
+
+class Session:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._lock = threading.RLock()
+        self._runtime: Runtime | None = None
+        self._journal: Journal | None = None
+        self._journal_problem: str | None = None
+        self._by_record: dict[tuple[str, int], Job] = {}
+        self.sandbox = None  # a SandboxServer started by %hiapi sandbox
+
+    # --- configuration ---
+    def configure(self, **changes: Any) -> Settings:
+        with self._lock:
+            self.settings = self.settings.with_changes(**changes)
+            self._runtime = None  # jobs in flight keep the runtime they started with
+            if {"home", "journal"} & changes.keys():
+                self._close_journal()
+            return self.settings
+
+    @property
+    def client(self) -> AsyncHiAPI:
+        return self.runtime.client
+
+    @property
+    def runtime(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None:
+                s = self.settings
+                client = AsyncHiAPI(api_key=s.api_key, base_url=s.base_url,
+                                    poll_interval=s.poll_interval,
+                                    max_poll_interval=s.max_poll_interval)
+                journal = self.journal
+                store = JournalStore(journal, self.outputs_dir) if journal is not None else None
+                self._runtime = Runtime(client, store)
+            return self._runtime
+
+    @property
+    def outputs_dir(self) -> Path:
+        return Path(self.settings.outputs_dir)
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal, or None when turned off or unusable (said once, then the
+        notebook carries on without the cache)."""
+        with self._lock:
+            if not self.settings.journal:
+                return None
+            if self._journal is None and self._journal_problem is None:
+                try:
+                    self._journal = open_journal(self.settings.home)
+                except JournalUnavailable as exc:
+                    self._journal_problem = str(exc)
+                    print(f"hiapi: {exc} (carrying on without the cache)", file=sys.stderr)
+            return self._journal
+
+    @property
+    def journal_problem(self) -> str | None:
+        return self._journal_problem
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+        self._journal = None
+        self._journal_problem = None
+
+    def require_key(self) -> None:
+        if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
+            raise MissingAPIKeyError()
+
+    # --- submitting ---
+    def submit(self, request: Request, *, variant: int = 0, fresh: bool = False,
+               cost: float | None = None, label: str | None = None) -> Job:
+        """Start (or reuse) one job for ``request``; returns at once."""
+        runtime = self.runtime
+        journal = self.journal
+        if journal is None:
+            self.require_key()
+            return runtime.submit(request)
+        try:
+            rec, new = journal.claim(request.model, dict(request.input), route=request.route,
+                                     storage=request.storage, variant=variant,
+                                     idempotency_key=request.idempotency_key, fresh=fresh,
+                                     cost=cost, label=label)
+        except JournalUnavailable as exc:
+            self._journal_problem = str(exc)
+            print(f"hiapi: {exc} (this task is not recorded)", file=sys.stderr)
+            self.require_key()
+            return runtime.submit(request)
+        key = (str(journal.path), rec.id)
+        with self._lock:
+            running = self._by_record.get(key)
+            if running is not None and not running.done:
+                return running  # the same cell run again while its task is in flight
+        if not new and rec.succeeded:
+            return runtime.restore(request_from_record(rec, request), task_from_record(rec),
+                                   files_from_record(rec), record_id=rec.id,
+                                   started=rec.created_at, finished=rec.completed_at)
+        self.require_key()
+        req = request_from_record(rec, request)
+        if not new and rec.task_id:
+            job = runtime.attach(rec.task_id, req, record_id=rec.id)
+        else:  # new, or a create that never got its answer: same key, so the server replays
+            job = runtime.submit(req, record_id=rec.id)
+        with self._lock:
+            self._by_record[key] = job
+        return job
+
+    def attach(self, task_id: str) -> Job:
+        """Watch any task by id; journal rows are kept up to date when it has one."""
+        self.require_key()
+        journal = self.journal
+        rec = journal.find_task(task_id) if journal is not None else None
+        if rec is not None and rec.succeeded:
+            return self.runtime.restore(request_from_record(rec, None), task_from_record(rec),
+                                        files_from_record(rec), record_id=rec.id,
+                                        started=rec.created_at, finished=rec.completed_at)
+        req = request_from_record(rec, None) if rec is not None else None
+        return self.runtime.attach(task_id, req, record_id=rec.id if rec else None)
+
+    # --- the built-in sandbox ---
+    def start_sandbox(self, speed: float = 1.0, port: int = 0) -> str:
+        from .sandbox import SandboxServer
+        if self.sandbox is None:
+            self.sandbox = SandboxServer(port=port, speed=speed).start()
+        self.configure(base_url=self.sandbox.url, api_key="sandbox")
+        return self.sandbox.url
+
+
+_session: Session | None = None
+_session_lock = threading.Lock()
+
+
+def get_session() -> Session:
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = Session()
+        return _session
+
+
+def reset_session(settings: Settings | None = None) -> Session:
+    """A fresh session (tests, or a clean slate in a notebook)."""
+    global _session
+    with _session_lock:
+        _session = Session(settings)
+        return _session
+
+
+__all__ = ["HiAPIError", "Session", "get_session", "reset_session"]

@@ -1,0 +1,152 @@
+"""Live status for a job: a tqdm-like ipywidgets bar in a notebook, lines of
+text elsewhere. At the end the bar is swapped for its static twin, so a saved
+notebook keeps a readable status and never says "Error displaying widget"."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import weakref
+from typing import Any
+
+from .. import _loop
+from ..runtime import Job
+from .media import media_bundle, status_bundle
+from .text import esc, headline, progress, state_text, status_line, style_of
+
+
+def use_widgets() -> bool:
+    """Widgets need a kernel with a front end; terminals and scripts get text."""
+    forced = os.environ.get("HIAPI_NOTEBOOK_DISPLAY", "").lower()
+    if forced in ("text", "widgets"):
+        return forced == "widgets"
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class TaskView:
+    """A status bar and a media slot, both display handles made in the cell."""
+
+    def __init__(self, job: Job, *, embed_limit: int | None = None) -> None:
+        import ipywidgets as w
+        self.job = job
+        self.embed_limit = embed_limit
+        self.title = w.HTML(layout=w.Layout(margin="0"))
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                   layout=w.Layout(width="240px", height="14px"))
+        self.state = w.HTML()
+        self.widget = w.VBox([self.title, w.HBox([self.bar, self.state])],
+                             layout=w.Layout(margin="2px 0"))
+        self.widget.add_class("hiapi-task")
+        self._final = False
+        self._lock = threading.Lock()
+        self.status_handle = None
+        self.media_handle = None
+
+    def display(self) -> "TaskView":
+        from IPython.display import display
+        self.status_handle = display(self.widget, display_id=True)
+        # An empty slot now, in this cell, so the media land here later even
+        # when the cell has long returned (--no-wait).
+        self.media_handle = display({"text/plain": ""}, raw=True, display_id=True)
+        self.job.subscribe(self.refresh)
+        _Ticker.track(self)
+        return self
+
+    def refresh(self, job: Job | None = None) -> None:
+        job = self.job
+        with self._lock:
+            if self._final:
+                return
+            self.title.value = f'<span style="font-family:var(--jp-code-font-family,monospace);font-size:12px">{esc(headline(job))}</span>'
+            self.bar.value = progress(job)
+            self.bar.bar_style = style_of(job)
+            self.state.value = f'<span style="font-size:12px">{esc(state_text(job))}</span>'
+            if job.done:
+                self._final = True
+                self._finish()
+
+    def tick(self) -> None:
+        """Move the clock of a running bar; the end is left to the job's own update."""
+        with self._lock:
+            if self._final or self.job.done:
+                return
+            self.bar.value = progress(self.job)
+            self.state.value = f'<span style="font-size:12px">{esc(state_text(self.job))}</span>'
+
+    def _finish(self) -> None:
+        bundle = media_bundle(self.job, **({"embed_limit": self.embed_limit} if self.embed_limit else {}))
+        if bundle is not None and self.media_handle is not None:
+            data, metadata = bundle
+            self.media_handle.update(data, metadata=metadata, raw=True)
+        if self.status_handle is not None:
+            self.status_handle.update(status_bundle(self.job), raw=True)
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        return status_bundle(self.job)
+
+
+class TextTaskView:
+    """Status as text lines, for terminal IPython and plain scripts."""
+
+    def __init__(self, job: Job, stream=None) -> None:
+        self.job = job
+        self.stream = stream or sys.stdout
+        self._last: str | None = None
+
+    def display(self) -> "TextTaskView":
+        self.job.subscribe(self.refresh)
+        return self
+
+    def refresh(self, job: Job | None = None) -> None:
+        job = self.job
+        if job.status == self._last:
+            return
+        self._last = job.status
+        print(f"[hiapi] {status_line(job)}", file=self.stream, flush=True)
+        if job.done:
+            for f in job.files:
+                print(f"[hiapi]   {f.type}: {f.path or f.url}", file=self.stream, flush=True)
+
+
+def show_job(job: Job, *, embed_limit: int | None = None):
+    """Display a live view of ``job`` in the current cell; returns the view."""
+    if use_widgets():
+        return TaskView(job, embed_limit=embed_limit).display()
+    return TextTaskView(job).display()
+
+
+class _Ticker:
+    """One coroutine on the background loop moves every live bar's clock; it
+    stops when no bar is live, so idle kernels do no work."""
+
+    _views: "weakref.WeakSet[TaskView]" = weakref.WeakSet()
+    _running = False
+    _lock = threading.Lock()
+
+    @classmethod
+    def track(cls, view: TaskView) -> None:
+        with cls._lock:
+            cls._views.add(view)
+            if cls._running:
+                return
+            cls._running = True
+        _loop.spawn(cls._run())
+
+    @classmethod
+    async def _run(cls) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            with cls._lock:
+                live = [v for v in cls._views if not v._final]
+                if not live:
+                    cls._running = False
+                    return
+            for view in live:
+                view.tick()

@@ -1,0 +1,91 @@
+"""Plain words for a job's state, shared by every view (widget, HTML, text)."""
+from __future__ import annotations
+
+import html
+
+from ..runtime import Job
+
+STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
+    "submitting": "info", "submitted": "info", "attaching": "info", "queued": "info",
+    "handling": "", "archiving": "", "success": "success", "fail": "danger", "error": "danger",
+}
+COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f"}
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def style_of(job: Job) -> str:
+    return STYLE.get(job.status, "")
+
+
+def elapsed_text(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def headline(job: Job) -> str:
+    """model · "prompt…" · task id, as plain text."""
+    parts = [job.request.model or "task"]
+    if job.request.prompt:
+        parts.append(f'"{excerpt(job.request.prompt)}"')
+    if job.task_id:
+        parts.append(job.task_id)
+    return " · ".join(parts)
+
+
+def state_text(job: Job) -> str:
+    """status and time, plus why it failed or where the result came from."""
+    status = job.status
+    if job.cached:
+        when = _clock(job.finished)
+        return f"{status} · cached (made {when}; --fresh to run again)"
+    text = f"{status} · {elapsed_text(job.elapsed)}"
+    if job.replayed:
+        text += " · replayed"
+    if job.attached:
+        text += " · re-attached"
+    if job.sandbox:
+        text += " · sandbox (synthetic)"
+    problem = failure_text(job)
+    if problem:
+        text += f" · {problem}"
+    return text
+
+
+def failure_text(job: Job) -> str | None:
+    if job.status == "fail" and job.task is not None and job.task.error is not None:
+        return job.task.error.message or job.task.error.code or "failed"
+    if job.error is not None and job.status in ("error", "fail"):
+        return str(job.error) or type(job.error).__name__
+    return None
+
+
+def status_line(job: Job) -> str:
+    return f"{headline(job)} — {state_text(job)}"
+
+
+def progress(job: Job) -> float:
+    """A bar position: the API reports no percentage, so stages and time stand in."""
+    fixed = {"submitting": 0.03, "submitted": 0.06, "attaching": 0.06, "queued": 0.1,
+             "archiving": 0.92, "success": 1.0, "fail": 1.0, "error": 1.0}
+    if job.status in fixed:
+        return fixed[job.status]
+    # handling (or a status we do not know): creep towards 90 %, never reach it
+    return 0.1 + 0.8 * (1 - 1 / (1 + job.elapsed / 30.0))
+
+
+def esc(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _clock(ts: float | None) -> str:
+    import time
+    if not ts:
+        return "earlier"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
