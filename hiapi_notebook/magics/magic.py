@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import html
 import itertools
+import os
 import shlex
 from typing import Any
 
@@ -191,7 +192,7 @@ class HiAPIMagics(Magics):
 
     def handle_sandbox(self, rest: str) -> None:
         tokens = rest.split()
-        speed = 1.0
+        speed = float(os.environ.get("HIAPI_SANDBOX_SPEED") or 1.0)
         if tokens[:1] == ["--speed"] and len(tokens) == 2:
             try:
                 speed = float(tokens[1])
@@ -204,7 +205,6 @@ class HiAPIMagics(Magics):
               "made locally, free, and need no key.")
 
     def handle_connect(self, rest: str) -> None:
-        import os
         session = get_session()
         if session.settings.api_key or os.environ.get("HIAPI_API_KEY"):
             url = session.settings.public()["base_url"]

@@ -1,0 +1,110 @@
+"""%%hiapi in a real kernel, on ipykernel 6 and 7: live status and media reach
+the front end (iopub) after the cell returned, with no further cell run."""
+import base64
+import json
+
+import pytest
+
+from hiapi_notebook.sandbox import SandboxServer
+from kernel_harness import (  # noqa: F401  (fixtures used by name)
+    display_updates, kernel, widget_model_ids, widget_updates,
+)
+
+pytestmark = pytest.mark.kernel
+SECRET = "sk-test-7f3a9c1e5b-never-shown"
+
+
+@pytest.fixture
+def sandbox_server():
+    with SandboxServer(port=0, speed=6) as srv:
+        yield srv
+
+
+@pytest.fixture
+def kernel_env(sandbox_server, tmp_path):
+    return {"HIAPI_BASE_URL": sandbox_server.url, "HIAPI_API_KEY": SECRET,
+            "HIAPI_POLL_INTERVAL": "0.1", "HIAPI_HOME": str(tmp_path / ".hiapi")}
+
+
+def _png_updates(msgs):
+    return [m for m in display_updates(msgs) if "image/png" in m["content"]["data"]]
+
+
+def _status_html(msgs):
+    return [m["content"]["data"].get("text/html", "") for m in display_updates(msgs)
+            if "hiapi-status" in m["content"]["data"].get("text/html", "")]
+
+
+def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
+    reply, msgs = kernel.execute("%load_ext hiapi_notebook")
+    assert reply["content"]["status"] == "ok"
+    reply, cell = kernel.execute(
+        "%%hiapi gpt-image-2/text-to-image --no-wait -o later\nA red fox <b>in</b> snow")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    (bar_id, *_) = widget_model_ids(cell)
+
+    def closed(got):
+        return any(m["msg_type"] == "comm_close" and m["content"]["comm_id"] == bar_id for m in got)
+
+    later = kernel.collect_iopub(30, until=lambda got: _png_updates(got) and closed(got))
+    assert not [m for m in later if m["msg_type"] == "execute_input"], "a cell ran meanwhile"
+    styles = [s.get("bar_style") for s in widget_updates(cell + later) if "bar_style" in s]
+    assert "info" in styles, styles        # queued
+    assert "" in styles, styles            # handling / archiving: running
+    png = _png_updates(later)[-1]["content"]["data"]["image/png"]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    final = _status_html(later)[-1]
+    assert 'data-status="success"' in final
+    assert "&lt;b&gt;in&lt;/b&gt;" in final and "<b>in</b>" not in final  # the prompt is escaped
+    # the widget is closed once its static twin took its place
+    assert closed(later)
+    everything = json.dumps(cell + later, default=str)
+    assert SECRET not in everything
+    assert sandbox_server.task_count == 1
+
+
+def test_waiting_cell_shows_result_inside_the_cell(kernel, sandbox_server):
+    kernel.execute("%load_ext hiapi_notebook")
+    reply, cell = kernel.execute(
+        "%%hiapi gpt-image-2/text-to-image -o fox\nA red fox", timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert _png_updates(cell), "the image arrived before the cell finished"
+    reply, msgs = kernel.execute("print(fox.status, fox.task_id, len(fox.outputs[0].data()))")
+    text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    assert text.startswith("success tk-hiapi-")
+    # re-running the same cell reuses the recorded result: nothing new reaches the server
+    reply, again = kernel.execute("%%hiapi gpt-image-2/text-to-image\nA red fox")
+    assert reply["content"]["status"] == "ok"
+    assert _png_updates(again) and "cached" in "".join(_status_html(again))
+    assert sandbox_server.task_count == 1
+
+
+def test_bars_move_while_another_cell_is_busy(kernel):
+    kernel.execute("%load_ext hiapi_notebook")
+    reply, cell = kernel.execute(
+        "%%hiapi gpt-image-2/text-to-image --no-wait\nA slow lighthouse")
+    assert widget_model_ids(cell)
+    reply, busy = kernel.execute("import time; time.sleep(3)", timeout=30)
+    assert reply["content"]["status"] == "ok"
+    # What arrived while the busy cell ran. ipykernel 7 ties it to the --no-wait cell,
+    # ipykernel 6 to the cell running at the time; front ends route both by comm and
+    # display id, so both count.
+    meanwhile = busy + kernel.collect_iopub(0)
+    states = widget_updates(meanwhile)
+    assert any(s.get("bar_style") == "" for s in states), states  # it went on to handling
+    assert _png_updates(meanwhile), "the image did not arrive while the kernel was busy"
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("%%hiapi gpt-image-2/text-to-image --aspect_ratio 7:3\nA cat", "aspect_ratio"),
+    ("%%hiapi gpt-image-2/text-to-image --duration\nA cat", "needs a value"),
+    ("%%hiapi gpt-image-2/text-to-image -q\nA cat", "unknown option"),
+    ("%%hiapi gpt-image-2/text-to-image --input '{oops'\nA cat", "not valid JSON"),
+])
+def test_line_mistakes_are_one_line_and_send_nothing(kernel, sandbox_server, line, needle):
+    kernel.execute("%load_ext hiapi_notebook")
+    reply, msgs = kernel.execute(line)
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "UsageError"
+    assert needle in content["evalue"] and "\n" not in content["evalue"]
+    assert sandbox_server.task_count == 0
