@@ -114,7 +114,10 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.future.done()
+        """Ended and recorded. Set before listeners hear of the end and before
+        ``future`` resolves, so a waiting cell resumes only after its views
+        have drawn the result (and those updates belong to that cell)."""
+        return self.finished is not None
 
     @property
     def succeeded(self) -> bool:
@@ -201,7 +204,6 @@ class Runtime:
         return job
 
     def _settle(self, job: Job, inner: concurrent.futures.Future) -> None:
-        job.finished = time.time()
         try:
             exc = inner.exception()
         except concurrent.futures.CancelledError as cancelled:
@@ -210,17 +212,18 @@ class Runtime:
             job.error = exc
             if job.status not in ("fail",):
                 job.status = "error"
+        job.finished = time.time()
         if self.store is not None:
             try:
                 self.store.finished(job)
             except Exception:
                 log.exception("hiapi-notebook store failed to record the end of a job")
+        self._jobs.discard(job)
+        job._notify()
         if exc is None:
             job.future.set_result(job.task)
         else:
             job.future.set_exception(exc)
-        self._jobs.discard(job)
-        job._notify()
 
     async def _create_and_follow(self, job: Job) -> None:
         req = job.request
