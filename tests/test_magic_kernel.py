@@ -1,6 +1,7 @@
 """%%hiapi in a real kernel, on ipykernel 6 and 7: live status and media reach
 the front end (iopub) after the cell returned, with no further cell run."""
 import base64
+import threading
 import json
 
 import pytest
@@ -108,3 +109,22 @@ def test_line_mistakes_are_one_line_and_send_nothing(kernel, sandbox_server, lin
     assert content["status"] == "error" and content["ename"] == "UsageError"
     assert needle in content["evalue"] and "\n" not in content["evalue"]
     assert sandbox_server.task_count == 0
+
+
+def test_interrupt_stops_waiting_but_keeps_the_task(kernel, sandbox_server):
+    kernel.execute("%load_ext hiapi_notebook")
+    timer = threading.Timer(1.5, kernel.km.interrupt_kernel)
+    timer.start()
+    try:
+        reply, cell = kernel.execute("%%hiapi seedance-2-0 --duration 5\nA paper boat", timeout=60)
+    finally:
+        timer.cancel()
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "UsageError", content
+    assert "Interrupted" in content["evalue"] and "nothing was cancelled" in content["evalue"]
+    assert "tk-hiapi-" in content["evalue"] and "%hiapi status" in content["evalue"]
+    # the task goes on and its video still lands in the interrupted cell
+    later = kernel.collect_iopub(40, until=lambda got: any(
+        "<video" in m["content"]["data"].get("text/html", "") for m in display_updates(got)))
+    assert any("<video" in m["content"]["data"].get("text/html", "") for m in display_updates(later))
+    assert sandbox_server.task_count == 1

@@ -1,0 +1,63 @@
+# One entry point for humans and CI:
+#   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
+#   make test   install everything (both kernel venvs, Chromium) and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+PORT ?= 8888
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+VENV := .venv
+VENV6 := .venv-ipykernel6
+# Stamps live inside the venvs: deleting a venv also forgets that it was installed.
+STAMP := $(VENV)/.installed
+STAMP6 := $(VENV6)/.installed
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+.PHONY: test lab bench clean distclean install venv-python chromium
+
+test: install $(STAMP6) chromium
+	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lab: install
+	PORT="$(PORT)" bash scripts/lab.sh $(LAB_ARGS)
+
+bench: install
+	@set -e; for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		echo "==> $$script"; $(VENV)/bin/python "$$script"; \
+	done
+
+install: $(STAMP) $(LAB_OVERRIDES)
+
+# Debian's python3 ships without ensurepip unless python3-venv is installed.
+venv-python:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash scripts/apt-install.sh python3-venv
+
+$(STAMP): pyproject.toml | venv-python
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# A second kernel environment: the live-update tests must pass on ipykernel 6 as well as 7.
+$(STAMP6): pyproject.toml | venv-python
+	test -x $(VENV6)/bin/python || $(PYTHON) -m venv $(VENV6)
+	$(VENV6)/bin/python -m pip install -q -e '.[sandbox]' 'ipykernel>=6.29,<7' ipywidgets
+	touch $@
+
+# Keep every cell in the DOM (no virtual scrolling) and the news pop-up away.
+$(LAB_OVERRIDES): scripts/lab-overrides.json $(STAMP)
+	mkdir -p $(@D)
+	cp scripts/lab-overrides.json $@
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+chromium:
+	@test -x /usr/bin/chromium || bash scripts/apt-install.sh chromium
+
+clean:
+	rm -rf test-artifacts .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
+
+# Also drop both venvs (the next make reinstalls them).
+distclean: clean
+	rm -rf $(VENV) $(VENV6)
