@@ -1,0 +1,27 @@
+"""A local HiAPI-compatible server with synthetic results, for demos, tests and offline work.
+
+It speaks only the wire contract (HiAPI's own SDK works against it unchanged) and never imports
+the client. Start it with ``python -m hiapi_notebook.sandbox`` or::
+
+    with SandboxServer(speed=20) as srv:
+        client = HiAPI(api_key="any", base_url=srv.url)
+
+What it does beyond the contract, so demos and tests can reach every case:
+
+- Any non-empty Bearer key is accepted (each key is its own account) unless ``key`` is set.
+  A key that starts with ``suspended`` gets 403.
+- A prompt containing ``#fail`` ends in ``fail`` with a TASK_FAILED error.
+- Tasks move ``queued → handling → archiving → success`` over a few seconds (images) or tens
+  of seconds (video), divided by ``speed``.
+- Outputs are real files it serves itself under ``/files/``: a PNG of the prompt, an H.264 MP4
+  plus a ``first_frame`` PNG for video, a WAV tone for audio. They answer 410 after ``expireAt``
+  (``url_ttl`` seconds after creation).
+- ``balance`` (USD) is charged each task's estimated cost; once short, creates get 402.
+- Faults on cue: ``Faults(...)`` rates, or ``srv.inject("429" | "500" | "503" | "409" | "drop"
+  | "drop_after" | "slow:SECONDS", ...)`` for the next matching requests.
+- Every answer carries ``X-HiAPI-Sandbox: 1``.
+"""
+from .faults import Faults
+from .server import SandboxServer
+
+__all__ = ["SandboxServer", "Faults"]

@@ -1,0 +1,237 @@
+"""The endpoints: create, detail and list tasks as the contract says, and serve output files."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from urllib.parse import unquote, urlsplit
+
+from ..catalog import (CatalogError, ModelSpec, estimate_cost, get_model, suggest_model,
+                       validate_input)
+from .callbacks import CallbackSender
+from .faults import FaultPlan
+from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text
+from .state import PHASES, Store, TaskRecord
+from .wire import ApiError, Request, Response, canonical_json, invalid, new_task_id, ok
+
+UNKNOWN_COST = 0.05  # charged against a balance when the catalogue has no price
+FAIL_TAG = "#fail"
+FAIL_ERROR = {"code": "TASK_FAILED",
+              "message": "upstream rejected the prompt (sandbox: the prompt asked to fail)"}
+RANDOM_FAIL_ERROR = {"code": "TASK_FAILED",
+                     "message": "upstream rejected the prompt (sandbox: random failure)"}
+DEFAULT_PAGE_SIZE = 10
+_FILE = re.compile(r"^/files/([^/]+)/(\d+)\.(\w+)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class SandboxApi:
+    """What the sandbox does with a request, HTTP and faults aside: requests in, answers out."""
+
+    def __init__(self, *, key: str | None, speed: float, webhook_secret: str | None,
+                 balance: float | None, url_ttl: float, plan: FaultPlan) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.key = key
+        self.speed = speed
+        self.url_ttl = url_ttl
+        self.plan = plan
+        self.store = Store(balance)
+        self.media = MediaCache()
+        self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
+        self.file_root = ""  # where output URLs point; set once the server has its port
+        self.last_inputs: list[dict] = []
+
+    def handle(self, req: Request) -> Response:
+        if req.path == "/v1/tasks":
+            if req.method == "POST":
+                return self.create(req)
+            if req.method == "GET":
+                return self.list(req)
+        elif req.path.startswith("/v1/tasks/"):
+            if req.method == "GET":
+                return self.detail(req, unquote(req.path.removeprefix("/v1/tasks/")))
+        elif req.path.startswith("/files/"):
+            if req.method in ("GET", "HEAD"):
+                return self.file(req)
+        else:
+            raise ApiError(404, f"no such endpoint: {req.path}")
+        raise ApiError(405, f"{req.method} is not allowed on {req.path}")
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def owner(self, req: Request) -> str:
+        """The account behind the request's key (a digest: the key itself is not kept)."""
+        scheme, _, key = (req.headers.get("Authorization") or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise ApiError(401, "missing API key: send the header 'Authorization: Bearer <key>'")
+        if self.key is not None and not hmac.compare_digest(key.encode(), self.key.encode()):
+            raise ApiError(401, "invalid API key")
+        if key.startswith("suspended"):
+            raise ApiError(403, "account suspended (sandbox: keys that start with 'suspended' "
+                           "get 403)")
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def create(self, req: Request) -> Response:
+        owner = self.owner(req)
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError:
+            raise invalid("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise invalid('the request body must be a JSON object: {"model": ..., "input": {...}}')
+        key = req.headers.get("Idempotency-Key") or None
+        if key is not None:
+            if len(key.encode("latin-1", "replace")) > 255:  # headers arrive decoded as latin-1
+                raise invalid("Idempotency-Key is longer than 255 bytes")
+            replayed = self.store.claim_key(owner, key, canonical_json(body))
+            if replayed:
+                return ok({"taskId": replayed}, {"Idempotent-Replay": "true"})
+        try:
+            req.pause()  # a slow create holds its key, so a twin request meanwhile gets 409
+            task, cost = self._new_task(owner, body)
+            self.store.add(task, cost, key)
+        except Exception:  # a refused (or broken) create must not hold its key forever
+            if key is not None:
+                self.store.release_key(owner, key)
+            raise
+        self.last_inputs.append(body)
+        if task.callback:
+            self.callbacks.schedule(task.finished, task.task_id)
+        return ok({"taskId": task.task_id})
+
+    def detail(self, req: Request, task_id: str) -> Response:
+        task = self.store.get(task_id, self.owner(req))
+        if task is None:
+            raise ApiError(404, f"task not found: {task_id}")
+        return ok(task.wire(time.time(), self.file_root))
+
+    def list(self, req: Request) -> Response:
+        owner = self.owner(req)
+        page = _int(req.query.get("page"), 1, 1, 10**9)
+        size = _int(req.query.get("size"), DEFAULT_PAGE_SIZE, 1, 100)
+        total, tasks = self.store.page(owner, page, size)
+        now = time.time()
+        return ok({"page": page, "size": size, "total": total,
+                   "tasks": [t.wire(now, self.file_root) for t in tasks]})
+
+    def file(self, req: Request) -> Response:
+        """An output file: public like a CDN URL, drawn on first request, gone after expireAt."""
+        match = _FILE.match(req.path)
+        task = self.store.get(match[1]) if match else None
+        now = time.time()
+        index = int(match[2]) if match else 0
+        if (task is None or task.status(now) != "success" or index >= len(task.outputs)
+                or EXTENSIONS[task.outputs[index]] != match[3]):
+            raise ApiError(404, "no such file")
+        if now >= task.expire_at:
+            raise ApiError(410, "this output URL has expired; download outputs before expireAt")
+        files = self.media.get(f"{task.model}\n{canonical_json(task.input)}",
+                               lambda: draw(task.kind, task.model, task.input))
+        data = files[task.outputs[index]]
+        headers = {"Cache-Control": "public, max-age=3600", "Accept-Ranges": "bytes",
+                   "Access-Control-Allow-Origin": "*"}
+        content_type = CONTENT_TYPES[match[3]]
+        wanted = _RANGE.match(req.headers.get("Range") or "")
+        if wanted and (wanted[1] or wanted[2]):  # browsers ask for ranges of video
+            start, end = _byte_range(wanted[1], wanted[2], len(data))
+            if start > end:
+                raise ApiError(416, "range not satisfiable",
+                               headers={"Content-Range": f"bytes */{len(data)}"})
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            return Response(206, data[start:end + 1], content_type, headers)
+        return Response(200, data, content_type, headers)
+
+    # -- parts -----------------------------------------------------------------------------
+
+    def _new_task(self, owner: str, body: dict) -> tuple[TaskRecord, float]:
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise invalid("model is required, e.g. \"gpt-image-2/text-to-image\"")
+        input = body.get("input")
+        if not isinstance(input, dict):
+            raise invalid('input is required: an object of the model\'s fields, e.g. '
+                          '{"prompt": "..."}')
+        callback = _callback(body.get("callback"))
+        storage = body.get("storage", "temp")
+        if storage not in ("temp", "persistent"):
+            raise invalid(f"invalid storage {storage!r}: allowed values are temp, persistent")
+        spec, shown_model, route = _resolve(model, body.get("route"))
+        try:
+            validate_input(spec.name, input)
+        except CatalogError as exc:
+            raise invalid(str(exc)) from None
+        if FAIL_TAG in prompt_text(input):
+            error = FAIL_ERROR
+        else:
+            error = RANDOM_FAIL_ERROR if self.plan.task_fails() else None
+        started = time.time()
+        task = TaskRecord(
+            task_id=new_task_id(), owner=owner, model=shown_model, route=route, kind=spec.kind,
+            input=input, storage=storage, callback=callback, started=started,
+            phases=tuple(s / self.speed for s in PHASES[spec.kind]), error=error,
+            outputs=OUTPUTS[spec.kind], expire_at=math.ceil(started + self.url_ttl))
+        cost = estimate_cost(spec.name, input)
+        return task, UNKNOWN_COST if cost is None else cost
+
+    def _callback_payload(self, task_id: str) -> tuple[str, dict] | None:
+        task = self.store.get(task_id)
+        if task is None or not task.callback:
+            return None
+        return task.callback["url"], task.wire(max(time.time(), task.finished), self.file_root)
+
+
+def _resolve(model: str, route: object) -> tuple[ModelSpec, str, str | None]:
+    """The catalogue entry, the model name the task shows (``name@route``) and the echoed route."""
+    if route is not None and not isinstance(route, str):
+        raise invalid("route must be a string")
+    route = route or None  # "" means no route, as in HiAPI's SDKs
+    spec = get_model(model)
+    if spec is None and route:  # model="x", route="pro" spells the catalogue's "x@pro"
+        spec = get_model(f"{model}@{route}")
+        if spec is not None:
+            return spec, spec.name, route
+    if spec is None:
+        hint = suggest_model(model)
+        raise invalid(f"unknown model '{model}'" + (f"; did you mean '{hint}'?" if hint else ""))
+    suffix = model.rpartition("@")[2] if model != spec.name else None
+    if suffix and route and suffix != route:
+        raise invalid(f"the route is given twice: '{model}' and route '{route}'")
+    for name in (suffix, route):
+        if name and name != "default" and name not in spec.routes:
+            raise invalid(f"unknown route '{name}' for {spec.name}: available routes are "
+                          + ", ".join(spec.routes))
+    shown = f"{spec.name}@{route}" if route and route != "default" else model
+    return spec, shown, route
+
+
+def _callback(callback: object) -> dict | None:
+    if callback is None:
+        return None
+    url = callback.get("url") if isinstance(callback, dict) else None
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise invalid('callback must be {"url": "https://...", "when": "final"} with an '
+                      "http(s) url")
+    if callback.get("when", "final") != "final":
+        raise invalid("invalid callback.when: the only allowed value is final")
+    return {"url": url, "when": "final"}
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    """A query number; a missing, malformed or out-of-range one falls back to the default."""
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if low <= number <= high else default
+
+
+def _byte_range(first: str, last: str, size: int) -> tuple[int, int]:
+    if not first:  # "bytes=-N": the last N bytes
+        return max(0, size - int(last)), size - 1
+    return int(first), min(int(last), size - 1) if last else size - 1

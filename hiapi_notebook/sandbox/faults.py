@@ -1,0 +1,102 @@
+"""Faults: random ones at set rates (the CLI's ``--rate-*``) and one-shot ones a test injects.
+
+A client's retry rules are only proven against a server that misbehaves on cue, so every fault
+the contract names can be produced: 429, 500 and 503 (with ``Retry-After`` in seconds or as an
+HTTP-date), a 409 IDEMPOTENCY_KEY_PROCESSING, a slow answer, a connection dropped before the
+request is read, and one dropped after the request was fully processed (a task was created but
+its id never reached the client).
+"""
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+
+STATUS_FAULTS = ("429", "500", "503", "409")
+
+
+@dataclass
+class Faults:
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    retry_after: float | str | None = 1  # sent with the random 429 and 503 answers
+    rate_slow: float = 0.0
+    slow_seconds: float = 2.0
+    rate_drop: float = 0.0
+    rate_fail: float = 0.0  # the share of tasks that end in ``fail``
+    seed: int | None = None
+
+
+@dataclass
+class Fault:
+    """What happens to one request: a status, "drop", "drop_after" or "slow"."""
+
+    kind: str
+    retry_after: float | str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Rule:
+    fault: Fault
+    method: str | None
+    path: str | None
+    times: int
+
+
+class FaultPlan:
+    """Decides each request's fault: injected rules first (in order), then the random rates."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._rng = random.Random(faults.seed)
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+
+    def inject(self, fault: str, *, method: str | None = None, path: str | None = None,
+               times: int = 1, retry_after: float | str | None = None) -> None:
+        rule = _Rule(_parse(fault, retry_after), method and method.upper(), path, times)
+        with self._lock:
+            self._rules.append(rule)
+
+    def pick(self, method: str, path: str, *, api: bool) -> Fault | None:
+        with self._lock:
+            for rule in self._rules:
+                if (rule.method in (None, method)
+                        and (rule.path is None or path.startswith(rule.path))):
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._rules.remove(rule)
+                    return rule.fault
+            return self._random() if api else None
+
+    def task_fails(self) -> bool:
+        with self._lock:
+            return self._rng.random() < self.faults.rate_fail
+
+    def _random(self) -> Fault | None:
+        f = self.faults
+        draw = self._rng.random()
+        for rate, fault in ((f.rate_drop, Fault("drop")),
+                            (f.rate_429, Fault("429", f.retry_after)),
+                            (f.rate_500, Fault("500")),
+                            (f.rate_503, Fault("503", f.retry_after)),
+                            (f.rate_slow, Fault("slow", seconds=f.slow_seconds))):
+            if draw < rate:
+                return fault
+            draw -= rate
+        return None
+
+
+def _parse(fault: str, retry_after: float | str | None) -> Fault:
+    if fault in STATUS_FAULTS:
+        if fault == "409" and retry_after is None:
+            retry_after = 1  # the contract: a 409 always says when to come back
+        return Fault(fault, retry_after)
+    if fault in ("drop", "drop_after"):
+        return Fault(fault)
+    if fault.startswith("slow:"):
+        return Fault("slow", seconds=float(fault.removeprefix("slow:")))
+    raise ValueError(f"unknown fault {fault!r}: use 429, 500, 503, 409, drop, drop_after "
+                     "or slow:SECONDS")

@@ -1,0 +1,254 @@
+"""Synthetic media: pictures of the prompt, short H.264 clips and tones, all deterministic.
+
+The same model and input give the same picture (its colours and shapes come from a hash of the
+request) and the prompt is written on it, so a demo shows which result belongs to which prompt.
+Pillow and imageio-ffmpeg are the ``sandbox`` extra: they are imported only when a file is first
+drawn, so the API itself answers without them.
+"""
+from __future__ import annotations
+
+import array
+import colorsys
+import functools
+import hashlib
+import io
+import math
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import wave
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+from .wire import canonical_json
+
+OUTPUTS = {"image": ("image",), "video": ("video", "first_frame"), "audio": ("audio",)}
+EXTENSIONS = {"image": "png", "first_frame": "png", "video": "mp4", "audio": "wav"}
+CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "wav": "audio/wav"}
+VIDEO_SECONDS, VIDEO_FPS = 2, 12
+AUDIO_SECONDS, AUDIO_RATE = 2, 22050
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x*]\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def prompt_text(input: dict) -> str:
+    """The text a task is about: its prompt, or what a speech or song model reads."""
+    for name in ("prompt", "text", "lyrics"):
+        if isinstance(input.get(name), str):
+            return input[name]
+    return ""
+
+
+def draw(kind: str, model: str, input: dict) -> dict[str, bytes]:
+    """Every file of a task, by output type (see ``OUTPUTS``)."""
+    seed = hashlib.sha256(f"{model}\n{canonical_json(input)}".encode()).digest()
+    text = prompt_text(input) or "(no prompt)"
+    if kind == "video":
+        return _video(seed, model, text, _size(input, 320, 240, (16, 9)))
+    if kind == "audio":
+        return {"audio": _tone(seed)}
+    return {"image": _png(_picture(seed, model, text, _size(input, 640, 512, (1, 1))))}
+
+
+class MediaCache:
+    """Drawn files, least recently used out first once over ``max_bytes``.
+
+    Drawing happens under the lock, so a file asked for twice at once is drawn once.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str, make: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            files = self._items[key] = make()
+            self._size += sum(map(len, files.values()))
+            while self._size > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._size -= sum(map(len, old.values()))
+            return files
+
+
+# -- pictures ------------------------------------------------------------------------------
+
+def _size(input: dict, long_side: int, square_side: int,
+          default: tuple[float, float]) -> tuple[int, int]:
+    """Pixel size from ``aspect_ratio`` or ``size`` (16:9, 1024x1024, 2048*2048), kept small."""
+    for name in ("aspect_ratio", "size"):
+        match = _RATIO.match(str(input.get(name, "")))
+        if match and float(match[1]) > 0 and float(match[2]) > 0:
+            w, h = float(match[1]), float(match[2])
+            break
+    else:
+        w, h = default
+    if w == h:
+        return square_side, square_side
+    scale = long_side / max(w, h)
+    return _even(w * scale), _even(h * scale)
+
+
+def _even(x: float) -> int:
+    return max(16, round(x / 2) * 2)  # H.264 in yuv420p needs even sides
+
+
+def _canvas(seed: bytes, size: tuple[int, int]) -> Any:
+    """A gradient and translucent shapes whose colours and places come from the seed."""
+    from PIL import Image, ImageDraw, ImageOps
+
+    rng = random.Random(seed)
+    hue = rng.random()
+    gradient = Image.linear_gradient("L")
+    if rng.random() < 0.5:
+        gradient = gradient.transpose(Image.Transpose.ROTATE_90)
+    canvas = ImageOps.colorize(gradient.resize(size), _colour(hue, 0.55, 0.95),
+                               _colour(hue + 0.35, 0.7, 0.45)).convert("RGBA")
+    shapes = Image.new("RGBA", size)
+    pen = ImageDraw.Draw(shapes)
+    w, h = size
+    for _ in range(rng.randint(5, 8)):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        r = rng.uniform(0.08, 0.3) * min(w, h)
+        fill = _colour(rng.random(), 0.6, 0.9) + (rng.randint(90, 160),)
+        box = (x - r, y - r, x + r, y + r)
+        (pen.ellipse if rng.random() < 0.6 else pen.rectangle)(box, fill=fill)
+    return Image.alpha_composite(canvas, shapes)
+
+
+def _overlay(size: tuple[int, int], model: str, text: str) -> Any:
+    """The prompt in a box in the middle and a "HiAPI sandbox" label at the bottom."""
+    from PIL import Image, ImageDraw
+
+    w, h = size
+    layer = Image.new("RGBA", size)
+    pen = ImageDraw.Draw(layer)
+    font = _font(max(12, min(w, h) // 16))
+    line_height = round(font.size * 1.25)
+    lines = _wrap(text, font, w - w // 6, max_lines=max(1, int(h * 0.55) // line_height))
+    block = len(lines) * line_height
+    top = (h - block) // 2
+    pad = font.size // 2
+    widest = max(font.getlength(line) for line in lines)
+    pen.rounded_rectangle(((w - widest) / 2 - pad, top - pad, (w + widest) / 2 + pad,
+                           top + block + pad), radius=pad, fill=(0, 0, 0, 150))
+    for i, line in enumerate(lines):
+        pen.text((w / 2, top + i * line_height), line, font=font, fill="white", anchor="ma")
+    small = _font(max(10, font.size // 2))
+    label = f"HiAPI sandbox - {model}"
+    pen.rectangle((0, h - small.size - 6, small.getlength(label) + 10, h), fill=(0, 0, 0, 170))
+    pen.text((5, h - 3), label, font=small, fill=(255, 255, 255, 230), anchor="ld")
+    return layer
+
+
+def _picture(seed: bytes, model: str, text: str, size: tuple[int, int]) -> Any:
+    from PIL import Image
+
+    return Image.alpha_composite(_canvas(seed, size), _overlay(size, model, text)).convert("RGB")
+
+
+def _wrap(text: str, font: Any, width: float, max_lines: int) -> list[str]:
+    """Greedy word wrap; a word wider than the line is cut, the last line ends in ... if cut."""
+    lines: list[str] = []
+    for word in text.split():
+        while font.getlength(word) > width and len(word) > 1:
+            cut = max(1, int(len(word) * width / font.getlength(word)))
+            lines.append(word[:cut])
+            word = word[cut:]
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(1, len(lines[-1]) - 3)] + "..."
+    return lines or [""]
+
+
+@functools.cache
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def _colour(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb(hue % 1.0, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def _png(picture: Any) -> bytes:
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+# -- video ---------------------------------------------------------------------------------
+
+def _video(seed: bytes, model: str, text: str, size: tuple[int, int]) -> dict[str, bytes]:
+    """A ball crossing the picture behind the prompt, and a progress bar: visibly moving."""
+    from PIL import Image, ImageDraw
+
+    canvas, overlay = _canvas(seed, size), _overlay(size, model, text)
+    w, h = size
+    radius = min(w, h) // 8
+    accent = _colour(seed[0] / 255 + 0.5, 0.8, 1.0)
+    frames = []
+    count = VIDEO_SECONDS * VIDEO_FPS
+    for i in range(count):
+        t = i / (count - 1)
+        frame = canvas.copy()
+        pen = ImageDraw.Draw(frame)
+        x = radius + t * (w - 2 * radius)
+        y = h / 2 + math.sin(2 * math.pi * t) * h / 4
+        pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=accent)
+        pen.rectangle((0, 0, t * w, 3), fill=accent)
+        frames.append(Image.alpha_composite(frame, overlay).convert("RGB"))
+    return {"video": _h264(frames, size), "first_frame": _png(frames[0])}
+
+
+def _h264(frames: list, size: tuple[int, int]) -> bytes:
+    """Pipe raw RGB frames to ffmpeg for an MP4 that browsers play (H.264, yuv420p, faststart)."""
+    import imageio_ffmpeg
+
+    w, h = size
+    with tempfile.TemporaryDirectory(prefix="hiapi-sandbox-") as tmp:
+        out = Path(tmp) / "clip.mp4"  # +faststart rewrites the file, so it cannot be a pipe
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(VIDEO_FPS),
+             "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
+             "-movflags", "+faststart", "-y", str(out)],
+            input=b"".join(frame.tobytes() for frame in frames),
+            capture_output=True, check=True, timeout=120)
+        return out.read_bytes()
+
+
+# -- audio ---------------------------------------------------------------------------------
+
+def _tone(seed: bytes) -> bytes:
+    """A WAV arpeggio (root, third, fifth, octave) whose root comes from the seed."""
+    root = 220 * 2 ** ((seed[0] % 24) / 12)
+    notes = (root, root * 5 / 4, root * 3 / 2, root * 2)
+    per_note = AUDIO_SECONDS * AUDIO_RATE // len(notes)
+    samples = array.array("h")
+    for freq in notes:
+        for n in range(per_note):
+            fade = min(1.0, n / 400, (per_note - n) / 400)  # no clicks between notes
+            samples.append(int(12000 * fade * math.sin(2 * math.pi * freq * n / AUDIO_RATE)))
+    if sys.byteorder == "big":
+        samples.byteswap()  # WAV is little-endian
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(AUDIO_RATE)
+        wav.writeframes(samples.tobytes())
+    return out.getvalue()

@@ -1,0 +1,139 @@
+"""The sandbox's memory: tasks and their lifecycle, idempotency keys and the balance.
+
+A task's status is computed from its creation time (queued, then handling, then archiving,
+then success or fail), so no thread or timer runs per task and a task advances whether or not
+anyone polls it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from .media import EXTENSIONS
+from .wire import ApiError
+
+# seconds queued, handling, archiving at speed 1
+PHASES = {"image": (1.0, 4.0, 1.0), "video": (2.0, 20.0, 3.0), "audio": (1.0, 8.0, 1.0)}
+IDEMPOTENCY_WINDOW = 24 * 3600
+TERMINAL = ("success", "fail")
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    owner: str  # a digest of the API key that created it
+    model: str  # as the task shows it: the name, or name@route
+    route: str | None  # echoed only when the request named one
+    kind: str
+    input: dict
+    storage: str
+    callback: dict | None
+    started: float  # Unix time of creation
+    phases: tuple[float, float, float]
+    error: dict | None  # set when the task is bound to fail
+    outputs: tuple[str, ...]  # output types, in order
+    expire_at: int  # when its output URLs stop answering
+
+    @property
+    def finished(self) -> float:
+        """When the task turns terminal: a failing one fails at the end of handling."""
+        queued, handling, archiving = self.phases
+        return self.started + queued + handling + (0 if self.error else archiving)
+
+    def status(self, now: float) -> str:
+        queued, handling, _ = self.phases
+        elapsed = now - self.started
+        if elapsed < queued:
+            return "queued"
+        if elapsed < queued + handling:
+            return "handling"
+        if self.error:
+            return "fail"
+        return "success" if now >= self.finished else "archiving"
+
+    def wire(self, now: float, file_root: str) -> dict:
+        """The task object of the contract, as a detail call, a list or a callback shows it."""
+        status = self.status(now)
+        task = {"taskId": self.task_id, "model": self.model, "status": status,
+                "created": int(self.started),
+                "completed": int(self.finished) if status in TERMINAL else 0,
+                "storage": self.storage}
+        if self.route is not None:
+            task["route"] = self.route
+        if status == "success":
+            task["output"] = [
+                {"url": f"{file_root}/files/{self.task_id}/{n}.{EXTENSIONS[kind]}",
+                 "type": kind, "expireAt": self.expire_at}
+                for n, kind in enumerate(self.outputs)]
+        elif status == "fail":
+            task["error"] = self.error
+        return task
+
+
+@dataclass
+class _KeyUse:
+    digest: str  # the canonical body the key was first used with
+    task_id: str | None  # None while that first request is in flight
+    at: float
+
+
+class Store:
+    """Every task, idempotency key and the balance, behind one lock."""
+
+    def __init__(self, balance: float | None) -> None:
+        self.balance = balance
+        self._tasks: dict[str, TaskRecord] = {}  # in creation order
+        self._keys: dict[tuple[str, str], _KeyUse] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    def claim_key(self, owner: str, key: str, digest: str) -> str | None:
+        """The task to replay for this key, or None once the key is held for this request."""
+        now = time.time()
+        with self._lock:
+            use = self._keys.get((owner, key))
+            if use and now - use.at < IDEMPOTENCY_WINDOW:
+                if use.digest != digest:
+                    raise ApiError(422, "this Idempotency-Key was already used with a different "
+                                   "request body; use a new key for a new request",
+                                   "IDEMPOTENCY_KEY_MISMATCH")
+                if use.task_id is None:
+                    raise ApiError(409, "the first request with this Idempotency-Key is still "
+                                   "being processed; retry after Retry-After",
+                                   "IDEMPOTENCY_KEY_PROCESSING", {"Retry-After": "1"})
+                return use.task_id
+            self._keys[(owner, key)] = _KeyUse(digest, None, now)
+            return None
+
+    def release_key(self, owner: str, key: str) -> None:
+        """The request holding the key was refused: the key is free for a corrected one."""
+        with self._lock:
+            self._keys.pop((owner, key), None)
+
+    def add(self, task: TaskRecord, cost: float, key: str | None) -> None:
+        """Charge the task's estimate and keep it; refuses with 402 when the balance is short."""
+        with self._lock:
+            if self.balance is not None:
+                if cost > self.balance + 1e-9:
+                    raise ApiError(402, f"insufficient balance: this task is estimated at "
+                                   f"${cost:.4f} and the balance is ${self.balance:.4f}; "
+                                   "top up your account")
+                self.balance -= cost
+            self._tasks[task.task_id] = task
+            if key is not None:
+                self._keys[(task.owner, key)].task_id = task.task_id
+
+    def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
+        """A task by id; with ``owner``, only if that account created it."""
+        task = self._tasks.get(task_id)
+        return task if task and owner in (None, task.owner) else None
+
+    def page(self, owner: str, page: int, size: int) -> tuple[int, list[TaskRecord]]:
+        """The total of the account's tasks and one page of them, newest first."""
+        with self._lock:
+            mine = [t for t in reversed(self._tasks.values()) if t.owner == owner]
+        return len(mine), mine[(page - 1) * size: page * size]

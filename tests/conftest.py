@@ -1,0 +1,91 @@
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hiapi_notebook.sandbox import SandboxServer
+
+SANDBOX_SPEED = 50  # an image finishes in about 0.12 s, a video in 0.5 s
+
+
+@pytest.fixture
+def sandbox_factory():
+    """Start sandboxes with options, e.g. ``sandbox_factory(key="k", balance=0.1)``.
+
+    Each runs at speed 50 unless told otherwise; all stop after the test.
+    """
+    started = []
+
+    def start(**options) -> SandboxServer:
+        options.setdefault("port", 0)
+        options.setdefault("speed", SANDBOX_SPEED)
+        server = SandboxServer(**options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory) -> SandboxServer:
+    """A running sandbox on a free port, fast (speed 50), any non-empty key accepted."""
+    return sandbox_factory()
+
+
+class CallbackReceiver:
+    """A local endpoint that records the callbacks POSTed to it and answers ``statuses`` in turn."""
+
+    def __init__(self, statuses=()):
+        self.calls = []  # (headers, case-insensitive; raw body) in arrival order
+        self._statuses = list(statuses)
+        self._arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._arrived:
+                    receiver.calls.append((self.headers, body))
+                    status = receiver._statuses.pop(0) if receiver._statuses else 200
+                    receiver._arrived.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    def wait(self, count=1, timeout=10.0):
+        """The first ``count`` callbacks, waiting for them to arrive."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.calls) < count and time.monotonic() < deadline:
+                self._arrived.wait(deadline - time.monotonic())
+            assert len(self.calls) >= count, f"{len(self.calls)} of {count} callbacks arrived"
+            return self.calls[:count]
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def callback_receiver():
+    """Make ``CallbackReceiver``s for the sandbox's callbacks; each is closed after the test."""
+    made = []
+
+    def make(statuses=()):
+        made.append(CallbackReceiver(statuses))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
