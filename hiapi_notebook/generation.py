@@ -99,7 +99,10 @@ class Generation:
         return self
 
     def save(self, folder: str | Path) -> list[Path]:
-        return [o.save(Path(folder)) for o in self.outputs]
+        """Copy every output into ``folder`` (created if needed)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return [o.save(folder) for o in self.outputs]
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._job.done:

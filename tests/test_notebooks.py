@@ -59,6 +59,8 @@ def test_notebook_runs_on_the_builtin_sandbox(path, tmp_path):
     assert "Error displaying widget" not in saved
     if path.stem.startswith("01"):
         check_quickstart(nb)
+    if path.stem.startswith("03"):
+        check_reproducible(nb, tmp_path)
 
 
 def check_quickstart(nb):
@@ -92,6 +94,22 @@ def check_quickstart(nb):
     assert error.output_type == "stream" and error.name == "stderr"
     assert error.text.startswith("UsageError: ") and "aspect_ratio" in error.text
     assert error.text.count("\n") == 1 and "Traceback" not in error.text
+
+
+def check_reproducible(nb, folder):
+    first, second, fresh = cells_with(nb, "%%hiapi gpt-image-2/text-to-image --aspect_ratio 4:3")
+    assert "cached" not in outputs_text(first) and "cached" in outputs_text(second)
+    assert "image/png" in outputs_text(second)  # the recorded result is shown, not a link
+    (same,) = cells_with(nb, "again.cached")
+    assert same.outputs[0]["data"]["text/plain"] == "(True, True)"
+    (differs,) = cells_with(nb, "other.task_id != base.task_id")
+    assert differs.outputs[0]["data"]["text/plain"] == "True"
+    copies = list((folder / "hiapi-outputs").rglob("*.png"))
+    assert len(copies) == 2 and all(p.stat().st_size > 1000 for p in copies)
+    assert len(list((folder / "figures").glob("*.png"))) == 1
+    manifest = json.loads((folder / "results.json").read_text())
+    assert len(manifest["results"]) == 2
+    assert all(r["files"][0]["sha256"] for r in manifest["results"])
 
 
 def test_key_never_reaches_the_saved_notebook(tmp_path):
