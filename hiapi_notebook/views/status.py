@@ -98,19 +98,21 @@ class TextTaskView:
     def __init__(self, job: Job, stream=None) -> None:
         self.job = job
         self.stream = stream or sys.stdout
-        self._last: str | None = None
+        self._last_status: str | None = None
+        self._ended = False
 
     def display(self) -> "TextTaskView":
         self.job.subscribe(self.refresh)
         return self
 
     def refresh(self, job: Job | None = None) -> None:
+        """One line per status; at the end, the files (or URLs)."""
         job = self.job
-        if job.status == self._last:
-            return
-        self._last = job.status
-        print(f"[hiapi] {status_line(job)}", file=self.stream, flush=True)
-        if job.done:
+        if job.status != self._last_status:
+            self._last_status = job.status
+            print(f"[hiapi] {status_line(job)}", file=self.stream, flush=True)
+        if job.done and not self._ended:
+            self._ended = True
             for f in job.files:
                 print(f"[hiapi]   {f.type}: {f.path or f.url}", file=self.stream, flush=True)
 
