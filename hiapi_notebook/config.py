@@ -29,6 +29,7 @@ class Settings:
     max_poll_interval: float = 10.0
     embed_limit: int = 20 * 2**20     # media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
+    max_output_mb: float = 2048.0     # a local copy larger than this is not kept
     journal: bool = True              # record, cache and keep local copies
     home: str | None = None           # journal folder; HIAPI_HOME, else .hiapi/
 

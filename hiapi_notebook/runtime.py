@@ -162,9 +162,11 @@ def _safe_call(listener: Listener, job: Job) -> None:
 class Runtime:
     """Runs jobs on the background loop with one client and one optional store."""
 
-    def __init__(self, client: AsyncHiAPI, store: Store | None = None) -> None:
+    def __init__(self, client: AsyncHiAPI, store: Store | None = None, *,
+                 max_output_bytes: int = 2 * 2**30) -> None:
         self.client = client
         self.store = store
+        self.max_output_bytes = max_output_bytes
         self._jobs: set[Job] = set()
 
     @property
@@ -266,12 +268,13 @@ class Runtime:
             path = self.store.output_path(job, index, output) if self.store else None
             try:
                 if path is not None:
-                    got = await self.client.download(output.url, path)
+                    got = await self.client.download(output.url, path,
+                                                     max_bytes=self.max_output_bytes)
                     file.path, file.sha256, file.size = got.path, got.sha256, got.bytes
                     file.content_type = got.content_type
                 else:
                     file.data, file.content_type = await self.client.fetch(
-                        output.url, max_bytes=MEMORY_OUTPUT_LIMIT)
+                        output.url, max_bytes=min(MEMORY_OUTPUT_LIMIT, self.max_output_bytes))
                     file.size = len(file.data)
             except (HiAPIError, OSError) as exc:
                 file.problem = str(exc) if not isinstance(exc, OutputExpiredError) else "expired"

@@ -54,7 +54,8 @@ class Session:
                                     max_poll_interval=s.max_poll_interval)
                 journal = self.journal
                 store = JournalStore(journal, self.outputs_dir) if journal is not None else None
-                self._runtime = Runtime(client, store)
+                self._runtime = Runtime(client, store,
+                                        max_output_bytes=int(s.max_output_mb * 2**20))
             return self._runtime
 
     @property

@@ -143,3 +143,10 @@ def test_completion_through_ipython(ip):
     assert "--resolution" in matches
     _, matches = ip.complete("", "%hiapi gpt-image-2/te", 21)
     assert any(m.endswith("gpt-image-2/text-to-image") for m in matches)
+
+
+def test_default_model_through_config_magic(ip, sandbox):
+    ip.run_line_magic("config", "HiAPIMagics.default_model = 'gpt-image-2/text-to-image'")
+    ip.run_cell_magic("hiapi", "", "a heron")
+    assert sandbox.last_inputs[-1]["model"] == "gpt-image-2/text-to-image"
+    ip.run_line_magic("config", "HiAPIMagics.default_model = ''")

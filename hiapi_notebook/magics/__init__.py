@@ -4,7 +4,9 @@ from .magic import HiAPIMagics
 
 def load_ipython_extension(shell) -> None:
     from .complete import install
-    shell.register_magics(HiAPIMagics)
+    magics = HiAPIMagics(shell)
+    shell.register_magics(magics)
+    shell.configurables.append(magics)  # so %config HiAPIMagics.default_model = ... reaches it
     install(shell)
 
 
