@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "HiAPI": "client", "AsyncHiAPI": "client", "verify_webhook": "client",
     "Task": "models", "Output": "models", "CreatedTask": "models", "TaskPage": "models",
-    "generate": "api", "submit": "api", "generate_many": "api",
+    "generate": "api", "submit": "api", "generate_many": "api", "grid": "api",
     "Generation": "generation", "PromptForm": "views.form", "Gallery": "views.gallery",
     "get_session": "session", "journal": None, "errors": None,
 }

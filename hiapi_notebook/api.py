@@ -60,17 +60,60 @@ def generate(prompt: str | None = None, *, model: str | None = None, fresh: bool
     return submit(prompt, model=model, fresh=fresh, variant=variant, show=show, **fields).wait()
 
 
-def generate_many(requests: Iterable[Mapping[str, Any]], *, fresh: bool = False,
-                  show: bool = True, wait: bool = True) -> list[Generation]:
-    """Submit many requests (dicts of ``build_request`` arguments) and return
-    their ``Generation``s in order; a failure stays with its own item."""
-    requests = [dict(r) for r in requests]
-    built = [build_request(**r) for r in requests]  # every request checked before any is sent
-    gens = [start(req, fresh=fresh, show=show) for req in built]
+def generate_many(requests: Iterable[Mapping[str, Any] | Request], concurrency: int = 8, *,
+                  fresh: bool = False, show: bool = True, wait: bool = True,
+                  title: str | None = None) -> list[Generation]:
+    """Submit many requests, at most ``concurrency`` tasks in flight, and return their
+    ``Generation``s in order (a list that displays as a gallery).
+
+    ``requests`` are dicts of ``build_request`` arguments (``grid(...)`` makes them)
+    or ``Request``s; all are checked before any is sent. Identical requests get
+    distinct variants, so the journal keeps each result. A notebook shows a grid
+    labelled by the values that differ; a failure stays in its cell and does not
+    stop the others. ``wait=False`` returns at once (the feeder keeps going).
+    """
+    from .batch import Batch
+    from .views.gallery import GenerationList
+    from .views.grid import ComparisonGrid, show_grid
+    import json
+    items = [r if isinstance(r, Request) else dict(r) for r in requests]
+    built = [r if isinstance(r, Request) else build_request(**r) for r in items]
+    shown = [{"model": r.model, **dict(r.input)} if isinstance(r, Request) else r for r in items]
+    seen: dict[str, int] = {}
+    variants = []
+    for req in built:  # the n-th identical request is variant n
+        key = json.dumps([req.model, dict(req.input), req.route, req.storage], sort_keys=True,
+                         default=str)
+        variants.append(seen.get(key, 0))
+        seen[key] = variants[-1] + 1
+    if built:
+        get_session().require_key()
+    batch = Batch(built, variants, concurrency=concurrency, fresh=fresh)
+    gens = GenerationList(batch.generations)
+    if show and gens:
+        show_grid(ComparisonGrid.from_requests(gens, shown, title=title))
+    batch.start()
     if wait:
-        for gen in gens:
-            try:
-                gen.wait()
-            except Exception:
-                pass  # the failure is on its own item (``.error``, red bar)
+        try:
+            for gen in gens:
+                try:
+                    gen.wait()
+                except Exception:
+                    pass  # the failure is on its own item (``.error``, its grid cell)
+        except KeyboardInterrupt:
+            batch.stop("not submitted: interrupted")
+            raise
     return gens
+
+
+def grid(**sweeps: Any) -> list[dict[str, Any]]:
+    """The cross product of ``sweeps`` as request dicts for ``generate_many``: list values
+    are swept (in argument order), others fixed. A list-valued field that should stay
+    fixed goes in another list: ``image_urls=[["a.png", "b.png"]]``.
+
+    ``grid(model="m", prompt="p", aspect_ratio=["1:1", "16:9"])`` gives two dicts.
+    """
+    import itertools
+    names = list(sweeps)
+    axes = [value if isinstance(value, list) else [value] for value in sweeps.values()]
+    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]

@@ -95,9 +95,15 @@ class HiAPIMagics(Magics):
         try:
             for request in requests:
                 for variant in range(args.n):
-                    gens.append(start(request, variant=variant, fresh=args.fresh))
+                    gens.append(start(request, variant=variant, fresh=args.fresh, show=not grid))
         except (HiAPIError, ValueError) as exc:
             raise _fail(_one_line(exc)) from None
+        if grid:  # one labelled grid instead of a bar per task
+            from ..views.gallery import GenerationList
+            from ..views.grid import ComparisonGrid, show_grid
+            gens = GenerationList(gens)
+            show_grid(ComparisonGrid.from_sweep(
+                gens, models=models if len(models) > 1 else (), sweeps=args.sweeps, n=args.n))
         if args.out:
             self.shell.user_ns[args.out] = gens if grid else gens[0]
         if args.wait:
@@ -163,8 +169,12 @@ class HiAPIMagics(Magics):
         task_id = rest.strip()
         if not task_id:
             raise _fail("usage: %hiapi status TASK_ID (the id is shown in every status bar)")
+        from .. import _loop
         from ..views import show_job
         session = get_session()
+        session.require_key()
+        # Ask once, here, so a wrong id is one clear line rather than a red bar.
+        _loop.run_sync(session.client.tasks.retrieve(task_id))
         job = session.attach(task_id)
         show_job(job, embed_limit=session.settings.embed_limit)
 
