@@ -59,6 +59,8 @@ def test_notebook_runs_on_the_builtin_sandbox(path, tmp_path):
     assert "Error displaying widget" not in saved
     if path.stem.startswith("01"):
         check_quickstart(nb)
+    if path.stem.startswith("02"):
+        check_widgets(nb)
     if path.stem.startswith("03"):
         check_reproducible(nb, tmp_path)
 
@@ -94,6 +96,29 @@ def check_quickstart(nb):
     assert error.output_type == "stream" and error.name == "stderr"
     assert error.text.startswith("UsageError: ") and "aspect_ratio" in error.text
     assert error.text.count("\n") == 1 and "Traceback" not in error.text
+
+
+def check_widgets(nb):
+    (form,) = cells_with(nb, "import hiapi_notebook\n\nform = ")
+    data = form.outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in data and "text/plain" in data
+    (submitted,) = cells_with(nb, "hummingbird = form.submit()")
+    assert submitted.outputs[0]["data"]["text/plain"] == "'success'"
+    (magic,) = cells_with(nb, "print(form.as_magic())")
+    assert magic.outputs[0]["text"] == ("%%hiapi gpt-image-2/text-to-image --aspect_ratio 3:2\n"
+                                        "A watercolour hummingbird at a foxglove\n")
+    (sweep,) = cells_with(nb, "%%hiapi gpt-image-2/text-to-image --sweep")
+    html = sweep.outputs[-1]["data"]["text/html"]
+    assert 'data-done="4" data-total="4"' in html
+    for label in ("1:1", "16:9", "1K", "2K"):
+        assert label in html
+    (compare,) = cells_with(nb, "%%hiapi --models")
+    assert "gpt-image-2.5-flare/text-to-image" in outputs_text(compare)
+    (gallery,) = cells_with(nb, "hiapi_notebook.Gallery(")
+    assert outputs_text(gallery).count("<img") >= 7
+    (statuses,) = cells_with(nb, "[(g.prompt[:24], g.status) for g in kites]")
+    assert statuses.outputs[0]["data"]["text/plain"].count("'fail'") == 2
+    assert statuses.outputs[0]["data"]["text/plain"].count("'success'") == 2
 
 
 def check_reproducible(nb, folder):
