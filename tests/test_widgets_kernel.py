@@ -82,7 +82,12 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
         "import hiapi_notebook as h\nform = h.PromptForm(model='Nano-Banana')\nform")
     assert reply["content"]["status"] == "ok", reply["content"]
     assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {})
-               for m in cell if m["msg_type"] == "execute_result")
+               for m in cell if m["msg_type"] in ("execute_result", "display_data"))
+    # and a static copy of the history right after it, which the saved notebook keeps
+    kept = [m for m in cell if m["msg_type"] == "display_data"
+            and "hiapi-form-kept" in m["content"]["data"].get("text/html", "")]
+    assert len(kept) == 1
+    kept_id = kept[0]["content"]["transient"]["display_id"]
     widgets = opened(cell)
     model_id, model_state = by_class(widgets, "hiapi-form-model")
     prompt_id, _ = by_class(widgets, "hiapi-form-prompt")
@@ -122,6 +127,13 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
               if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == state_id
               and "state" in m["content"]["data"]]
     assert any('data-status="success"' in s for s in states), states
+
+    after = kernel.collect_iopub(5)
+    kept_updates = [m["content"]["data"]["text/html"] for m in clicked + later + after
+                    if m["msg_type"] == "update_display_data"
+                    and m["content"]["transient"]["display_id"] == kept_id]
+    assert kept_updates and "data:image/" in kept_updates[-1]
+    assert "a &lt;b&gt;lighthouse&lt;/b&gt; at dusk" in kept_updates[-1]
 
     assert sandbox_server.last_inputs == [
         {"model": IMAGE, "input": {"prompt": "a <b>lighthouse</b> at dusk", "aspect_ratio": "16:9"}}]

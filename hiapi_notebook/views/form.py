@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 import threading
 from typing import Any
@@ -23,6 +24,7 @@ from .. import catalog
 from ..catalog import CatalogError, FieldSpec, ModelSpec
 from ..errors import HiAPIError, RequestValidationError
 from ..runtime import Job
+from .gallery import Gallery
 from .media import _kind, sniff
 from .text import COLOURS, esc, excerpt, headline, progress, state_text, style_of
 
@@ -33,7 +35,8 @@ _LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
 # Names the %%hiapi line reads as its own options, not as model fields.
 _MAGIC_OPTIONS = {"o", "out", "n", "route", "storage", "input", "callback", "timeout", "save",
                   "sweep", "models", "model", "no_wait", "wait", "fresh"}
-_FIELD_NAME_OK = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
 
 
 class _Unset:
@@ -328,6 +331,24 @@ class _HistoryRow:
                                     if links else "")
 
 
+class _KeptHistory(Gallery):
+    """The form's history as static HTML, newest first, for the saved notebook.
+
+    In JupyterLab the live form (``.hiapi-form``) sits in the output just before
+    this one; while it renders, a ``:has()`` rule hides this copy so results do not
+    show twice. With no kernel the form cannot render and the copy shows.
+    """
+
+    HIDE = ("<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
+            ".hiapi-form-kept{display:none}</style>")
+
+    def __init__(self, thumb: int) -> None:
+        super().__init__(thumb=thumb, newest_first=True, title="PromptForm history")
+
+    def render_html(self) -> str:
+        return f'{self.HIDE}<div class="hiapi-form-kept">{super().render_html()}</div>'
+
+
 # --- the form ------------------------------------------------------------------------------
 
 class PromptForm:
@@ -362,6 +383,7 @@ class PromptForm:
         self._extras: list[_Extra] = []
         self._messages: dict[str, str] = {}
         self._submitted_cost = 0.0
+        self._kept = _KeptHistory(thumb=self.thumb)
 
         self.kind_dropdown = w.Dropdown(options=KINDS, value=kind or "", description="kind",
                                         layout=w.Layout(width="150px"))
@@ -655,6 +677,7 @@ class PromptForm:
         if not generation.job.cached:
             self._submitted_cost += estimate_cost(request.model, dict(request.input)) or 0.0
         self._generations.append(generation)
+        self._kept.add(generation)
         spec = self.spec
         row = _HistoryRow(generation, self, spec.kind if spec else "image")
         self._rows.insert(0, row)
@@ -757,6 +780,15 @@ class PromptForm:
         bundle = self.widget._repr_mimebundle_(**kwargs) or {}
         bundle["text/plain"] = repr(self)
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """The form, then a static copy of its history that a saved notebook keeps
+        (widget state is not saved); the copy hides itself while the live form shows."""
+        from IPython.display import display
+        from .status import use_widgets
+        display(self._repr_mimebundle_(), raw=True)
+        if use_widgets():
+            self._kept.display()
 
     def __repr__(self) -> str:
         prompt = self.prompt_area.value

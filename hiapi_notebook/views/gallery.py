@@ -196,7 +196,7 @@ def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
             small = thumbnail_uri(job, f, data, mime, thumb * 2) or _src(f, data, mime, embed_limit)
             items.append(
                 '<details class="hiapi-lb"><summary title="click to enlarge">'
-                f'<img class="hiapi-thumb" src="{esc(small)}" alt="{esc(f.type)}" loading="lazy" '
+                f'<img class="hiapi-thumb" src="{esc(small)}" alt="{esc(f.type)}" '
                 f'style="width:100%;max-width:{thumb}px;height:auto;display:block;border-radius:3px">'
                 '</summary><div class="hiapi-lb-full">'
                 f'<img src="{esc(full)}" alt="{esc(f.type)} (full size)" style="max-width:100%"></div>'

@@ -429,10 +429,19 @@ def test_notebook_as_a_user_sees_it(lab, page, tmp_path, notebook):
         fit_viewport(fresh)
         wait_media(fresh)
         again = cells(fresh)
-        assert check_media(again) == (images, videos), "pictures or videos lost on reopening: " + repr(
-            [(c["index"], c["source"][:40], len(live["images"]), len(c["images"]), len(live["videos"]),
-              len(c["videos"])) for c, live in zip(again, shown)
-             if (len(c["images"]), len(c["videos"])) != (len(live["images"]), len(live["videos"]))])
+        check_media(again)
+        # A form's results live in widgets while the kernel runs; the saved notebook shows
+        # them from the form's static history copy instead (thumbnails and full size), so
+        # those cells must show at least one picture per picture seen live. Every other
+        # cell shows exactly what it showed live.
+        lost = [(c["index"], c["source"][:40], len(live["images"]), len(c["images"]),
+                 len(live["videos"]), len(c["videos"]))
+                for c, live in zip(again, shown)
+                if (live["widgets"] and (len(c["images"]) < len(live["images"])
+                                         or len(c["videos"]) < len(live["videos"])))
+                or (not live["widgets"] and (len(c["images"]), len(c["videos"]))
+                    != (len(live["images"]), len(live["videos"])))]
+        assert not lost, f"pictures or videos lost on reopening: {lost}"
         assert [[s["status"] for s in c["statuses"]] for c in again] == \
                [[s["status"] for s in c["statuses"]] for c in shown]
         check_statuses(again)
