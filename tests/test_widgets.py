@@ -111,7 +111,7 @@ def test_generate_clicks_submit_in_the_background_and_fill_the_history(session, 
     assert list(form.history.children) == [r.widget for r in form.rows]
     for row in form.rows:
         assert bytes(row.media.value).startswith(PNG) and row.media.layout.display == ""
-        assert "success" in row.state.value and "download" in row.links.value
+        assert "success" in row.status.state.value and "download" in row.links.value
     assert "running" not in form.status_label.value
 
 
@@ -129,7 +129,7 @@ def test_failures_stay_in_their_row(session):
     form.wait(30)
     assert gen.status == "fail" and form.results == [gen]
     row = form.rows[0]
-    assert "fail" in row.state.value and "rejected" in row.state.value
+    assert "fail" in row.status.state.value and "rejected" in row.status.state.value
     assert row.media.layout.display == "none"
 
 

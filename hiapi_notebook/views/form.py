@@ -26,7 +26,8 @@ from ..errors import HiAPIError, RequestValidationError
 from ..runtime import Job
 from .gallery import Gallery
 from .media import _kind, sniff
-from .text import COLOURS, esc, excerpt, headline, progress, state_text, style_of
+from .status import StatusBar
+from .text import COLOURS, esc, excerpt
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -249,11 +250,8 @@ class _HistoryRow:
         self.generation = generation
         self.job: Job = generation.job
         self.form = form
-        self.title = w.HTML()
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                   layout=w.Layout(width="160px", height="12px"))
-        self.state = w.HTML()
-        self.state.add_class("hiapi-history-state")
+        self.status = StatusBar(width="160px", height="12px")
+        self.status.state.add_class("hiapi-history-state")
         thumb = f"{form.thumb}px"
         if kind == "video":
             self.media = w.Video(format="mp4", controls=True, autoplay=False, loop=True,
@@ -266,8 +264,9 @@ class _HistoryRow:
         self.media.add_class("hiapi-history-media")
         self.kind = kind
         self.links = w.HTML()
-        self.widget = w.VBox([w.HBox([self.bar, self.state], layout=w.Layout(align_items="center")),
-                              self.title, self.media, self.links],
+        self.widget = w.VBox([w.HBox([self.status.bar, self.status.state],
+                                     layout=w.Layout(align_items="center")),
+                              self.status.title, self.media, self.links],
                              layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"))
         self.widget.add_class("hiapi-history-row")
         self._final = False
@@ -284,12 +283,7 @@ class _HistoryRow:
         with self._lock:
             if self._final:
                 return
-            self.title.value = (f'<span style="font-family:var(--jp-code-font-family,monospace);'
-                                f'font-size:12px">{esc(headline(job))}</span>')
-            self.bar.value = progress(job)
-            self.bar.bar_style = style_of(job)
-            self.state.value = (f'<span data-status="{esc(job.status)}" style="font-size:12px">'
-                                f'{esc(state_text(job))}</span>')
+            self.status.draw(job)
             if job.done:
                 self._final = True
                 self._show_result()
@@ -299,9 +293,7 @@ class _HistoryRow:
         with self._lock:
             if self._final or self.job.done:
                 return
-            self.bar.value = progress(self.job)
-            self.state.value = (f'<span data-status="{esc(self.job.status)}" style="font-size:12px">'
-                                f'{esc(state_text(self.job))}</span>')
+            self.status.draw_clock(self.job)
 
     def _show_result(self) -> None:
         from .gallery import media_html

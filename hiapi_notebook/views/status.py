@@ -29,6 +29,29 @@ def use_widgets() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+class StatusBar:
+    """The tqdm-like pieces every live view shares: a title, a bar, a state line.
+    Views lay them out and decide what happens at the end."""
+
+    def __init__(self, width: str = "240px", height: str = "14px") -> None:
+        import ipywidgets as w
+        self.title = w.HTML(layout=w.Layout(margin="0"))
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                   layout=w.Layout(width=width, height=height))
+        self.state = w.HTML()
+
+    def draw(self, job: Job) -> None:
+        self.title.value = ('<span style="font-family:var(--jp-code-font-family,monospace);'
+                            f'font-size:12px">{esc(headline(job))}</span>')
+        self.bar.bar_style = style_of(job)
+        self.draw_clock(job)
+
+    def draw_clock(self, job: Job) -> None:
+        self.bar.value = progress(job)
+        self.state.value = (f'<span data-status="{esc(job.status)}" style="font-size:12px">'
+                            f'{esc(state_text(job))}</span>')
+
+
 class TaskView:
     """A status bar and a media slot, both display handles made in the cell."""
 
@@ -36,11 +59,8 @@ class TaskView:
         import ipywidgets as w
         self.job = job
         self.embed_limit = embed_limit
-        self.title = w.HTML(layout=w.Layout(margin="0"))
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                   layout=w.Layout(width="240px", height="14px"))
-        self.state = w.HTML()
-        self.widget = w.VBox([self.title, w.HBox([self.bar, self.state])],
+        self.status = StatusBar()
+        self.widget = w.VBox([self.status.title, w.HBox([self.status.bar, self.status.state])],
                              layout=w.Layout(margin="2px 0"))
         self.widget.add_class("hiapi-task")
         self._final = False
@@ -63,10 +83,7 @@ class TaskView:
         with self._lock:
             if self._final:
                 return
-            self.title.value = f'<span style="font-family:var(--jp-code-font-family,monospace);font-size:12px">{esc(headline(job))}</span>'
-            self.bar.value = progress(job)
-            self.bar.bar_style = style_of(job)
-            self.state.value = f'<span style="font-size:12px">{esc(state_text(job))}</span>'
+            self.status.draw(job)
             if job.done:
                 self._final = True
                 self._finish()
@@ -76,8 +93,7 @@ class TaskView:
         with self._lock:
             if self._final or self.job.done:
                 return
-            self.bar.value = progress(self.job)
-            self.state.value = f'<span style="font-size:12px">{esc(state_text(self.job))}</span>'
+            self.status.draw_clock(self.job)
 
     def _finish(self) -> None:
         bundle = media_bundle(self.job, **({"embed_limit": self.embed_limit} if self.embed_limit else {}))
