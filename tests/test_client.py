@@ -9,7 +9,7 @@ from email.utils import formatdate
 
 import pytest
 
-from hiapi_notebook import errors
+from hiapi_notebook import _loop, errors
 from hiapi_notebook.client import AsyncHiAPI, HiAPI, verify_webhook
 
 IMAGE = "gpt-image-2/text-to-image"
@@ -237,15 +237,13 @@ def test_hundreds_of_concurrent_runs_share_one_client(sandbox_factory):
         async with AsyncHiAPI(api_key="k", base_url=srv.url, poll_interval=0.05) as client:
             return await asyncio.gather(*(client.tasks.run(IMAGE, {"prompt": f"n{i}"})
                                           for i in range(200)))
-    tasks = asyncio.run(scenario())
+    tasks = _loop.run_sync(scenario())  # not asyncio.run: the browser tests' loop may be running
     assert len({t.task_id for t in tasks}) == 200 and all(t.succeeded for t in tasks)
 
 
 def test_downloads_stream_to_disk(sandbox, tmp_path):
     with client_for(sandbox) as client:
         task = client.tasks.run(IMAGE, {"prompt": "save me"})
-    from hiapi_notebook import _loop
-
     async def fetch():
         async with AsyncHiAPI(api_key="k", base_url=sandbox.url) as c:
             return await c.download(task.output[0].url, tmp_path / "a.png")
