@@ -27,9 +27,10 @@ import httpx
 from . import _loop
 from .errors import (
     APIConnectionError, HiAPIError, MissingAPIKeyError, OutputExpiredError, PollTimeout, RateLimitError,
-    RequestValidationError, TaskFailed, WebhookVerificationError, error_for,
+    RequestValidationError, ServerError, ServiceUnavailableError, TaskFailed,
+    WebhookVerificationError, error_for,
 )
-from .models import CreatedTask, Task, TaskPage
+from .models import CreatedTask, Task, TaskPage, new_idempotency_key
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -98,10 +99,6 @@ def normalize_base_url(url: str) -> str:
     return url if url.endswith("/v1") else url + "/v1"
 
 
-def new_idempotency_key() -> str:
-    return "hnb-" + uuid.uuid4().hex
-
-
 def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if callback is None:
         return None
@@ -123,6 +120,9 @@ class Download:
     sha256: str
     bytes: int
     content_type: str
+
+
+_TRANSIENT = (APIConnectionError, ServerError, ServiceUnavailableError, RateLimitError)
 
 
 class AsyncTasks:
@@ -174,8 +174,21 @@ class AsyncTasks:
         client = self._client
         started = time.monotonic()
         last_status: str | None = None
+        outage = 0  # consecutive polls lost to the network or a busy server
         while True:
-            task = await self.retrieve(task_id)
+            try:
+                task = await self.retrieve(task_id)
+            except _TRANSIENT as exc:
+                # The task runs on regardless: a Wi-Fi switch or a busy minute must not
+                # end the watch. Keep asking until the wait's own timeout.
+                outage += 1
+                waited = time.monotonic() - started
+                if timeout is not None and waited >= timeout:
+                    raise PollTimeout(task_id, timeout) from exc
+                log.debug("poll of %s failed (%s); trying again", task_id, exc)
+                await asyncio.sleep(min(client.max_poll_interval, retry_delay(outage, None)))
+                continue
+            outage = 0
             if task.status != last_status:
                 last_status = task.status
                 if on_update is not None:
@@ -323,7 +336,9 @@ class AsyncHiAPI:
         """Stream an output to ``dest`` (via a temporary file, never whole in memory)."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
+        # A name of its own: two kernels (or jobs) keeping the same output never
+        # write into one temporary file; the rename at the end is atomic.
+        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
         digest = hashlib.sha256()
         size = 0
         ctype = ""

@@ -18,7 +18,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import HiAPIError
-from .models import TERMINAL_STATUSES, Task
+from .models import TERMINAL_STATUSES, Task, new_idempotency_key
 
 SCHEMA_VERSION = 1
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -78,17 +77,17 @@ class JournalUnavailable(HiAPIError):
 
 
 def request_hash(model: str, input: dict, route: str | None = None,
-                 storage: str | None = None) -> str:
-    """A stable key for "the same request", whatever the key order of ``input``."""
+                 storage: str | None = None, server: str | None = None) -> str:
+    """A stable key for "the same request", whatever the key order of ``input``.
+
+    ``server`` (the API base URL) keeps a sandbox's synthetic result from being
+    reused as a real one, and a task id from being looked up on the wrong server.
+    """
     canonical = json.dumps(
-        {"model": model, "input": input, "route": route, "storage": storage},
+        {"model": model, "input": input, "route": route, "storage": storage, "server": server},
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def new_idempotency_key() -> str:
-    return f"hnb-{uuid.uuid4().hex}"
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
@@ -226,14 +225,15 @@ class Journal:
     def claim(self, model: str, input: dict, *, route: str | None = None,
               storage: str | None = None, variant: int = 0,
               idempotency_key: str | None = None, fresh: bool = False,
-              cost: float | None = None, label: str | None = None) -> tuple[Record, bool]:
+              cost: float | None = None, label: str | None = None,
+              server: str | None = None) -> tuple[Record, bool]:
         """The call made before sending a create: ``(record, True)`` means "send it".
 
         ``(record, False)`` is a row to reuse: a success (cached result) or a task not yet
         terminal (re-attach if it has a task id, else re-send with its idempotency key).
         Failed rows are never reused; ``fresh`` always makes a new row.
         """
-        digest = request_hash(model, input, route, storage)
+        digest = request_hash(model, input, route, storage, server)
         with self._write() as conn:
             if not fresh:
                 row = conn.execute(

@@ -6,10 +6,16 @@ objects are skipped rather than failing a whole task.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 TERMINAL_STATUSES = frozenset({"success", "fail"})
+
+
+def new_idempotency_key() -> str:
+    """One key per logical submission, reused by every resend of it (at most 255 bytes)."""
+    return f"hnb-{uuid.uuid4().hex}"
 KNOWN_STATUSES = ("queued", "handling", "archiving", "success", "fail")
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import APIError
+from .errors import APIError, NotFoundError
 from .journal import Journal, Record, local_output_path
 from .models import CreatedTask, Output, Task
 from .runtime import Job, OutputFile, Request
@@ -38,7 +38,10 @@ class JournalStore:
             self._safely("the task id", self.journal.set_task_id, job.record_id, created.task_id)
 
     def status(self, job: Job, task: Task) -> None:
-        if job.record_id is not None:
+        # A terminal status is written by ``finished`` together with its outputs and
+        # local copies: a row must never say "success" before its files are kept,
+        # or a restart in between would leave a cached result with nothing to show.
+        if job.record_id is not None and not task.is_terminal:
             self._safely("a status", self.journal.record_status, job.record_id, task.status)
 
     def finished(self, job: Job) -> None:
@@ -50,17 +53,25 @@ class JournalStore:
             if job.files:
                 self._safely("local copies", self.journal.record_files, job.record_id,
                              [_file_entry(f) for f in job.files])
-        elif isinstance(job.error, APIError) and job.task_id is None:
-            # The server refused the create: never re-send it automatically.
+        elif _definitive(job.error) and (job.task_id is None or isinstance(job.error, NotFoundError)):
+            # The server refused the create, or the task is unknown to it: close the row
+            # so a re-run submits anew instead of re-sending or re-attaching forever.
             self._safely("the refusal", self.journal.record_error, job.record_id,
                          job.error.error_code or str(job.error.status), job.error.server_message)
-        # Network errors and interrupted waits leave the row open: a re-run
-        # re-attaches (task id known) or re-sends with the same idempotency key.
+        # Anything else (5xx, 429, 409, network errors, an interrupted wait) leaves the
+        # row open: the create may have landed, so a re-run re-attaches (task id known)
+        # or re-sends with the same idempotency key, which replays instead of billing.
 
     def output_path(self, job: Job, index: int, output: Output) -> Path | None:
         guess = mimetypes.guess_type(urlparse(output.url).path)[0] or _TYPE_GUESS.get(output.type)
         return local_output_path(self.outputs_dir, job.task_id or "unknown", index,
                                  output.type, guess)
+
+
+def _definitive(error: BaseException | None) -> bool:
+    """A refusal that resending the same request cannot change (400, 401, 402, 403, 404, 422)."""
+    return (isinstance(error, APIError) and error.status is not None
+            and 400 <= error.status < 500 and error.status not in (409, 429))
 
 
 def _file_entry(f: OutputFile) -> dict:
@@ -77,6 +88,10 @@ def task_from_record(rec: Record) -> Task:
 
 
 def files_from_record(rec: Record) -> list[OutputFile]:
+    """The local copies of a row; outputs never copied keep at least their URLs."""
+    if not rec.files:
+        return [OutputFile(index=i, output=Output.from_dict(o), problem="no local copy")
+                for i, o in enumerate(rec.outputs)]
     files = []
     for entry in rec.files:
         path = Path(entry["path"]) if entry.get("path") else None

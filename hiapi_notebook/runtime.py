@@ -149,7 +149,9 @@ class Job:
         return _loop.wait_future(self.future, timeout)
 
     def __await__(self):
-        return asyncio.wrap_future(self.future).__await__()
+        # shield: cancelling one awaiter (wait_for, an interrupted await) must not
+        # cancel the shared future that every other waiter and view relies on.
+        return asyncio.shield(asyncio.wrap_future(self.future)).__await__()
 
 
 def _safe_call(listener: Listener, job: Job) -> None:
@@ -201,31 +203,40 @@ class Runtime:
 
     def _launch(self, job: Job, coro) -> Job:
         self._jobs.add(job)
-        inner = _loop.spawn(coro)
-        inner.add_done_callback(lambda f: self._settle(job, f))
+        _loop.spawn(self._drive(job, coro))
         return job
 
-    def _settle(self, job: Job, inner: concurrent.futures.Future) -> None:
+    async def _drive(self, job: Job, coro) -> None:
+        """Run a job to its end, then settle it: record, tell the views, resolve."""
+        error: BaseException | None = None
         try:
-            exc = inner.exception()
-        except concurrent.futures.CancelledError as cancelled:
-            exc = cancelled
-        if exc is not None:
-            job.error = exc
-            if job.status not in ("fail",):
+            await coro
+        except BaseException as exc:  # cancellation included: the job must still end
+            error = exc
+        if error is not None:
+            job.error = error
+            if job.status != "fail":
                 job.status = "error"
         job.finished = time.time()
         if self.store is not None:
-            try:
-                self.store.finished(job)
-            except Exception:
-                log.exception("hiapi-notebook store failed to record the end of a job")
+            await self._record(self.store.finished, job)
         self._jobs.discard(job)
+        # Views first, then the future: a waiting cell resumes only once its views
+        # have drawn the end (see ``Job.done``).
         job._notify()
-        if exc is None:
+        if error is None:
             job.future.set_result(job.task)
         else:
-            job.future.set_exception(exc)
+            job.future.set_exception(error)
+
+    @staticmethod
+    async def _record(hook, *args) -> None:
+        """Journal writes run in a worker thread: a journal locked by another kernel
+        must not stall every poll and bar on the loop."""
+        try:
+            await asyncio.to_thread(hook, *args)
+        except Exception:
+            log.exception("hiapi-notebook could not record a change of a job")
 
     async def _create_and_follow(self, job: Job) -> None:
         req = job.request
@@ -238,7 +249,7 @@ class Runtime:
         job.status = "submitted"
         job.sandbox = bool(self.client.is_sandbox)
         if self.store is not None:
-            self.store.created(job, created)
+            await self._record(self.store.created, job, created)
         job._notify()
         await self._follow(job)
 
@@ -252,7 +263,7 @@ class Runtime:
             if task.model and not job.request.model:
                 job.request = replace(job.request, model=task.model)
             if self.store is not None:
-                self.store.status(job, task)
+                await self._record(self.store.status, job, task)
             if task.succeeded:
                 await self._collect_outputs(job, task)
             job._notify()

@@ -21,6 +21,10 @@ from .runtime import Job, Request, Runtime
 log = logging.getLogger("hiapi_notebook")
 
 
+_RUNTIME_SETTINGS = frozenset({"api_key", "base_url", "poll_interval", "max_poll_interval",
+                               "max_output_mb", "outputs_dir", "journal", "home"})
+
+
 class Session:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
@@ -35,7 +39,11 @@ class Session:
     def configure(self, **changes: Any) -> Settings:
         with self._lock:
             self.settings = self.settings.with_changes(**changes)
-            self._runtime = None  # jobs in flight keep the runtime they started with
+            if _RUNTIME_SETTINGS & changes.keys():
+                # A new client and store; jobs in flight keep the runtime they started with.
+                # Other settings (default model, timeout, embed limit) are read per use, so
+                # the one client, its pool and its shared rate-limit pause stay.
+                self._runtime = None
             if {"home", "journal"} & changes.keys():
                 self._close_journal()
             return self.settings
@@ -104,7 +112,7 @@ class Session:
             rec, new = journal.claim(request.model, dict(request.input), route=request.route,
                                      storage=request.storage, variant=variant,
                                      idempotency_key=request.idempotency_key, fresh=fresh,
-                                     cost=cost, label=label)
+                                     cost=cost, label=label, server=runtime.client.base_url)
         except JournalUnavailable as exc:
             self._journal_problem = str(exc)
             print(f"hiapi: {exc} (this task is not recorded)", file=sys.stderr)
@@ -138,8 +146,17 @@ class Session:
             return self.runtime.restore(request_from_record(rec, None), task_from_record(rec),
                                         files_from_record(rec), record_id=rec.id,
                                         started=rec.created_at, finished=rec.completed_at)
+        with self._lock:  # already followed here (say a --no-wait cell): show that job
+            running = next((j for j in self._by_record.values()
+                            if j.task_id == task_id and not j.done), None)
+        if running is not None:
+            return running
         req = request_from_record(rec, None) if rec is not None else None
-        return self.runtime.attach(task_id, req, record_id=rec.id if rec else None)
+        job = self.runtime.attach(task_id, req, record_id=rec.id if rec else None)
+        if rec is not None and journal is not None:
+            with self._lock:
+                self._by_record[(str(journal.path), rec.id)] = job
+        return job
 
     # --- the built-in sandbox ---
     def start_sandbox(self, speed: float = 1.0, port: int = 0) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import getpass
 import html
 import itertools
+import logging
 import os
+import threading
 import shlex
 from typing import Any
 
@@ -42,6 +44,9 @@ HELP = f"""\
 %hiapi sandbox [--speed F] | connect | history [N] | export FILE | form
 %hiapi MODEL prompt text        (a one-line generation)
 """
+
+
+log = logging.getLogger("hiapi_notebook")
 
 
 def _fail(message: str) -> UsageError:
@@ -110,7 +115,9 @@ class HiAPIMagics(Magics):
             self._wait(gens, args)
         elif args.save:
             for gen in gens:
-                gen.job.future.add_done_callback(lambda _f, g=gen: _save_quietly(g, args.save))
+                gen.job.future.add_done_callback(
+                    lambda _f, g=gen: threading.Thread(  # copies off the polling loop
+                        target=_save_quietly, args=(g, args.save), daemon=True).start())
         return None
 
     def _wait(self, gens: list[Generation], args: CellArgs) -> None:
@@ -261,11 +268,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _save_quietly(gen: Generation, folder: str) -> None:
+    """--no-wait --save: the cell has returned, so a failure can only be logged."""
     try:
         if gen.job.succeeded:
             gen.save(folder)
-    except OSError:
-        pass
+    except Exception as exc:
+        log.warning("hiapi: could not save %s into %s: %s", gen.task_id, folder, exc)
 
 
 def _note(text: str) -> None:

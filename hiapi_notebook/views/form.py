@@ -25,7 +25,7 @@ from ..catalog import CatalogError, FieldSpec, ModelSpec
 from ..errors import HiAPIError, RequestValidationError
 from ..runtime import Job
 from .gallery import Gallery
-from .media import _kind, sniff
+from .media import _kind, read_within, sniff
 from .status import StatusBar
 from .text import COLOURS, esc, excerpt
 
@@ -303,8 +303,8 @@ class _HistoryRow:
         limit = self.form.embed_limit
         shown = None
         for f in job.files:
-            data = f.read()
-            if data is None or len(data) > limit:
+            data = read_within(f, limit)
+            if data is None:
                 continue
             mime = sniff(data, f.content_type)
             if _kind(f, mime) == self.kind and not (self.kind == "image" and f.type == "first_frame"

@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 from .. import _loop
 from ..runtime import Job, OutputFile
-from .media import EMBED_LIMIT, _kind, _src, _under_cwd, sniff
+from .media import EMBED_LIMIT, _kind, _src, _under_cwd, read_within, safe_href, sniff
 from .text import COLOURS, elapsed_text, esc, excerpt, failure_text, progress, style_of
 
 THUMB = 192
@@ -162,7 +162,7 @@ def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
     """(the media of a finished job, its download links)."""
     typed = []
     for f in job.files:
-        data = f.read()
+        data = read_within(f, embed_limit)
         mime = sniff(data, f.content_type) if data else (f.content_type or "")
         typed.append((f, data, mime))
     poster = next((t for t in typed if t[0].type in ("first_frame", "thumbnail")), None)
@@ -173,7 +173,7 @@ def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
             continue  # the video's poster
         if data is None:
             note = f" (not kept: {f.problem})" if f.problem else ""
-            items.append(f'<a href="{esc(f.url)}" target="_blank">{esc(f.type)}{esc(note)}</a>')
+            items.append(f'<a href="{esc(safe_href(f.url))}" target="_blank">{esc(f.type)}{esc(note)}</a>')
             continue
         full = full_source(f, data, mime, embed_limit, embed)
         kind = _kind(f, mime)
@@ -312,7 +312,7 @@ class LiveHTML:
 
     def _follow(self) -> None:
         for job in self.jobs():
-            if id(job) not in self._subscribed and not job.done:
+            if id(job) not in self._subscribed:  # a done job's subscribe pushes its end at once
                 self._subscribed.add(id(job))
                 job.subscribe(self._changed)
 

@@ -32,6 +32,22 @@ def sniff(data: bytes, declared: str | None) -> str:
     return declared or "application/octet-stream"
 
 
+def read_within(file: OutputFile, limit: int) -> bytes | None:
+    """The bytes of an output small enough to embed; a bigger one is not read at all
+    (a video can be gigabytes), and is shown from its local copy or URL instead."""
+    size = file.size
+    if size is None and file.path is not None and file.path.exists():
+        size = file.path.stat().st_size
+    if size is not None and size > limit:
+        return None
+    return file.read()
+
+
+def safe_href(url: str) -> str:
+    """Server-sent URLs become links only when they are http(s) (never javascript:)."""
+    return url if url.startswith(("http://", "https://")) else "#"
+
+
 def _kind(file: OutputFile, mime: str) -> str:
     if mime.startswith("video/") or file.type == "video":
         return "video"
@@ -45,7 +61,7 @@ def _src(file: OutputFile, data: bytes | None, mime: str, embed_limit: int) -> s
         return f"data:{mime};base64,{base64.b64encode(data).decode()}"
     if file.path is not None and _under_cwd(file.path):
         return os.path.relpath(file.path)  # notebook front ends resolve it beside the notebook
-    return file.url
+    return safe_href(file.url)
 
 
 def _under_cwd(path) -> bool:
@@ -59,7 +75,7 @@ def _under_cwd(path) -> bool:
 def media_bundle(job: Job, *, embed_limit: int = EMBED_LIMIT,
                  width: int = DISPLAY_WIDTH) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(data, metadata) for the job's outputs, or None when there is nothing to show."""
-    files = [(f, f.read()) for f in job.files]
+    files = [(f, read_within(f, embed_limit)) for f in job.files]
     if not files:
         return None
     typed = [(f, d, sniff(d, f.content_type) if d else (f.content_type or "")) for f, d in files]
@@ -87,7 +103,7 @@ def media_bundle(job: Job, *, embed_limit: int = EMBED_LIMIT,
         elif kind == "audio":
             items.append(f'<audio controls src="{src}"></audio>')
         elif data is None and f.problem:
-            items.append(f'<a href="{esc(f.url)}">{esc(f.type)} (not kept: {esc(f.problem)})</a>')
+            items.append(f'<a href="{esc(safe_href(f.url))}">{esc(f.type)} (not kept: {esc(f.problem)})</a>')
         else:
             items.append(f'<img src="{src}" alt="{esc(f.type)}" style="max-width:{width}px">')
     html = ('<div class="hiapi-media" style="display:flex;flex-wrap:wrap;gap:8px;'

@@ -1,0 +1,92 @@
+"""The session's rules for paid tasks: what a failed create leaves in the journal,
+which server a cached result belongs to, and that waiting survives outages."""
+import asyncio
+import threading
+
+import pytest
+
+from hiapi_notebook import errors
+from hiapi_notebook.api import submit
+from hiapi_notebook.session import reset_session
+
+IMAGE = "gpt-image-2/text-to-image"
+
+
+@pytest.fixture
+def session(sandbox, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    s = reset_session()
+    s.configure(base_url=sandbox.url, api_key="k", poll_interval=0.02)
+    yield s
+    reset_session()
+
+
+def rows(session):
+    return session.journal.history(100)
+
+
+def test_a_create_that_may_have_landed_keeps_its_row_and_key(session, sandbox):
+    sandbox.inject("500", method="POST", times=5, retry_after=0)  # the first try and 4 retries
+    with pytest.raises(errors.ServerError):
+        submit("a fox", model=IMAGE, show=False).wait()
+    (row,) = rows(session)
+    assert row.status == "pending" and row.task_id is None
+    again = submit("a fox", model=IMAGE, show=False).wait()
+    assert again.status == "success"
+    (row_after,) = rows(session)  # the same row, re-sent with its own idempotency key
+    assert row_after.id == row.id and row_after.idempotency_key == row.idempotency_key
+    assert sandbox.task_count == 1
+
+
+def test_a_refused_create_closes_its_row(session, sandbox):
+    with pytest.raises(errors.InvalidRequestError):
+        submit("a fox", model="no-such-model", show=False).wait()
+    (row,) = rows(session)
+    assert row.status == "fail" and row.error["code"] == "INVALID_REQUEST"
+
+
+def test_results_belong_to_the_server_that_made_them(session, sandbox_factory):
+    first = submit("a fox", model=IMAGE, show=False).wait()
+    other = sandbox_factory()
+    session.configure(base_url=other.url)
+    second = submit("a fox", model=IMAGE, show=False).wait()
+    assert not second.cached and second.task_id != first.task_id
+    assert other.task_count == 1
+
+
+def test_waiting_survives_an_outage_longer_than_the_retries(session, sandbox):
+    gen = submit("a patient fox", model=IMAGE, show=False)
+    sandbox.inject("503", method="GET", times=12, retry_after=0)  # beyond 4 retries twice over
+    assert gen.wait(30).status == "success"
+
+
+def test_cancelling_one_awaiter_leaves_the_handle_intact(session, sandbox):
+    gen = submit("a fox to await", model=IMAGE, show=False)
+    outcome = {}
+
+    def impatient():
+        async def go():
+            try:
+                await asyncio.wait_for(gen, 0.001)
+            except asyncio.TimeoutError:
+                outcome["timed out"] = True
+        asyncio.run(go())
+    thread = threading.Thread(target=impatient)
+    thread.start()
+    thread.join(10)
+    assert outcome == {"timed out": True}
+    assert gen.wait(30).status == "success" and not gen.job.future.cancelled()
+
+
+def test_status_of_a_task_already_followed_shows_that_job(session, sandbox_factory):
+    slow = sandbox_factory(speed=2)  # an image takes about 3 s
+    session.configure(base_url=slow.url)
+    gen = submit("a fox followed twice", model=IMAGE, show=False)
+    for _ in range(200):
+        if gen.task_id:
+            break
+        threading.Event().wait(0.01)
+    watched = session.attach(gen.task_id)
+    assert watched is gen.job and not watched.done
+    assert gen.wait(30).status == "success"
