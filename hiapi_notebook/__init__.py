@@ -14,7 +14,7 @@ _LAZY = {
     "HiAPI": "client", "AsyncHiAPI": "client", "verify_webhook": "client",
     "Task": "models", "Output": "models", "CreatedTask": "models", "TaskPage": "models",
     "generate": "api", "submit": "api", "generate_many": "api", "grid": "api",
-    "Generation": "generation", "PromptForm": "views.form", "Gallery": "views.gallery",
+    "Generation": "generation", "PromptForm": "form", "Gallery": "views.gallery",
     "get_session": "session", "journal": None, "errors": None,
 }
 

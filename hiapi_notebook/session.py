@@ -17,6 +17,7 @@ from .errors import HiAPIError, MissingAPIKeyError
 from .journal import Journal, JournalUnavailable, open_journal
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .runtime import Job, Request, Runtime
+from .views import media
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -39,6 +40,7 @@ class Session:
     def configure(self, **changes: Any) -> Settings:
         with self._lock:
             self.settings = self.settings.with_changes(**changes)
+            media.embed_limit = int(self.settings.embed_limit)
             if _RUNTIME_SETTINGS & changes.keys():
                 # A new client and store; jobs in flight keep the runtime they started with.
                 # Other settings (default model, timeout, embed limit) are read per use, so

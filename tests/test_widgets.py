@@ -15,7 +15,7 @@ import hiapi_notebook as h
 from hiapi_notebook.magics.parse import interpolate, parse_line
 from hiapi_notebook.sandbox import SandboxServer
 from hiapi_notebook.session import reset_session
-from hiapi_notebook.views.form import PromptForm
+from hiapi_notebook.form import PromptForm
 from hiapi_notebook.views.gallery import Gallery, GenerationList
 from hiapi_notebook.views.grid import ComparisonGrid
 

@@ -251,7 +251,7 @@ class HiAPIMagics(Magics):
         print(f"Wrote {written} ({len(journal.history(10**6))} submissions).")
 
     def handle_form(self, rest: str) -> Any:
-        from ..views.form import PromptForm
+        from ..form import PromptForm
         fields = parse_line(rest) if rest.strip() else CellArgs()
         return PromptForm(model=fields.model, **fields.fields)
 

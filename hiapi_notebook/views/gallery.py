@@ -380,9 +380,9 @@ class LiveHTML:
             time.sleep(0.05)
 
 
-def _as_generation(item: Any):
-    from ..generation import Generation
-    return item if isinstance(item, Generation) else Generation(item)
+def _job_of(item: Any) -> Job:
+    """Galleries take ``Generation``s (anything with ``.job``) or runtime jobs."""
+    return item if isinstance(item, Job) else item.job
 
 
 class Gallery(LiveHTML):
@@ -399,7 +399,7 @@ class Gallery(LiveHTML):
                  thumb: int = THUMB, *, embed_limit: int | None = None, title: str | None = None,
                  newest_first: bool = False, embed: bool = False) -> None:
         super().__init__()
-        self.generations = [_as_generation(g) for g in generations]
+        self.generations = list(generations)
         self.columns = columns
         self.thumb = int(thumb)
         self.embed_limit = embed_limit if embed_limit is not None else _embed_limit()
@@ -411,25 +411,26 @@ class Gallery(LiveHTML):
         return len(self.generations)
 
     def add(self, generation: Any) -> "Gallery":
-        self.generations.append(_as_generation(generation))
+        self.generations.append(generation)
         if self._handles:
             self._follow()
             self._changed()
         return self
 
     def jobs(self) -> list[Job]:
-        return [g.job for g in self.generations]
+        return [_job_of(g) for g in self.generations]
 
     def _ordered(self):
-        return list(reversed(self.generations)) if self.newest_first else list(self.generations)
+        jobs = self.jobs()
+        return list(reversed(jobs)) if self.newest_first else jobs
 
     def render_html(self) -> str:
         cols = (f"repeat({int(self.columns)},minmax(0,1fr))" if self.columns
                 else f"repeat(auto-fill,minmax({self.thumb}px,1fr))")
-        cards = "".join(item_html(g.job, thumb=self.thumb, embed_limit=self.embed_limit,
+        cards = "".join(item_html(job, thumb=self.thumb, embed_limit=self.embed_limit,
                                   embed=self.embed)
-                        for g in self._ordered())
-        done = sum(1 for g in self.generations if g.done)
+                        for job in self._ordered())
+        done = sum(1 for job in self.jobs() if job.done)
         head = self.title or "hiapi gallery"
         summary = (f'<div style="font-size:12px;margin-bottom:4px">{esc(head)} · '
                    f'{done}/{len(self.generations)} done</div>')
@@ -440,7 +441,7 @@ class Gallery(LiveHTML):
                 f'gap:10px;align-items:start">{cards}</div></div>')
 
     def render_text(self) -> str:
-        lines = [item_text(g.job) for g in self._ordered()]
+        lines = [item_text(job) for job in self._ordered()]
         return "\n".join(lines) if lines else "(empty gallery)"
 
     def __repr__(self) -> str:
@@ -465,11 +466,7 @@ def show_gallery(generations: Iterable[Any], **options: Any):
 
 
 def _embed_limit() -> int:
-    try:
-        from ..session import get_session
-        return int(get_session().settings.embed_limit)
-    except Exception:
-        return EMBED_LIMIT
-
+    from . import media
+    return media.embed_limit
 
 __all__ = ["Gallery", "GenerationList", "LiveHTML", "item_html", "show_gallery"]

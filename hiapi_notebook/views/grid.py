@@ -13,7 +13,7 @@ import json
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..runtime import Job
-from .gallery import STYLE, THUMB, LiveHTML, _as_generation, _embed_limit, item_html, item_text
+from .gallery import STYLE, THUMB, LiveHTML, _embed_limit, _job_of, item_html, item_text
 from .text import esc, excerpt
 
 Dim = tuple[str, list[Any]]
@@ -41,7 +41,7 @@ class ComparisonGrid(LiveHTML):
                  thumb: int = THUMB, embed_limit: int | None = None, title: str | None = None,
                  embed: bool = False) -> None:
         super().__init__()
-        self.entries = [(tuple(c), _as_generation(g)) for c, g in entries]
+        self.entries = [(tuple(c), g) for c, g in entries]
         self.dims = [(name, list(values)) for name, values in dims]
         self.thumb = int(thumb)
         self.embed_limit = embed_limit if embed_limit is not None else _embed_limit()
@@ -99,7 +99,7 @@ class ComparisonGrid(LiveHTML):
 
     # --- LiveHTML -------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
-        return [g.job for _, g in self.entries]
+        return [_job_of(g) for _, g in self.entries]
 
     @property
     def generations(self) -> list[Any]:
@@ -145,7 +145,7 @@ class ComparisonGrid(LiveHTML):
                 gens = self.cell(row, col)
                 inner = "".join(
                     f'<div style="flex:0 0 {w}px;width:{w}px">'
-                    + item_html(g.job, thumb=w, embed_limit=self.embed_limit, embed=self.embed,
+                    + item_html(_job_of(g), thumb=w, embed_limit=self.embed_limit, embed=self.embed,
                                 caption="short") + "</div>"
                     for g in gens) or '<span style="color:#999">—</span>'
                 cells.append(f'<td class="hiapi-cell" data-row="{esc(_key_text(row))}" '
@@ -166,7 +166,7 @@ class ComparisonGrid(LiveHTML):
         lines = []
         for coords, gen in self.entries:
             where = " ".join(f"{name}={_label(v)}" for (name, _), v in zip(self.dims, coords))
-            lines.append(f"[{where}] {item_text(gen.job)}")
+            lines.append(f"[{where}] {item_text(_job_of(gen))}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

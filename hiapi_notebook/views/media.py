@@ -17,6 +17,7 @@ from .text import COLOURS, esc, headline, state_text, style_of
 
 DISPLAY_WIDTH = 512
 EMBED_LIMIT = 20 * 2**20
+embed_limit = EMBED_LIMIT  # the session's setting; views never reach up to read it
 _SNIFF = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
           (b"RIFF", "image/webp"))
 

@@ -20,14 +20,14 @@ import shlex
 import threading
 from typing import Any
 
-from .. import catalog
-from ..catalog import CatalogError, FieldSpec, ModelSpec
-from ..errors import HiAPIError, RequestValidationError
-from ..runtime import Job
-from .gallery import Gallery
-from .media import _kind, read_within, sniff
-from .status import StatusBar
-from .text import COLOURS, esc, excerpt
+from . import catalog
+from .catalog import CatalogError, FieldSpec, ModelSpec
+from .errors import HiAPIError, RequestValidationError
+from .runtime import Job
+from .views.gallery import Gallery
+from .views.media import _kind, read_within, sniff
+from .views.status import StatusBar
+from .views.text import COLOURS, esc, excerpt
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -143,7 +143,7 @@ class _Field:
                 return items
             return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
         if self.kind == "json":
-            from ..magics.parse import decode_value
+            from .magics.parse import decode_value
             return decode_value(text)
         return v  # text: as typed (spaces kept)
 
@@ -198,7 +198,7 @@ class _Field:
 
 def _json_text_is(text: str) -> bool:
     """True when ``text`` reads back as the same string (decode_value leaves it alone)."""
-    from ..magics.parse import decode_value
+    from .magics.parse import decode_value
     return decode_value(text) == text
 
 
@@ -228,7 +228,7 @@ class _Extra:
             widget.observe(form._changed, names="value")
 
     def read(self) -> tuple[str, Any] | None:
-        from ..magics.parse import decode_value
+        from .magics.parse import decode_value
         key, text = self.key.value.strip(), self.value.value.strip()
         if not key and not text:
             return None
@@ -273,7 +273,7 @@ class _HistoryRow:
         self._lock = threading.Lock()
 
     def start(self) -> "_HistoryRow":
-        from .status import _Ticker
+        from .views.status import _Ticker
         self.job.subscribe(self.refresh)
         _Ticker.track(self)
         return self
@@ -296,7 +296,7 @@ class _HistoryRow:
             self.status.draw_clock(self.job)
 
     def _show_result(self) -> None:
-        from .gallery import media_html
+        from .views.gallery import media_html
         job = self.job
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
@@ -317,7 +317,7 @@ class _HistoryRow:
         items, links = media_html(job, thumb=self.form.thumb, embed_limit=limit)
         extra = ""
         if shown is None:  # not the kind expected (or too big for widget state): static HTML
-            from .gallery import STYLE
+            from .views.gallery import STYLE
             extra = STYLE + f'<div style="display:flex;gap:6px;flex-wrap:wrap">{items}</div>'
         self.links.value = extra + ('<div style="font-size:11px">' + " · ".join(links) + "</div>"
                                     if links else "")
@@ -357,7 +357,7 @@ class PromptForm:
     def __init__(self, model: str | None = None, prompt: str = "", kind: str | None = None, *,
                  fresh: bool = False, thumb: int = 256, **fields: Any) -> None:
         import ipywidgets as w
-        from ..session import get_session
+        from .session import get_session
         settings = get_session().settings
         self.fresh = fresh
         self.thumb = int(thumb)
@@ -599,7 +599,7 @@ class PromptForm:
     def request(self, *, show_errors: bool = True):
         """The current request, checked; invalid settings raise ``RequestValidationError``
         (a ``ValueError``) and, with ``show_errors``, show beside their field."""
-        from ..api import build_request
+        from .api import build_request
         data, errors = self._collect()
         if show_errors:
             self._show_errors(errors)
@@ -654,8 +654,8 @@ class PromptForm:
 
         Invalid settings show inline and raise ``RequestValidationError``; nothing is sent.
         """
-        from ..api import start
-        from ..catalog import estimate_cost
+        from .api import start
+        from .catalog import estimate_cost
         request = self.request()
         key = json.dumps([request.model, dict(request.input)], sort_keys=True, default=str)
         variant = self._variants.get(key, 0)
@@ -717,7 +717,7 @@ class PromptForm:
 
     def gallery(self, **options: Any):
         """The finished results as a static ``Gallery`` (it stays in a saved notebook)."""
-        from .gallery import Gallery
+        from .views.gallery import Gallery
         return Gallery(self.results, **options)
 
     # --- status beside the button ---------------------------------------------------------------
@@ -730,7 +730,7 @@ class PromptForm:
             self.magic_area.value = self.as_magic()
 
     def _update_status(self) -> None:
-        from ..catalog import estimate_cost
+        from .catalog import estimate_cost
         running = len(self.running)
         parts = [f"{running} running"] if running else []
         try:
@@ -777,7 +777,7 @@ class PromptForm:
         """The form, then a static copy of its history that a saved notebook keeps
         (widget state is not saved); the copy hides itself while the live form shows."""
         from IPython.display import display
-        from .status import use_widgets
+        from .views.status import use_widgets
         display(self._repr_mimebundle_(), raw=True)
         if use_widgets():
             self._kept.display()
