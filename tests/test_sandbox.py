@@ -140,6 +140,16 @@ def test_a_video_task_serves_an_h264_mp4_and_a_first_frame(sandbox, tmp_path):
     assert part.headers["content-range"] == f"bytes 0-99/{len(clip.content)}"
 
 
+def test_a_video_lasts_the_duration_asked_for(sandbox, tmp_path):
+    with api(sandbox) as client:
+        task = run(client, model="seedance-2-0", input={"prompt": "a slow pan", "duration": 5})
+    (tmp_path / "clip.mp4").write_bytes(httpx.get(task["output"][0]["url"]).content)
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i",
+                            str(tmp_path / "clip.mp4")], capture_output=True, text=True)
+    duration = re.search(r"Duration: 00:00:(\d+\.\d+)", probe.stderr)
+    assert 4.5 < float(duration[1]) < 5.5
+
+
 def test_an_audio_task_serves_a_wav(sandbox):
     with api(sandbox) as client:
         task = run(client, model="minimax-music-2.6", input={"prompt": "calm piano"})

@@ -29,7 +29,8 @@ from .wire import canonical_json
 OUTPUTS = {"image": ("image",), "video": ("video", "first_frame"), "audio": ("audio",)}
 EXTENSIONS = {"image": "png", "first_frame": "png", "video": "mp4", "audio": "wav"}
 CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "wav": "audio/wav"}
-VIDEO_SECONDS, VIDEO_FPS = 2, 12
+VIDEO_SECONDS, VIDEO_FPS = 2, 12   # without a duration input; with one, up to MAX_VIDEO_SECONDS
+MAX_VIDEO_SECONDS = 8               # longer requests are cut short: the clip is only a stand-in
 AUDIO_SECONDS, AUDIO_RATE = 2, 22050
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x*]\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -47,7 +48,7 @@ def draw(kind: str, model: str, input: dict) -> dict[str, bytes]:
     seed = hashlib.sha256(f"{model}\n{canonical_json(input)}".encode()).digest()
     text = prompt_text(input) or "(no prompt)"
     if kind == "video":
-        return _video(seed, model, text, _size(input, 320, 240, (16, 9)))
+        return _video(seed, model, text, _size(input, 320, 240, (16, 9)), _seconds(input))
     if kind == "audio":
         return {"audio": _tone(seed)}
     return {"image": _png(_picture(seed, model, text, _size(input, 640, 512, (1, 1))))}
@@ -192,7 +193,16 @@ def _png(picture: Any) -> bytes:
 
 # -- video ---------------------------------------------------------------------------------
 
-def _video(seed: bytes, model: str, text: str, size: tuple[int, int]) -> dict[str, bytes]:
+def _seconds(input: dict) -> int:
+    """The requested duration (a number of seconds), within what the sandbox draws."""
+    asked = input.get("duration")
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool) and asked > 0:
+        return max(1, min(MAX_VIDEO_SECONDS, round(asked)))
+    return VIDEO_SECONDS
+
+
+def _video(seed: bytes, model: str, text: str, size: tuple[int, int],
+           seconds: int = VIDEO_SECONDS) -> dict[str, bytes]:
     """A ball crossing the picture behind the prompt, and a progress bar: visibly moving."""
     from PIL import Image, ImageDraw
 
@@ -201,7 +211,7 @@ def _video(seed: bytes, model: str, text: str, size: tuple[int, int]) -> dict[st
     radius = min(w, h) // 8
     accent = _colour(seed[0] / 255 + 0.5, 0.8, 1.0)
     frames = []
-    count = VIDEO_SECONDS * VIDEO_FPS
+    count = seconds * VIDEO_FPS
     for i in range(count):
         t = i / (count - 1)
         frame = canvas.copy()
