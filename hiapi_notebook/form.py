@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import shlex
-import threading
 from typing import Any
 
 from . import catalog
@@ -26,7 +25,7 @@ from .errors import HiAPIError, RequestValidationError
 from .runtime import Job
 from .views.gallery import Gallery
 from .views.media import _kind, read_within, sniff
-from .views.status import StatusBar
+from .views.status import LiveStatus, StatusBar
 from .views.text import COLOURS, esc, excerpt
 
 log = logging.getLogger("hiapi_notebook")
@@ -241,16 +240,15 @@ class _Extra:
 
 # --- one submission in the history ---------------------------------------------------------
 
-class _HistoryRow:
+class _HistoryRow(LiveStatus):
     """A submission under the form: live status, then the media, set as widget traits
     from the background loop (no output capture)."""
 
     def __init__(self, generation: Any, form: "PromptForm", kind: str) -> None:
         import ipywidgets as w
+        super().__init__(generation.job, StatusBar(width="160px", height="12px"))
         self.generation = generation
-        self.job: Job = generation.job
         self.form = form
-        self.status = StatusBar(width="160px", height="12px")
         self.status.state.add_class("hiapi-history-state")
         thumb = f"{form.thumb}px"
         if kind == "video":
@@ -269,31 +267,17 @@ class _HistoryRow:
                               self.status.title, self.media, self.links],
                              layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"))
         self.widget.add_class("hiapi-history-row")
-        self._final = False
-        self._lock = threading.Lock()
 
     def start(self) -> "_HistoryRow":
-        from .views.status import _Ticker
-        self.job.subscribe(self.refresh)
-        _Ticker.track(self)
+        self.follow()
         return self
 
     def refresh(self, job: Job | None = None) -> None:
-        job = self.job
-        with self._lock:
-            if self._final:
-                return
-            self.status.draw(job)
-            if job.done:
-                self._final = True
-                self._show_result()
-        self.form._update_status()
+        super().refresh(job)
+        self.form._update_status()  # the running count beside the button
 
-    def tick(self) -> None:
-        with self._lock:
-            if self._final or self.job.done:
-                return
-            self.status.draw_clock(self.job)
+    def on_end(self) -> None:
+        self._show_result()
 
     def _show_result(self) -> None:
         from .views.gallery import media_html

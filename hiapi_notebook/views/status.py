@@ -52,19 +52,50 @@ class StatusBar:
                             f'{esc(state_text(job))}</span>')
 
 
-class TaskView:
+class LiveStatus:
+    """A ``StatusBar`` following one job: redrawn on every change (from the loop
+    thread) and every second by the ticker; ``on_end`` runs once, at the end."""
+
+    def __init__(self, job: Job, status: StatusBar) -> None:
+        self.job = job
+        self.status = status
+        self._final = False
+        self._lock = threading.Lock()
+
+    def follow(self) -> None:
+        self.job.subscribe(self.refresh)
+        _Ticker.track(self)
+
+    def refresh(self, job: Job | None = None) -> None:
+        with self._lock:
+            if self._final:
+                return
+            self.status.draw(self.job)
+            if self.job.done:
+                self._final = True
+                self.on_end()
+
+    def tick(self) -> None:
+        """Move the clock of a running bar; the end is left to the job's own update."""
+        with self._lock:
+            if self._final or self.job.done:
+                return
+            self.status.draw_clock(self.job)
+
+    def on_end(self) -> None:
+        """What the view does once the job has ended (called under its lock)."""
+
+
+class TaskView(LiveStatus):
     """A status bar and a media slot, both display handles made in the cell."""
 
     def __init__(self, job: Job, *, embed_limit: int | None = None) -> None:
         import ipywidgets as w
-        self.job = job
+        super().__init__(job, StatusBar())
         self.embed_limit = embed_limit
-        self.status = StatusBar()
         self.widget = w.VBox([self.status.title, w.HBox([self.status.bar, self.status.state])],
                              layout=w.Layout(margin="2px 0"))
         self.widget.add_class("hiapi-task")
-        self._final = False
-        self._lock = threading.Lock()
         self.status_handle = None
         self.media_handle = None
 
@@ -74,28 +105,11 @@ class TaskView:
         # An empty slot now, in this cell, so the media land here later even
         # when the cell has long returned (--no-wait).
         self.media_handle = display({"text/plain": ""}, raw=True, display_id=True)
-        self.job.subscribe(self.refresh)
-        _Ticker.track(self)
+        self.follow()
         return self
 
-    def refresh(self, job: Job | None = None) -> None:
-        job = self.job
-        with self._lock:
-            if self._final:
-                return
-            self.status.draw(job)
-            if job.done:
-                self._final = True
-                self._finish()
-
-    def tick(self) -> None:
-        """Move the clock of a running bar; the end is left to the job's own update."""
-        with self._lock:
-            if self._final or self.job.done:
-                return
-            self.status.draw_clock(self.job)
-
-    def _finish(self) -> None:
+    def on_end(self) -> None:
+        """Swap the widget for its static twin and fill the media slot."""
         bundle = media_bundle(self.job, **({"embed_limit": self.embed_limit} if self.embed_limit else {}))
         if bundle is not None and self.media_handle is not None:
             data, metadata = bundle
