@@ -170,6 +170,7 @@ class HiAPIMagics(Magics):
                  if not needle or needle in m.name.lower() or needle == m.kind]
         if not specs:
             raise _fail(f"no model matches {needle!r}; %hiapi models lists them all")
+        from ..views.tables import ModelTable
         return ModelTable(specs)
 
     def handle_status(self, rest: str) -> None:
@@ -232,7 +233,7 @@ class HiAPIMagics(Magics):
             self.handle_sandbox(rest)
 
     def handle_history(self, rest: str) -> Any:
-        from ..views.history import HistoryTable
+        from ..views.tables import HistoryTable
         journal = get_session().journal
         if journal is None:
             raise _fail(get_session().journal_problem or
@@ -279,30 +280,6 @@ def _save_quietly(gen: Generation, folder: str) -> None:
 def _note(text: str) -> None:
     display(HTML(f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid #5bc0de;'
                  f'background:rgba(91,192,222,0.08)">{html.escape(text)}</div>'))
-
-
-class ModelTable:
-    """The catalogue as a table (HTML in a notebook, text elsewhere)."""
-
-    def __init__(self, specs) -> None:
-        self.specs = specs
-
-    def _rows(self):
-        for m in self.specs:
-            fields = ", ".join(
-                f.name + (f" ({'|'.join(map(str, f.enum))})" if f.enum else "")
-                for f in m.fields.values())
-            yield m.name, m.kind, fields
-
-    def _repr_html_(self) -> str:
-        body = "".join(f"<tr><td><code>{html.escape(a)}</code></td><td>{html.escape(b)}</td>"
-                       f"<td style='text-align:left'>{html.escape(c)}</td></tr>"
-                       for a, b, c in self._rows())
-        return ("<table class='hiapi-models'><thead><tr><th>model</th><th>kind</th>"
-                f"<th>inputs</th></tr></thead><tbody>{body}</tbody></table>")
-
-    def __repr__(self) -> str:
-        return "\n".join(f"{a:45} {b:6} {c}" for a, b, c in self._rows())
 
 
 __all__ = ["HiAPIMagics"]
