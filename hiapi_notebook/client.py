@@ -35,7 +35,8 @@ from .models import CreatedTask, Task, TaskPage, new_idempotency_key
 log = logging.getLogger("hiapi_notebook")
 
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
-MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
+MAX_RETRY_AFTER = 60.0
+MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls  # as HiAPI's own SDK: never sleep longer on a server's word
 WEBHOOK_TOLERANCE = 300
 UpdateHook = Callable[[Task], Any]
 
@@ -223,7 +224,7 @@ class AsyncHiAPI:
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
                  timeout: float = 30.0, max_retries: int = 4, poll_interval: float = 1.0,
-                 max_poll_interval: float = 10.0, max_concurrency: int = 32,
+                 max_poll_interval: float = 10.0, max_concurrency: int = 16,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
         self.base_url = normalize_base_url(
@@ -236,7 +237,8 @@ class AsyncHiAPI:
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
-        self._gate: asyncio.Semaphore | None = None
+        self._gate: asyncio.Semaphore | None = None        # API calls in flight
+        self._media_gate: asyncio.Semaphore | None = None  # downloads in flight
         self._paused_until = 0.0  # a 429/503 with Retry-After pauses every request
         self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
         self.tasks = AsyncTasks(self)
@@ -254,10 +256,14 @@ class AsyncHiAPI:
             # httpx pools are bound to the loop that made them.
             self._http = httpx.AsyncClient(
                 timeout=self.timeout, transport=self._transport, follow_redirects=True,
-                limits=httpx.Limits(max_connections=self.max_concurrency,
+                limits=httpx.Limits(max_connections=self.max_concurrency + MEDIA_CONCURRENCY,
                                     max_keepalive_connections=self.max_concurrency))
             self._http_loop = loop
+            # Requests wait here, not in httpx's pool, whose bookkeeping grows with
+            # every request queued in it; downloads get slots of their own so a long
+            # video never holds up the polls.
             self._gate = asyncio.Semaphore(self.max_concurrency)
+            self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
         return self._http
 
     async def _request(self, method: str, path: str, *, json_body: Any = None,
@@ -357,8 +363,9 @@ class AsyncHiAPI:
         if not url.startswith(("http://", "https://")):
             raise RequestValidationError(f"refusing to fetch a non-http(s) URL: {url[:80]!r}")
         http = self._ensure_http()
+        assert self._media_gate is not None
         try:
-            async with http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp:
+            async with self._media_gate, http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp:
                 if resp.status_code in (403, 404, 410):
                     raise OutputExpiredError(url, resp.status_code)
                 if resp.status_code >= 400:
