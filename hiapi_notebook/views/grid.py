@@ -64,7 +64,7 @@ class ComparisonGrid(LiveHTML):
         coords = [((m,) if m is not None else ()) + combo
                   for m in model_axis for combo in combos for _ in range(n)]
         if not dims:  # -n alone: one column per variant
-            dims = [("#", list(range(1, n + 1)))]
+            dims = [("variant", list(range(1, n + 1)))]
             coords = [(i + 1,) for i in range(n)]
         if len(coords) != len(generations):
             raise ValueError(f"{len(generations)} generations for {len(coords)} grid cells")
