@@ -128,3 +128,12 @@ def test_interrupt_stops_waiting_but_keeps_the_task(kernel, sandbox_server):
         "<video" in m["content"]["data"].get("text/html", "") for m in display_updates(got)))
     assert any("<video" in m["content"]["data"].get("text/html", "") for m in display_updates(later))
     assert sandbox_server.task_count == 1
+
+
+def test_live_widget_output_has_a_readable_text_fallback(kernel):
+    kernel.execute("%load_ext hiapi_notebook")
+    reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image --no-wait\nA quiet harbour")
+    (live,) = [m["content"]["data"] for m in cell if m["msg_type"] == "display_data"
+               and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    assert live["text/plain"].startswith('gpt-image-2/text-to-image · "A quiet harbour"')
+    kernel.collect_iopub(15, until=_png_updates)

@@ -101,7 +101,9 @@ class TaskView(LiveStatus):
 
     def display(self) -> "TaskView":
         from IPython.display import display
-        self.status_handle = display(self.widget, display_id=True)
+        # The widget, with a readable text/plain fallback instead of "VBox(children=…)".
+        bundle = {**self.widget._repr_mimebundle_(), "text/plain": status_line(self.job)}
+        self.status_handle = display(bundle, raw=True, display_id=True)
         # An empty slot now, in this cell, so the media land here later even
         # when the cell has long returned (--no-wait).
         self.media_handle = display({"text/plain": ""}, raw=True, display_id=True)
