@@ -77,14 +77,18 @@ class JournalUnavailable(HiAPIError):
 
 
 def request_hash(model: str, input: dict, route: str | None = None,
-                 storage: str | None = None, server: str | None = None) -> str:
+                 storage: str | None = None, server: str | None = None,
+                 callback: dict | None = None) -> str:
     """A stable key for "the same request", whatever the key order of ``input``.
 
     ``server`` (the API base URL) keeps a sandbox's synthetic result from being
     reused as a real one, and a task id from being looked up on the wrong server.
+    ``callback`` is part of the body the idempotency key covers: a changed one is
+    another request (resending the old key with it would be refused with a 422).
     """
     canonical = json.dumps(
-        {"model": model, "input": input, "route": route, "storage": storage, "server": server},
+        {"model": model, "input": input, "route": route, "storage": storage, "server": server,
+         "callback": callback},
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -226,14 +230,15 @@ class Journal:
               storage: str | None = None, variant: int = 0,
               idempotency_key: str | None = None, fresh: bool = False,
               cost: float | None = None, label: str | None = None,
-              server: str | None = None) -> tuple[Record, bool]:
+              server: str | None = None,
+              callback: dict | None = None) -> tuple[Record, bool]:
         """The call made before sending a create: ``(record, True)`` means "send it".
 
         ``(record, False)`` is a row to reuse: a success (cached result) or a task not yet
         terminal (re-attach if it has a task id, else re-send with its idempotency key).
         Failed rows are never reused; ``fresh`` always makes a new row.
         """
-        digest = request_hash(model, input, route, storage, server)
+        digest = request_hash(model, input, route, storage, server, callback)
         with self._write() as conn:
             if not fresh:
                 row = conn.execute(

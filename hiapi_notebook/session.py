@@ -114,7 +114,8 @@ class Session:
             rec, new = journal.claim(request.model, dict(request.input), route=request.route,
                                      storage=request.storage, variant=variant,
                                      idempotency_key=request.idempotency_key, fresh=fresh,
-                                     cost=cost, label=label, server=runtime.client.base_url)
+                                     cost=cost, label=label, server=runtime.client.base_url,
+                                     callback=dict(request.callback) if request.callback else None)
         except JournalUnavailable as exc:
             self._journal_problem = str(exc)
             print(f"hiapi: {exc} (this task is not recorded)", file=sys.stderr)

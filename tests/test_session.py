@@ -90,3 +90,12 @@ def test_status_of_a_task_already_followed_shows_that_job(session, sandbox_facto
     watched = session.attach(gen.task_id)
     assert watched is gen.job and not watched.done
     assert gen.wait(30).status == "success"
+
+
+def test_a_changed_callback_is_another_request(session, sandbox, callback_receiver):
+    first, second = callback_receiver(), callback_receiver()
+    a = submit("a fox", model=IMAGE, show=False, callback=first.url).wait()
+    b = submit("a fox", model=IMAGE, show=False, callback=second.url).wait()
+    assert not b.cached and b.task_id != a.task_id
+    c = submit("a fox", model=IMAGE, show=False, callback=second.url).wait()
+    assert c.cached and c.task_id == b.task_id
