@@ -150,3 +150,24 @@ def test_default_model_through_config_magic(ip, sandbox):
     ip.run_cell_magic("hiapi", "", "a heron")
     assert sandbox.last_inputs[-1]["model"] == "gpt-image-2/text-to-image"
     ip.run_line_magic("config", "HiAPIMagics.default_model = ''")
+
+
+def test_sweeps_keep_to_their_concurrency(ip, sandbox_factory, monkeypatch, capsys):
+    srv = sandbox_factory(speed=20)
+    monkeypatch.setenv("HIAPI_BASE_URL", srv.url)
+    reset_session()
+    ip.run_cell_magic("hiapi", "gpt-image-2/text-to-image --sweep aspect_ratio=1:1,4:3,16:9 "
+                      "--concurrency 1 -o trio", "a kite")
+    assert [g.status for g in ip.user_ns.pop("trio")] == ["success"] * 3
+    methods = [m for m, path in srv.requests if path.startswith("/v1/tasks")]
+    posts = [i for i, m in enumerate(methods) if m == "POST"]
+    assert len(posts) == 3
+    # one at a time: each create waits for the previous task's polls to see it end
+    assert all(b - a > 1 for a, b in zip(posts, posts[1:])), methods
+
+
+def test_concurrency_option_is_checked():
+    from hiapi_notebook.magics.parse import LineError, parse_line
+    assert parse_line("m --concurrency 3").concurrency == 3
+    with pytest.raises(LineError, match="at least 1"):
+        parse_line("m --concurrency 0")

@@ -39,6 +39,7 @@ HELP = f"""\
   --fresh         submit anew instead of reusing a recorded result
   --FIELD VALUE   any model input (VALUE is JSON when it decodes: 5, true, [..])
   --sweep F=a,b   one task per value (repeat for a cross product); --models a,b too
+  --concurrency N at most N of those tasks in flight at once (default 8)
 
 %hiapi help | models [filter] | status TASK_ID | login | config [key=value ...]
 %hiapi sandbox [--speed F] | connect | history [N] | export FILE | form
@@ -96,23 +97,27 @@ class HiAPIMagics(Magics):
         except (HiAPIError, ValueError) as exc:
             raise _fail(_one_line(exc)) from None
         grid = len(requests) > 1 or args.n > 1
-        gens: list[Generation] = []
-        try:
-            for request in requests:
-                for variant in range(args.n):
-                    gens.append(start(request, variant=variant, fresh=args.fresh, show=not grid))
-        except (HiAPIError, ValueError) as exc:
-            raise _fail(_one_line(exc)) from None
-        if grid:  # one labelled grid instead of a bar per task
+        batch = None
+        if grid:  # one labelled grid; at most --concurrency tasks in flight
+            from ..batch import Batch
             from ..views.gallery import GenerationList
             from ..views.grid import ComparisonGrid, show_grid
-            gens = GenerationList(gens)
+            batch = Batch([r for r in requests for _ in range(args.n)],
+                          [v for _ in requests for v in range(args.n)],
+                          concurrency=args.concurrency, fresh=args.fresh)
+            gens: list[Generation] = GenerationList(batch.generations)
             show_grid(ComparisonGrid.from_sweep(
                 gens, models=models if len(models) > 1 else (), sweeps=args.sweeps, n=args.n))
+            batch.start()
+        else:
+            try:
+                gens = [start(requests[0], fresh=args.fresh)]
+            except (HiAPIError, ValueError) as exc:
+                raise _fail(_one_line(exc)) from None
         if args.out:
             self.shell.user_ns[args.out] = gens if grid else gens[0]
         if args.wait:
-            self._wait(gens, args)
+            self._wait(gens, args, batch)
         elif args.save:
             for gen in gens:
                 gen.job.future.add_done_callback(
@@ -120,7 +125,7 @@ class HiAPIMagics(Magics):
                         target=_save_quietly, args=(g, args.save), daemon=True).start())
         return None
 
-    def _wait(self, gens: list[Generation], args: CellArgs) -> None:
+    def _wait(self, gens: list[Generation], args: CellArgs, batch=None) -> None:
         failures: list[str] = []
         try:
             for gen in gens:
@@ -131,7 +136,13 @@ class HiAPIMagics(Magics):
                 except HiAPIError as exc:
                     failures.append(_one_line(exc))
         except KeyboardInterrupt:
-            ids = ", ".join(g.task_id or "(still being created)" for g in gens if not g.done)
+            if batch is not None:
+                batch.stop("not submitted: the cell was interrupted")
+            running = [g.task_id for g in gens if g.task_id and not g.done]
+            creating = sum(1 for g in gens if not g.task_id and g.status == "submitting")
+            ids = ", ".join(running) or "none yet"
+            if creating:
+                ids += f" (and {creating} being created)"
             raise _fail(
                 f"Interrupted: stopped waiting, nothing was cancelled. Still running on HiAPI: "
                 f"{ids}. The status keeps updating here; `%hiapi status TASK_ID` watches it "

@@ -15,7 +15,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 USAGE = ("%%hiapi [MODEL] [-o VAR] [-n N] [--no-wait] [--fresh] [--route R] [--input JSON] "
          "[--callback URL] [--timeout S] [--save DIR] [--sweep FIELD=a,b] [--models a,b] "
-         "[--FIELD VALUE ...]")
+         "[--concurrency N] [--FIELD VALUE ...]")
 
 
 class LineError(ValueError):
@@ -38,10 +38,11 @@ class CellArgs:
     save: str | None = None
     sweeps: dict[str, list[Any]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
+    concurrency: int = 8  # tasks in flight at once for -n, --sweep and --models
 
 
 _VALUE_OPTIONS = {"-o", "--out", "-n", "--route", "--storage", "--input", "--callback",
-                  "--timeout", "--save", "--sweep", "--models", "--model"}
+                  "--timeout", "--save", "--sweep", "--models", "--model", "--concurrency"}
 _FLAGS = {"--no-wait", "--fresh", "--wait"}
 
 
@@ -137,6 +138,13 @@ def _apply(args: CellArgs, name: str, value: str) -> None:
         if not eq or not field_name or not values:
             raise LineError(f"--sweep needs FIELD=v1,v2 (e.g. --sweep aspect_ratio=1:1,16:9), not {value!r}")
         args.sweeps[_field(field_name)] = [decode_value(v) for v in values.split(",") if v != ""]
+    elif name == "--concurrency":
+        try:
+            args.concurrency = int(value)
+        except ValueError:
+            raise LineError(f"--concurrency needs a whole number of tasks, not {value!r}") from None
+        if args.concurrency < 1:
+            raise LineError("--concurrency must be at least 1")
     elif name == "--models":
         args.models = [m for m in value.split(",") if m]
         if not args.models:
