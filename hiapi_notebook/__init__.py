@@ -27,6 +27,10 @@ def __getattr__(name: str) -> Any:
     return module if _LAZY[name] is None else getattr(module, name)
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__ + ["__version__"])
+
+
 def load_ipython_extension(shell) -> None:
     from .magics import load_ipython_extension as load
     load(shell)

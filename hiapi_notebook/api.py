@@ -2,9 +2,10 @@
 once; both show live status in a notebook and text elsewhere."""
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable, Mapping
 
-from .catalog import CatalogError, estimate_cost, validate_input
+from .catalog import CatalogError, estimate_cost, get_model, model_names, validate_input
 from .errors import RequestValidationError
 from .generation import Generation
 from .runtime import Request
@@ -15,26 +16,45 @@ from .views import show_job
 def build_request(model: str | None = None, prompt: str | None = None, *,
                   input: Mapping[str, Any] | None = None, route: str | None = None,
                   storage: str | None = None, callback: Any = None,
-                  timeout: float | None = None, **fields: Any) -> Request:
+                  timeout: float | None = None, force: bool = False, **fields: Any) -> Request:
     """A checked request: fields merge over ``input``; the catalogue catches
-    what it can before anything is sent (the server stays the authority)."""
+    what it can before anything is sent (the server stays the authority).
+    ``force`` sends a model or field the catalogue would call a typo."""
     session = get_session()
     model = model or session.settings.default_model
     if not model:
         raise RequestValidationError(
-            "no model given: pass model='gpt-image-2' (or %hiapi config default_model=...)")
+            "no model given: pass model='gpt-image-2/text-to-image' "
+            "(or %hiapi config default_model=...)")
     merged: dict[str, Any] = dict(input or {})
     merged.update(fields)
     if prompt is not None:
         merged["prompt"] = prompt
-    try:
-        validate_input(model, merged)
-    except CatalogError as exc:
-        raise RequestValidationError(str(exc)) from None
+    if not force:
+        check_model_name(model)
+        try:
+            validate_input(model, merged)
+        except CatalogError as exc:
+            raise RequestValidationError(f"{exc} (--force sends it anyway)"
+                                         if "did you mean" in str(exc) else str(exc)) from None
     if isinstance(callback, str):
         callback = {"url": callback, "when": "final"}
     return Request(model=model, input=merged, route=route, storage=storage,
                    callback=callback, timeout=timeout or session.settings.timeout)
+
+
+def check_model_name(model: str) -> None:
+    """A name the catalogue does not know but that is one typo from a known one is
+    refused before anything is paid for; a name unlike any known one (a model newer
+    than the catalogue) is sent, and the server decides."""
+    if get_model(model) is not None:
+        return
+    base = model.partition("@")[0]
+    near = difflib.get_close_matches(base, model_names(), n=1, cutoff=0.85)
+    if near:
+        raise RequestValidationError(
+            f"unknown model {model!r}: did you mean {near[0]}? "
+            "(--force, or force=True, sends it as written)")
 
 
 def start(request: Request, *, variant: int = 0, fresh: bool = False,

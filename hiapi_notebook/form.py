@@ -34,7 +34,8 @@ KINDS = (("all", ""), ("image", "image"), ("video", "video"), ("audio", "audio")
 _LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
 # Names the %%hiapi line reads as its own options, not as model fields.
 _MAGIC_OPTIONS = {"o", "out", "n", "route", "storage", "input", "callback", "timeout", "save",
-                  "sweep", "models", "model", "no_wait", "wait", "fresh"}
+                  "sweep", "models", "model", "no_wait", "wait", "fresh", "force",
+                  "concurrency"}
 _FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -350,8 +351,7 @@ class PromptForm:
             raise RequestValidationError(f"kind must be one of {', '.join(catalog.KINDS)}, not {kind!r}")
         model = model or settings.default_model
         if not model:
-            names = catalog.model_names(kind)
-            model = names[0] if names else "gpt-image-2/text-to-image"
+            model = _starting_model(kind)
         self._generations: list[Any] = []
         self._rows: list[_HistoryRow] = []
         self._variants: dict[str, int] = {}
@@ -771,6 +771,16 @@ class PromptForm:
         return (f"PromptForm(model={self.model!r}, prompt={excerpt(prompt, 40)!r}) — "
                 f"{len(self._generations)} submitted, {len(self.results)} finished "
                 "(widgets need a notebook; .submit() works anywhere)")
+
+
+def _starting_model(kind: str | None) -> str:
+    """A sensible first model: the flagship image model, else the first of the kind
+    that takes a prompt (the alphabetical first may take none)."""
+    if kind in (None, "", "image"):
+        return "gpt-image-2/text-to-image"
+    names = catalog.model_names(kind)
+    prompted = [n for n in names if "prompt" in catalog.get_model(n).fields]
+    return (prompted or names or ["gpt-image-2/text-to-image"])[0]
 
 
 def _quote_word(text: str) -> str:

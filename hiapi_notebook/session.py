@@ -37,7 +37,7 @@ class Session:
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
 
     # --- configuration ---
-    def configure(self, **changes: Any) -> Settings:
+    def _configure(self, **changes: Any) -> Settings:
         with self._lock:
             self.settings = self.settings.with_changes(**changes)
             media.embed_limit = int(self.settings.embed_limit)
@@ -84,7 +84,7 @@ class Session:
                     self._journal = open_journal(self.settings.home)
                 except JournalUnavailable as exc:
                     self._journal_problem = str(exc)
-                    print(f"hiapi: {exc} (carrying on without the cache)", file=sys.stderr)
+                    print(f"{exc} (carrying on without the cache)", file=sys.stderr)
             return self._journal
 
     @property
@@ -118,7 +118,7 @@ class Session:
                                      callback=dict(request.callback) if request.callback else None)
         except JournalUnavailable as exc:
             self._journal_problem = str(exc)
-            print(f"hiapi: {exc} (this task is not recorded)", file=sys.stderr)
+            print(f"{exc} (this task is not recorded)", file=sys.stderr)
             self.require_key()
             return runtime.submit(request)
         key = (str(journal.path), rec.id)
@@ -163,11 +163,32 @@ class Session:
 
     # --- the built-in sandbox ---
     def start_sandbox(self, speed: float = 1.0, port: int = 0) -> str:
+        """Start (once) and use the in-kernel sandbox. The environment points at it
+        too, so a plain ``HiAPI()`` made in this kernel reaches the same server."""
         from .sandbox import SandboxServer
         if self.sandbox is None:
             self.sandbox = SandboxServer(port=port, speed=speed).start()
+        os.environ.update(_sandbox_env(self.sandbox.url))
         self.configure(base_url=self.sandbox.url, api_key="sandbox")
         return self.sandbox.url
+
+    @property
+    def using_builtin_sandbox(self) -> bool:
+        return self.sandbox is not None and self.settings.base_url == self.sandbox.url
+
+    def configure(self, **changes: Any) -> Settings:
+        """Change settings; leaving the built-in sandbox also clears the environment
+        it set, so nothing keeps pointing at it."""
+        if self.using_builtin_sandbox and "base_url" in changes \
+                and changes["base_url"] != self.sandbox.url:
+            for name, value in _sandbox_env(self.sandbox.url).items():
+                if os.environ.get(name) == value:
+                    del os.environ[name]
+        return self._configure(**changes)
+
+
+def _sandbox_env(url: str) -> dict[str, str]:
+    return {"HIAPI_BASE_URL": url, "HIAPI_API_KEY": "sandbox"}
 
 
 _session: Session | None = None

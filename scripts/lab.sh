@@ -46,9 +46,15 @@ PYEOF
 }
 
 if [ -z "${HIAPI_API_KEY:-}" ]; then
+  # Something else on the sandbox's port would answer in its place: refuse, and say how to move.
+  if "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', int(sys.argv[1]))) != 0)" "$SANDBOX_PORT"; then
+    echo "make lab: port $SANDBOX_PORT is already in use; run with SANDBOX_PORT=<a free port> (e.g. SANDBOX_PORT=8788 make lab)" >&2
+    exit 1
+  fi
   "$PY" -m hiapi_notebook.sandbox --port "$SANDBOX_PORT" &
   pids+=($!)
   wait_http "http://127.0.0.1:$SANDBOX_PORT/" "${pids[-1]}"
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "make lab: the sandbox did not start (see above)" >&2; exit 1; }
   export HIAPI_BASE_URL="http://127.0.0.1:$SANDBOX_PORT/v1" HIAPI_API_KEY=sandbox HIAPI_SANDBOX=1
   echo "=================================================================================="
   echo " HIAPI_API_KEY is not set: using the local sandbox at $HIAPI_BASE_URL"

@@ -67,11 +67,32 @@ def test_unknown_models_and_typos(ip, sandbox, capsys, line, needle):
     assert needle in message
 
 
-def test_unknown_model_reaches_the_server_and_is_one_line(ip, sandbox):
+def test_a_model_typo_is_refused_before_sending(ip, sandbox):
     with pytest.raises(UsageError) as info:
-        ip.run_cell_magic("hiapi", "gpt-imag-2", "a cat")
-    assert "400" in str(info.value) and "\n" not in str(info.value)
-    assert sandbox.task_count == 0
+        ip.run_cell_magic("hiapi", "gpt-imag-2/text-to-image", "a cat")
+    assert "did you mean gpt-image-2/text-to-image" in str(info.value)
+    assert "\n" not in str(info.value) and sandbox.requests == []
+
+
+def test_unknown_models_go_to_the_server_which_decides(ip, sandbox):
+    # --force sends a near-typo as written; a name unlike any known one is sent anyway
+    for line in ("gpt-imag-2/text-to-image --force", "totally-new-model-9"):
+        with pytest.raises(UsageError) as info:
+            ip.run_cell_magic("hiapi", line, "a cat")
+        assert "400" in str(info.value) and "\n" not in str(info.value)
+    assert sandbox.task_count == 0 and [m for m, _ in sandbox.requests] == ["POST", "POST"]
+
+
+def test_one_line_form_takes_options_before_the_prompt(ip, sandbox):
+    ip.run_line_magic("hiapi", "gpt-image-2/text-to-image -o one --aspect_ratio 16:9 a cat's toy")
+    assert ip.user_ns.pop("one").status == "success"
+    assert sandbox.last_inputs[-1]["input"] == {"prompt": "a cat's toy", "aspect_ratio": "16:9"}
+
+
+def test_a_mistyped_subcommand_is_not_a_paid_generation(ip, sandbox):
+    with pytest.raises(UsageError, match="did you mean %hiapi history"):
+        ip.run_line_magic("hiapi", "histroy 5")
+    assert sandbox.requests == []
 
 
 def test_missing_key(ip, sandbox, monkeypatch):
@@ -139,10 +160,19 @@ def test_config_rejects_unknown_settings(ip):
 
 
 def test_completion_through_ipython(ip):
-    _, matches = ip.complete("", "%%hiapi seedance-2-0 --res", 26)
-    assert "--resolution" in matches
-    _, matches = ip.complete("", "%hiapi gpt-image-2/te", 21)
-    assert any(m.endswith("gpt-image-2/text-to-image") for m in matches)
+    from IPython.core.completer import provisionalcompleter
+
+    def offered(text):
+        with provisionalcompleter():
+            return [c.text for c in ip.Completer.completions(text, len(text))]
+    fields = offered("%%hiapi gpt-image-2/text-to-image --")
+    assert fields[:2] == ["--aspect_ratio", "--resolution"] and "--abs" not in fields
+    assert offered("%%hiapi seedance-2-0 --aspect_ratio ")[:1] == ["1:1"]
+    assert "and" not in offered("%%hiapi seedance-2-0 --aspect_ratio ")
+    assert offered("%hiapi his") == ["history"]
+    assert "default_model=" in offered("%hiapi config ")
+    assert offered("%hiapi gpt-image-2/te") == ["gpt-image-2/text-to-image"]
+    assert offered("x = ab") == ["abs"]  # other lines are left to IPython
 
 
 def test_default_model_through_config_magic(ip, sandbox):
@@ -171,3 +201,26 @@ def test_concurrency_option_is_checked():
     assert parse_line("m --concurrency 3").concurrency == 3
     with pytest.raises(LineError, match="at least 1"):
         parse_line("m --concurrency 0")
+
+
+def test_connect_login_and_the_builtin_sandbox(ip, monkeypatch, capsys):
+    monkeypatch.delenv("HIAPI_API_KEY")
+    monkeypatch.delenv("HIAPI_BASE_URL")
+    monkeypatch.setenv("HIAPI_SANDBOX_SPEED", "50")
+    session = reset_session()
+    capsys.readouterr()  # only what the two connects print
+    try:
+        ip.run_line_magic("hiapi", "connect")
+        ip.run_line_magic("hiapi", "connect")  # a second run still says where tasks go
+        notes = capsys.readouterr().out.strip().splitlines()
+        assert len(notes) == 2 and all("built-in HiAPI sandbox" in n for n in notes), notes
+        from hiapi_notebook import HiAPI
+        with HiAPI() as client:  # a plain client in this kernel reaches the same sandbox
+            assert client.tasks.list().total == 0
+        monkeypatch.setattr("getpass.getpass", lambda prompt: "sk-real")
+        ip.run_line_magic("hiapi", "login")
+        assert "tasks go to https://api.hiapi.ai/v1" in capsys.readouterr().out
+        assert session.settings.base_url is None and "HIAPI_BASE_URL" not in __import__("os").environ
+    finally:
+        if session.sandbox is not None:
+            session.sandbox.stop()

@@ -1,26 +1,33 @@
-"""Tab completion on the ``%%hiapi`` / ``%hiapi`` line: model names, then the
-chosen model's fields after ``--`` and their enum values."""
+"""Tab completion on the ``%%hiapi`` / ``%hiapi`` line: subcommands, model names,
+then the chosen model's fields after ``--`` and their allowed values. Registered
+as an IPython matcher that, on these lines, suppresses the others (Python names
+like ``abs`` are never what comes after ``%%hiapi MODEL --``)."""
 from __future__ import annotations
 
 from .. import catalog
-from .parse import _VALUE_OPTIONS
+from .parse import _FLAGS, _VALUE_OPTIONS
 
-OPTIONS = ["-o", "-n", "--no-wait", "--fresh", "--route", "--input", "--callback", "--timeout",
-           "--save", "--sweep", "--models", "--storage"]
+OPTIONS = ["-o", "-n", "--no-wait", "--fresh", "--force", "--route", "--input", "--callback",
+           "--timeout", "--save", "--sweep", "--models", "--storage", "--concurrency"]
+SUBCOMMANDS = ["help", "models", "status", "login", "config", "sandbox", "connect", "history",
+               "export", "form"]
 
 
 def complete_line(line: str) -> list[str]:
     """Candidates for the last word of ``line`` (which starts with %hiapi or %%hiapi)."""
     words = line.split()
+    cell = bool(words) and words[0] == "%%hiapi"
     if words and words[0].lstrip("%") == "hiapi":
         words = words[1:]
     ends_with_space = line.endswith((" ", "\t"))
     current = "" if ends_with_space or not words else words[-1]
     before = words if ends_with_space else words[:-1]
-    model = next((w for i, w in enumerate(before) if not w.startswith("-")
-                  and (i == 0 or before[i - 1] not in _VALUE_OPTIONS)
-                  and not (i > 0 and before[i - 1].startswith("--")
-                           and before[i - 1] not in ("--no-wait", "--fresh"))), None)
+    if not cell and before[:1] == ["config"]:
+        from ..config import Settings
+        return [f"{name}=" for name in Settings().public() if name.startswith(current)]
+    if not cell and before[:1] and before[0] in SUBCOMMANDS:
+        return []
+    model = _model_of(before)
     spec = catalog.get_model(model) if model else None
     if before and before[-1].startswith("--") and spec is not None:
         field = spec.fields.get(before[-1][2:])
@@ -29,16 +36,38 @@ def complete_line(line: str) -> list[str]:
     if current.startswith("-"):
         names = list(OPTIONS)
         if spec is not None:
-            names += [f"--{name}" for name in spec.fields if name != "prompt"]
+            names = [f"--{name}" for name in spec.fields if name != "prompt"] + names
         return [n for n in names if n.startswith(current)]
     if model is None:
-        return [m for m in catalog.model_names() if m.startswith(current)]
+        firsts = ([] if cell else SUBCOMMANDS) + catalog.model_names()
+        return [m for m in firsts if m.startswith(current)]
     return []
 
 
+def _model_of(words: list[str]) -> str | None:
+    """The first word that is not an option or an option's value."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("-"):
+            return word
+        i += 1 if (word in _FLAGS or "=" in word or word not in _VALUE_OPTIONS
+                   and not word.startswith("--")) else 2
+    return None
+
+
 def install(shell) -> None:
-    """Register with IPython's completer for both the line and cell magic."""
-    def hook(_self, event):
-        return complete_line(event.line)
-    for key in ("%hiapi", "%%hiapi"):
-        shell.set_hook("complete_command", hook, str_key=key)
+    """Register the matcher with IPython's completer (Matcher API v2)."""
+    from IPython.core.completer import SimpleCompletion, context_matcher
+
+    @context_matcher(identifier="hiapi_notebook")
+    def hiapi_matcher(context):
+        line = context.text_until_cursor.rsplit("\n", 1)[-1]
+        if not line.lstrip().startswith(("%hiapi", "%%hiapi")):
+            return {"completions": [], "suppress": False}
+        current = "" if line.endswith((" ", "\t")) else (line.split() or [""])[-1]
+        found = complete_line(line.lstrip())
+        return {"completions": [SimpleCompletion(text=c, type="hiapi") for c in found],
+                "suppress": bool(found), "matched_fragment": current, "ordered": True}
+
+    shell.Completer.custom_matchers.append(hiapi_matcher)

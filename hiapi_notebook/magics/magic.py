@@ -6,6 +6,7 @@ notebook's other results still appear.
 """
 from __future__ import annotations
 
+import difflib
 import getpass
 import html
 import itertools
@@ -17,14 +18,14 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.display import HTML, display
+from IPython.display import display
 from traitlets import Unicode
 
 from .. import catalog
 from ..errors import HiAPIError, PollTimeout, TaskFailed
 from ..generation import Generation
 from ..session import get_session
-from .parse import USAGE, CellArgs, LineError, interpolate, parse_line
+from .parse import USAGE, CellArgs, LineError, interpolate, parse_line, split_one_line
 
 HELP = f"""\
 %%hiapi — generate images and videos with HiAPI from a cell.
@@ -40,6 +41,7 @@ HELP = f"""\
   --FIELD VALUE   any model input (VALUE is JSON when it decodes: 5, true, [..])
   --sweep F=a,b   one task per value (repeat for a cross product); --models a,b too
   --concurrency N at most N of those tasks in flight at once (default 8)
+  --force         send a model or field name the catalogue thinks is a typo
 
 %hiapi help | models [filter] | status TASK_ID | login | config [key=value ...]
 %hiapi sandbox [--speed F] | connect | history [N] | export FILE | form
@@ -48,6 +50,14 @@ HELP = f"""\
 
 
 log = logging.getLogger("hiapi_notebook")
+SUBCOMMANDS = ("help", "models", "status", "login", "config", "sandbox", "connect", "history",
+               "export", "form")
+
+
+def _looks_like_model(word: str) -> bool:
+    """Model names have a dash, a slash or a dot (gpt-image-2, a/b, x-1.5); words that
+    have none are mistyped subcommands, not models to pay for."""
+    return catalog.get_model(word) is not None or any(c in word for c in "-/.@")
 
 
 def _fail(message: str) -> UsageError:
@@ -92,7 +102,8 @@ class HiAPIMagics(Magics):
                 for combo in combos:
                     requests.append(build_request(
                         model, prompt, input={**base, **combo}, route=args.route,
-                        storage=args.storage, callback=args.callback, timeout=args.timeout))
+                        storage=args.storage, callback=args.callback, timeout=args.timeout,
+                        force=args.force))
             session.require_key()
         except (HiAPIError, ValueError) as exc:
             raise _fail(_one_line(exc)) from None
@@ -131,8 +142,10 @@ class HiAPIMagics(Magics):
             for gen in gens:
                 try:
                     gen.wait()
-                except (TaskFailed, PollTimeout):
-                    continue  # its bar says so, in red or still running
+                except TaskFailed:
+                    continue  # its bar says so, in red, with the server's reason
+                except PollTimeout as exc:  # the task may still finish: say how to watch it
+                    failures.append(_one_line(exc))
                 except HiAPIError as exc:
                     failures.append(_one_line(exc))
         except KeyboardInterrupt:
@@ -167,10 +180,18 @@ class HiAPIMagics(Magics):
                 return handler(rest)
             except (HiAPIError, ValueError) as exc:
                 raise _fail(_one_line(exc)) from None
-        # `%hiapi MODEL prompt…`: a one-line generation
-        if command.startswith("-"):
-            raise _fail(f"unknown subcommand {command!r}; see %hiapi help")
-        return self._run(CellArgs(model=command), rest.strip() or None)
+        if not _looks_like_model(command):
+            near = difflib.get_close_matches(command, SUBCOMMANDS, n=1)
+            hint = f"did you mean %hiapi {near[0]}? " if near else ""
+            raise _fail(f"unknown subcommand {command!r}: {hint}%hiapi help lists them; "
+                        "a one-line generation is %hiapi MODEL [options] prompt")
+        # `%hiapi MODEL [options] prompt…`: a one-line generation
+        try:
+            options, prompt = split_one_line(rest)
+            args = parse_line(f"{shlex.quote(command)} {options}")
+        except LineError as exc:
+            raise _fail(str(exc)) from None
+        return self._run(args, prompt or None)
 
     def handle_help(self, rest: str) -> None:
         print(HELP)
@@ -201,14 +222,26 @@ class HiAPIMagics(Magics):
         key = getpass.getpass("HiAPI key (kept in memory only): ").strip()
         if not key:
             raise _fail("no key entered; nothing changed")
-        get_session().configure(api_key=key)
-        print("HiAPI key set for this session (memory only; not saved anywhere).")
+        session = get_session()
+        changes = {"api_key": key}
+        if session.using_builtin_sandbox:
+            changes["base_url"] = None  # a real key means real HiAPI, not the sandbox
+        session.configure(**changes)
+        print(f"HiAPI key set for this session (memory only; not saved anywhere); "
+              f"tasks go to {session.settings.public()['base_url']}.")
 
     def handle_config(self, rest: str) -> None:
         session = get_session()
-        if rest.strip():
+        shown = session.settings.public()
+        words = shlex.split(rest)
+        if len(words) == 1 and "=" not in words[0]:
+            if words[0] not in shown:
+                raise _fail(f"unknown setting {words[0]!r}; settings are: {', '.join(shown)}")
+            print(f"{words[0]:18} {shown[words[0]]}")
+            return
+        if words:
             changes = {}
-            for item in shlex.split(rest):
+            for item in words:
                 key, eq, value = item.partition("=")
                 if not eq:
                     raise _fail(f"config takes key=value pairs, not {item!r}")
@@ -216,6 +249,11 @@ class HiAPIMagics(Magics):
                     raise _fail("use %hiapi login to set the key (it is never echoed)")
                 changes[key] = value
             session.configure(**changes)
+            model = changes.get("default_model")
+            if model and catalog.get_model(model) is None:
+                near = catalog.suggest_model(model)
+                print(f"note: the catalogue does not know {model!r}"
+                      + (f" (did you mean {near}?)" if near else "") + "; it will be sent as is.")
         for key, value in session.settings.public().items():
             print(f"{key:18} {value}")
 
@@ -229,19 +267,26 @@ class HiAPIMagics(Magics):
                 raise _fail("--speed needs a number, e.g. %hiapi sandbox --speed 4") from None
         elif tokens:
             raise _fail("usage: %hiapi sandbox [--speed FACTOR]")
-        url = get_session().start_sandbox(speed=speed)
+        session = get_session()
+        running = session.sandbox is not None
+        url = session.start_sandbox(speed=speed)
+        extra = (" (already running; its speed stays as it started: restart the kernel to change it)"
+                 if running and tokens else "")
         _note(f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
-              "made locally, free, and need no key.")
+              f"made locally, free, and need no key.{extra}")
 
     def handle_connect(self, rest: str) -> None:
         session = get_session()
-        if session.settings.api_key or os.environ.get("HIAPI_API_KEY"):
-            url = session.settings.public()["base_url"]
-            sandbox = os.environ.get("HIAPI_SANDBOX") == "1"
-            _note(f"Using {'the HiAPI sandbox' if sandbox else 'HiAPI'} at {url}"
-                  + (": results are synthetic." if sandbox else "."))
-        else:
+        if session.using_builtin_sandbox or not (session.settings.api_key
+                                                 or os.environ.get("HIAPI_API_KEY")):
             self.handle_sandbox(rest)
+            return
+        url = session.settings.public()["base_url"]
+        if os.environ.get("HIAPI_SANDBOX") == "1":
+            _note(f"Using the HiAPI sandbox at {url}: results are synthetic.")
+        else:
+            _note(f"Using HiAPI at {url} with the key from "
+                  f"{'%hiapi login' if session.settings.api_key else 'HIAPI_API_KEY'}.")
 
     def handle_history(self, rest: str) -> Any:
         from ..views.tables import HistoryTable
@@ -249,7 +294,10 @@ class HiAPIMagics(Magics):
         if journal is None:
             raise _fail(get_session().journal_problem or
                         "the journal is off (%hiapi config journal=true turns it on)")
-        limit = int(rest) if rest.strip().isdigit() else 20
+        text = rest.strip() or "20"
+        if not text.isdigit() or int(text) < 1:
+            raise _fail(f"usage: %hiapi history [N] (N a whole number of rows), not {text!r}")
+        limit = int(text)
         return HistoryTable(journal.history(limit))
 
     def handle_export(self, rest: str) -> None:
@@ -289,8 +337,9 @@ def _save_quietly(gen: Generation, folder: str) -> None:
 
 
 def _note(text: str) -> None:
-    display(HTML(f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid #5bc0de;'
-                 f'background:rgba(91,192,222,0.08)">{html.escape(text)}</div>'))
+    display({"text/html": f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid '
+                          f'#5bc0de;background:rgba(91,192,222,0.08)">{html.escape(text)}</div>',
+             "text/plain": text}, raw=True)
 
 
 __all__ = ["HiAPIMagics"]

@@ -15,7 +15,7 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 USAGE = ("%%hiapi [MODEL] [-o VAR] [-n N] [--no-wait] [--fresh] [--route R] [--input JSON] "
          "[--callback URL] [--timeout S] [--save DIR] [--sweep FIELD=a,b] [--models a,b] "
-         "[--concurrency N] [--FIELD VALUE ...]")
+         "[--concurrency N] [--force] [--FIELD VALUE ...]")
 
 
 class LineError(ValueError):
@@ -29,6 +29,7 @@ class CellArgs:
     n: int = 1
     wait: bool = True
     fresh: bool = False
+    force: bool = False  # send a model or field the catalogue would call a typo
     route: str | None = None
     storage: str | None = None
     input: dict[str, Any] = field(default_factory=dict)   # --input JSON
@@ -43,7 +44,7 @@ class CellArgs:
 
 _VALUE_OPTIONS = {"-o", "--out", "-n", "--route", "--storage", "--input", "--callback",
                   "--timeout", "--save", "--sweep", "--models", "--model", "--concurrency"}
-_FLAGS = {"--no-wait", "--fresh", "--wait"}
+_FLAGS = {"--no-wait", "--fresh", "--wait", "--force"}
 
 
 def decode_value(text: str) -> Any:
@@ -76,6 +77,8 @@ def parse_line(line: str) -> CellArgs:
                 raise LineError(f"{name} takes no value")
             if name == "--fresh":
                 args.fresh = True
+            elif name == "--force":
+                args.force = True
             else:
                 args.wait = name == "--wait"
             continue
@@ -172,6 +175,26 @@ def _example(name: str) -> str:
             "--timeout": "--timeout 300", "--callback": "--callback https://example.com/hook",
             "--sweep": "--sweep aspect_ratio=1:1,16:9", "--models": "--models a,b"}.get(
         name, f"{name} VALUE")
+
+
+def split_one_line(text: str) -> tuple[str, str]:
+    """``%hiapi MODEL [options] prompt``: the options up front, then the prompt as
+    typed (apostrophes and all). The prompt starts at the first word that is neither
+    an option nor an option's value; ``--`` also ends the options."""
+    words = list(re.finditer(r"\S+", text))
+    i = 0
+    while i < len(words):
+        word = words[i].group(0)
+        if word == "--":
+            rest = text[words[i].end():].strip()
+            return text[:words[i].start()].strip(), rest
+        if not word.startswith("-") or _is_number(word):
+            break
+        name = word.partition("=")[0]
+        i += 1 if (name in _FLAGS or "=" in word) else 2
+    if i >= len(words):
+        return text.strip(), ""
+    return text[:words[i].start()].strip(), text[words[i].start():].strip()
 
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
