@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from . import _loop
 from .client import AsyncHiAPI
-from .errors import HiAPIError, OutputExpiredError, TaskFailed
+from .errors import HiAPIError, OutputExpiredError, PollTimeout, TaskFailed
 from .models import CreatedTask, Output, Task
 
 log = logging.getLogger("hiapi_notebook")
@@ -215,7 +215,9 @@ class Runtime:
             error = exc
         if error is not None:
             job.error = error
-            if job.status != "fail":
+            if isinstance(error, PollTimeout):
+                job.status = "timeout"  # not a failure: the task may still finish
+            elif job.status != "fail":
                 job.status = "error"
         job.finished = time.time()
         if self.store is not None:

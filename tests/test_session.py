@@ -99,3 +99,16 @@ def test_a_changed_callback_is_another_request(session, sandbox, callback_receiv
     assert not b.cached and b.task_id != a.task_id
     c = submit("a fox", model=IMAGE, show=False, callback=second.url).wait()
     assert c.cached and c.task_id == b.task_id
+
+
+def test_a_wait_that_runs_out_is_a_warning_not_a_failure(session, sandbox_factory):
+    from hiapi_notebook.views.media import status_bundle
+    slow = sandbox_factory(speed=1)
+    session.configure(base_url=slow.url, timeout=0.3)
+    gen = submit("a slow fox", model=IMAGE, show=False)
+    with pytest.raises(errors.PollTimeout):
+        gen.wait(10)
+    html = status_bundle(gen.job)["text/html"]
+    assert gen.status == "timeout" and "hiapi-bar-warning" in html and "may still complete" in html
+    (row,) = rows(session)
+    assert row.status not in ("fail", "success") and row.task_id == gen.task_id  # re-attachable

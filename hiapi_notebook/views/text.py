@@ -8,8 +8,10 @@ from ..runtime import Job
 STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
     "submitting": "info", "submitted": "info", "attaching": "info", "queued": "info",
     "handling": "", "archiving": "", "success": "success", "fail": "danger", "error": "danger",
+    "timeout": "warning",  # we stopped watching; the task itself may still finish
 }
-COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f"}
+COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f",
+           "warning": "#f0ad4e"}
 
 
 def excerpt(text: str, limit: int = 60) -> str:
@@ -61,7 +63,7 @@ def state_text(job: Job) -> str:
 def failure_text(job: Job) -> str | None:
     if job.status == "fail" and job.task is not None and job.task.error is not None:
         return job.task.error.message or job.task.error.code or "failed"
-    if job.error is not None and job.status in ("error", "fail"):
+    if job.error is not None and job.status in ("error", "fail", "timeout"):
         return str(job.error) or type(job.error).__name__
     return None
 
@@ -73,7 +75,8 @@ def status_line(job: Job) -> str:
 def progress(job: Job) -> float:
     """A bar position: the API reports no percentage, so stages and time stand in."""
     fixed = {"submitting": 0.03, "submitted": 0.06, "attaching": 0.06, "queued": 0.1,
-             "archiving": 0.92, "success": 1.0, "fail": 1.0, "error": 1.0}
+             "archiving": 0.92, "success": 1.0, "fail": 1.0, "error": 1.0,
+             "timeout": 1.0}
     if job.status in fixed:
         return fixed[job.status]
     # handling (or a status we do not know): creep towards 90 %, never reach it
