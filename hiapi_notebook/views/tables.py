@@ -40,10 +40,7 @@ class ModelTable:
 
     def _rows(self):
         for m in self.specs:
-            fields = ", ".join(
-                f.name + (f" ({'|'.join(map(str, f.enum))})" if f.enum else "")
-                for f in m.fields.values())
-            yield m.name, m.kind, fields
+            yield m.name, m.kind, ", ".join(_field_text(f) for f in m.fields.values())
 
     def _repr_html_(self) -> str:
         left = "text-align:left;vertical-align:top"
@@ -56,3 +53,15 @@ class ModelTable:
 
     def __repr__(self) -> str:
         return "\n".join(f"{a:45} {b:6} {c}" for a, b, c in self._rows())
+
+
+def _field_text(field) -> str:
+    """``aspect_ratio (1:1|16:9)``, ``duration (4–15)``, ``prompt*`` for required."""
+    name = field.name + ("*" if field.required and field.default is None else "")
+    if field.enum:
+        return f"{name} ({'|'.join(map(str, field.enum))})"
+    if field.type in ("integer", "number") and (field.min is not None or field.max is not None):
+        low = "" if field.min is None else f"{field.min:g}"
+        high = "" if field.max is None else f"{field.max:g}"
+        return f"{name} ({low}–{high})"
+    return name
