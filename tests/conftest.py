@@ -5,6 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from hiapi_notebook.sandbox import SandboxServer
+from hiapi_notebook.session import reset_session
 
 SANDBOX_SPEED = 50  # an image finishes in about 0.12 s, a video in 0.5 s
 
@@ -27,6 +28,18 @@ def sandbox_factory():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def session(sandbox, tmp_path, monkeypatch):
+    """A fresh package session pointed at ``sandbox``, its journal and local copies
+    in tmp_path (the "notebook's folder"), status as text lines."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    s = reset_session()
+    s.configure(base_url=sandbox.url, api_key="sandbox", poll_interval=0.02)
+    yield s
+    reset_session()
 
 
 @pytest.fixture

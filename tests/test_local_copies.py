@@ -8,17 +8,7 @@ import pytest
 from hiapi_notebook import _loop, errors
 from hiapi_notebook.api import generate
 from hiapi_notebook.client import AsyncHiAPI
-from hiapi_notebook.session import get_session, reset_session
-
-
-@pytest.fixture
-def session(sandbox, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
-    s = reset_session()
-    s.configure(base_url=sandbox.url, api_key="k", poll_interval=0.02)
-    yield s
-    reset_session()
+from hiapi_notebook.session import get_session
 
 
 def test_outputs_over_the_size_limit_are_not_kept(session, tmp_path):

@@ -7,19 +7,8 @@ import pytest
 
 from hiapi_notebook import errors
 from hiapi_notebook.api import submit
-from hiapi_notebook.session import reset_session
 
 IMAGE = "gpt-image-2/text-to-image"
-
-
-@pytest.fixture
-def session(sandbox, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
-    s = reset_session()
-    s.configure(base_url=sandbox.url, api_key="k", poll_interval=0.02)
-    yield s
-    reset_session()
 
 
 def rows(session):

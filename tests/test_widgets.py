@@ -14,7 +14,6 @@ import pytest
 import hiapi_notebook as h
 from hiapi_notebook.magics.parse import interpolate, parse_line
 from hiapi_notebook.sandbox import SandboxServer
-from hiapi_notebook.session import reset_session
 from hiapi_notebook.form import PromptForm
 from hiapi_notebook.views.gallery import Gallery, GenerationList
 from hiapi_notebook.views.grid import ComparisonGrid
@@ -28,17 +27,6 @@ def sandbox():
     srv = SandboxServer(port=0, speed=50).start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def session(sandbox, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # local copies (hiapi-outputs/) land beside the "notebook"
-    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
-    s = reset_session()
-    s.configure(base_url=sandbox.url, api_key="sandbox", poll_interval=0.05,
-                home=str(tmp_path / ".hiapi"))
-    yield s
-    reset_session()
 
 
 def sent(sandbox, since: int) -> list[dict]:
