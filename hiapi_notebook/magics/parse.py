@@ -102,12 +102,7 @@ def _apply(args: CellArgs, name: str, value: str) -> None:
             raise LineError(f"-o needs a Python variable name, not {value!r}")
         args.out = value
     elif name == "-n":
-        try:
-            args.n = int(value)
-        except ValueError:
-            raise LineError(f"-n needs a whole number of tasks, not {value!r}") from None
-        if not 1 <= args.n <= 100:
-            raise LineError(f"-n must be between 1 and 100, not {args.n}")
+        args.n = _count(name, value, high=100)
     elif name == "--model":
         args.model = value
     elif name == "--route":
@@ -142,18 +137,25 @@ def _apply(args: CellArgs, name: str, value: str) -> None:
             raise LineError(f"--sweep needs FIELD=v1,v2 (e.g. --sweep aspect_ratio=1:1,16:9), not {value!r}")
         args.sweeps[_field(field_name)] = [decode_value(v) for v in values.split(",") if v != ""]
     elif name == "--concurrency":
-        try:
-            args.concurrency = int(value)
-        except ValueError:
-            raise LineError(f"--concurrency needs a whole number of tasks, not {value!r}") from None
-        if args.concurrency < 1:
-            raise LineError("--concurrency must be at least 1")
+        args.concurrency = _count(name, value)
     elif name == "--models":
         args.models = [m for m in value.split(",") if m]
         if not args.models:
             raise LineError("--models needs a comma-separated list, e.g. --models a,b")
     else:
         args.fields[_field(name[2:])] = decode_value(value)
+
+
+def _count(name: str, value: str, high: int | None = None) -> int:
+    """A whole number of tasks, at least 1 (and at most ``high``)."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise LineError(f"{name} needs a whole number of tasks, not {value!r}") from None
+    if count < 1 or (high is not None and count > high):
+        bound = f"between 1 and {high}" if high is not None else "at least 1"
+        raise LineError(f"{name} must be {bound}, not {count}")
+    return count
 
 
 def _field(name: str) -> str:
