@@ -1,6 +1,6 @@
 # One entry point for humans and CI:
 #   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
-#   make test   install everything (both kernel venvs, Chromium) and run the whole test suite
+#   make test   install everything (both kernel venvs, Chromium), lint, then run the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 PORT ?= 8888
@@ -14,10 +14,15 @@ STAMP := $(VENV)/.installed
 STAMP6 := $(VENV6)/.installed
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: test lab bench clean distclean install venv-python chromium
+.PHONY: test lint lab bench clean distclean install venv-python chromium
 
-test: install $(STAMP6) chromium
+test: install lint $(STAMP6) chromium
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Seconds, and first: a wrong-way import, a dead name or an unformatted file fails the build.
+lint: install
+	$(VENV)/bin/ruff check hiapi_notebook tests bench
+	$(VENV)/bin/ruff format --check hiapi_notebook tests bench
 
 lab: install
 	PORT="$(PORT)" bash scripts/lab.sh $(LAB_ARGS)

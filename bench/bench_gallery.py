@@ -5,6 +5,7 @@ Prints figures; compare the per-item ratios within one run.
 
   .venv/bin/python bench/bench_gallery.py
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def main() -> None:
         os.chdir(folder)  # the notebook's folder: local copies go beside it
         store = JournalStore(open_journal(Path(folder) / ".hiapi"), Path("hiapi-outputs"))
         runtime = Runtime(AsyncHiAPI(api_key="bench", base_url=srv.url, poll_interval=0.05), store)
-        jobs = [runtime.submit(Request("gpt-image-2/text-to-image", {"prompt": f"item {i}"}))
-                for i in range(96)]
+        jobs = [
+            runtime.submit(Request("gpt-image-2/text-to-image", {"prompt": f"item {i}"})) for i in range(96)
+        ]
         for job in jobs:
             job.wait()
         assert all(job.files[0].path for job in jobs), "local copies were not kept"
@@ -47,8 +49,10 @@ def main() -> None:
             view.render_html()  # thumbnails cached: what a live update costs
             again = time.perf_counter() - t0
             per_item = len(html) / count
-            print(f"  {count:5d}   {first * 1000:9.1f} ms   {again * 1000:6.1f} ms   "
-                  f"{len(html) / 2**20:6.2f} MiB   {per_item / 1024:6.1f} KiB ({per_item / full:.2f}x)")
+            print(
+                f"  {count:5d}   {first * 1000:9.1f} ms   {again * 1000:6.1f} ms   "
+                f"{len(html) / 2**20:6.2f} MiB   {per_item / 1024:6.1f} KiB ({per_item / full:.2f}x)"
+            )
         os.chdir(Path(__file__).resolve().parents[1])
 
 

@@ -9,6 +9,7 @@ so compare the ratios within one run).
    requests per task.
 3. Streaming a large output to disk: peak Python memory as a share of its size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,13 @@ class SandboxProcess:
     def __init__(self, speed: float) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hiapi_notebook.sandbox", "--port", "0", "--speed", str(speed)],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         line = self.proc.stdout.readline()
         self.url = re.search(r"http://\S+/v1", line).group(0)
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -65,9 +68,11 @@ def concurrent_tasks(count: int) -> None:
             job.wait()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         ok = sum(job.succeeded for job in jobs)
-        print(f"  {count:5d} tasks: {ok} succeeded in {wall:6.2f} s wall, {cpu:5.2f} s client CPU "
-              f"({cpu / count * 1000:.1f} ms per task); {counted[0] / count:.2f} API requests per "
-              f"task; threads before/while running: {threads_before}/{peak_threads}")
+        print(
+            f"  {count:5d} tasks: {ok} succeeded in {wall:6.2f} s wall, {cpu:5.2f} s client CPU "
+            f"({cpu / count * 1000:.1f} ms per task); {counted[0] / count:.2f} API requests per "
+            f"task; threads before/while running: {threads_before}/{peak_threads}"
+        )
 
 
 def _count_requests(client: AsyncHiAPI) -> list[int]:
@@ -78,6 +83,7 @@ def _count_requests(client: AsyncHiAPI) -> list[int]:
     async def counting(*args, **kwargs):
         counted[0] += 1
         return await inner(*args, **kwargs)
+
     client._request = counting
     return counted
 
@@ -122,8 +128,10 @@ def streaming_download() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     httpd.shutdown()
-    print(f"  {got.bytes / 2**20:.0f} MiB streamed to disk in {elapsed:.2f} s; peak Python "
-          f"memory {peak / 2**20:.2f} MiB = {peak / got.bytes:.3%} of the file")
+    print(
+        f"  {got.bytes / 2**20:.0f} MiB streamed to disk in {elapsed:.2f} s; peak Python "
+        f"memory {peak / 2**20:.2f} MiB = {peak / got.bytes:.3%} of the file"
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """The ``hiapi-notebook`` command: ``hiapi-notebook sandbox [options]`` runs the local sandbox."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,11 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hiapi-notebook")
     commands = parser.add_subparsers(dest="command", required=True)
-    sandbox = commands.add_parser("sandbox", help="run a local HiAPI-compatible server",
-                                  description="A local HiAPI-compatible server with synthetic "
-                                              "results.")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run a local HiAPI-compatible server",
+        description="A local HiAPI-compatible server with synthetic results.",
+    )
     from .sandbox.__main__ import add_arguments, run  # imported here: other commands skip it
 
     add_arguments(sandbox)

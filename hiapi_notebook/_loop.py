@@ -4,12 +4,14 @@ A notebook cell is synchronous and the kernel's own loop is blocked while a
 cell runs, so work that must keep going (polling, status updates, the sync
 client) runs here instead: one thread for everything, never one per task.
 """
+
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, Coroutine, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -24,8 +26,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             _loop = asyncio.new_event_loop()
-            _thread = threading.Thread(target=_loop.run_forever, name="hiapi-notebook-loop",
-                                       daemon=True)
+            _thread = threading.Thread(target=_loop.run_forever, name="hiapi-notebook-loop", daemon=True)
             _thread.start()
         return _loop
 
@@ -69,4 +70,5 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
 def _now() -> float:
     import time
+
     return time.monotonic()

@@ -1,9 +1,11 @@
 """The Python API beside the magic: ``generate`` waits, ``submit`` returns at
 once; both show live status in a notebook and text elsewhere."""
+
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .catalog import CatalogError, estimate_cost, get_model, model_names, validate_input
 from .errors import RequestValidationError
@@ -13,10 +15,18 @@ from .session import get_session
 from .views import show_job
 
 
-def build_request(model: str | None = None, prompt: str | None = None, *,
-                  input: Mapping[str, Any] | None = None, route: str | None = None,
-                  storage: str | None = None, callback: Any = None,
-                  timeout: float | None = None, force: bool = False, **fields: Any) -> Request:
+def build_request(
+    model: str | None = None,
+    prompt: str | None = None,
+    *,
+    input: Mapping[str, Any] | None = None,
+    route: str | None = None,
+    storage: str | None = None,
+    callback: Any = None,
+    timeout: float | None = None,
+    force: bool = False,
+    **fields: Any,
+) -> Request:
     """A checked request: fields merge over ``input``; the catalogue catches
     what it can before anything is sent (the server stays the authority).
     ``force`` sends a model or field the catalogue would call a typo."""
@@ -24,8 +34,8 @@ def build_request(model: str | None = None, prompt: str | None = None, *,
     model = model or session.settings.default_model
     if not model:
         raise RequestValidationError(
-            "no model given: pass model='gpt-image-2/text-to-image' "
-            "(or %hiapi config default_model=...)")
+            "no model given: pass model='gpt-image-2/text-to-image' (or %hiapi config default_model=...)"
+        )
     merged: dict[str, Any] = dict(input or {})
     merged.update(fields)
     if prompt is not None:
@@ -35,12 +45,19 @@ def build_request(model: str | None = None, prompt: str | None = None, *,
         try:
             validate_input(model, merged)
         except CatalogError as exc:
-            raise RequestValidationError(f"{exc} (--force sends it anyway)"
-                                         if "did you mean" in str(exc) else str(exc)) from None
+            raise RequestValidationError(
+                f"{exc} (--force sends it anyway)" if "did you mean" in str(exc) else str(exc)
+            ) from None
     if isinstance(callback, str):
         callback = {"url": callback, "when": "final"}
-    return Request(model=model, input=merged, route=route, storage=storage,
-                   callback=callback, timeout=timeout or session.settings.timeout)
+    return Request(
+        model=model,
+        input=merged,
+        route=route,
+        storage=storage,
+        callback=callback,
+        timeout=timeout or session.settings.timeout,
+    )
 
 
 def check_model_name(model: str) -> None:
@@ -53,36 +70,56 @@ def check_model_name(model: str) -> None:
     near = difflib.get_close_matches(base, model_names(), n=1, cutoff=0.85)
     if near:
         raise RequestValidationError(
-            f"unknown model {model!r}: did you mean {near[0]}? "
-            "(--force, or force=True, sends it as written)")
+            f"unknown model {model!r}: did you mean {near[0]}? (--force, or force=True, sends it as written)"
+        )
 
 
-def start(request: Request, *, variant: int = 0, fresh: bool = False,
-          show: bool = True) -> Generation:
+def start(request: Request, *, variant: int = 0, fresh: bool = False, show: bool = True) -> Generation:
     """Submit (or reuse, via the journal) and show a live view in this cell."""
     session = get_session()
-    job = session.submit(request, variant=variant, fresh=fresh,
-                         cost=estimate_cost(request.model, dict(request.input)))
+    job = session.submit(
+        request, variant=variant, fresh=fresh, cost=estimate_cost(request.model, dict(request.input))
+    )
     if show:
         show_job(job, embed_limit=session.settings.embed_limit)
     return Generation(job)
 
 
-def submit(prompt: str | None = None, *, model: str | None = None, fresh: bool = False,
-           variant: int = 0, show: bool = True, **fields: Any) -> Generation:
+def submit(
+    prompt: str | None = None,
+    *,
+    model: str | None = None,
+    fresh: bool = False,
+    variant: int = 0,
+    show: bool = True,
+    **fields: Any,
+) -> Generation:
     """Start a task and return its awaitable ``Generation`` at once."""
     return start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show)
 
 
-def generate(prompt: str | None = None, *, model: str | None = None, fresh: bool = False,
-             variant: int = 0, show: bool = True, **fields: Any) -> Generation:
+def generate(
+    prompt: str | None = None,
+    *,
+    model: str | None = None,
+    fresh: bool = False,
+    variant: int = 0,
+    show: bool = True,
+    **fields: Any,
+) -> Generation:
     """Generate and wait (live status meanwhile); raises ``TaskFailed`` on failure."""
     return submit(prompt, model=model, fresh=fresh, variant=variant, show=show, **fields).wait()
 
 
-def generate_many(requests: Iterable[Mapping[str, Any] | Request], concurrency: int = 8, *,
-                  fresh: bool = False, show: bool = True, wait: bool = True,
-                  title: str | None = None) -> list[Generation]:
+def generate_many(
+    requests: Iterable[Mapping[str, Any] | Request],
+    concurrency: int = 8,
+    *,
+    fresh: bool = False,
+    show: bool = True,
+    wait: bool = True,
+    title: str | None = None,
+) -> list[Generation]:
     """Submit many requests, at most ``concurrency`` tasks in flight, and return their
     ``Generation``s in order (a list that displays as a gallery).
 
@@ -92,18 +129,19 @@ def generate_many(requests: Iterable[Mapping[str, Any] | Request], concurrency: 
     labelled by the values that differ; a failure stays in its cell and does not
     stop the others. ``wait=False`` returns at once (the feeder keeps going).
     """
+    import json
+
     from .batch import Batch
     from .views.gallery import GenerationList
     from .views.grid import ComparisonGrid, show_grid
-    import json
+
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
     shown = [{"model": r.model, **dict(r.input)} if isinstance(r, Request) else r for r in items]
     seen: dict[str, int] = {}
     variants = []
     for req in built:  # the n-th identical request is variant n
-        key = json.dumps([req.model, dict(req.input), req.route, req.storage], sort_keys=True,
-                         default=str)
+        key = json.dumps([req.model, dict(req.input), req.route, req.storage], sort_keys=True, default=str)
         variants.append(seen.get(key, 0))
         seen[key] = variants[-1] + 1
     if built:
@@ -134,6 +172,7 @@ def grid(**sweeps: Any) -> list[dict[str, Any]]:
     ``grid(model="m", prompt="p", aspect_ratio=["1:1", "16:9"])`` gives two dicts.
     """
     import itertools
+
     names = list(sweeps)
     axes = [value if isinstance(value, list) else [value] for value in sweeps.values()]
     return [dict(zip(names, combo)) for combo in itertools.product(*axes)]

@@ -7,28 +7,48 @@ the next request as soon as one ends, and the stand-in then mirrors the real
 job (status, task, files, error), so views and ``wait()`` see one job from
 start to end. A request that cannot be submitted fails alone.
 """
+
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import _loop
 from .catalog import estimate_cost
 from .generation import Generation
 from .runtime import Job, Request
 
-_MIRRORED = ("task_id", "status", "task", "files", "error", "started", "finished", "cached",
-             "replayed", "attached", "sandbox", "record_id", "request")
+_MIRRORED = (
+    "task_id",
+    "status",
+    "task",
+    "files",
+    "error",
+    "started",
+    "finished",
+    "cached",
+    "replayed",
+    "attached",
+    "sandbox",
+    "record_id",
+    "request",
+)
 _mirror_lock = threading.Lock()
 
 
 class Batch:
     """The generations of one ``generate_many`` call and the feeder behind them."""
 
-    def __init__(self, requests: Sequence[Request], variants: Sequence[int], *,
-                 concurrency: int = 8, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        requests: Sequence[Request],
+        variants: Sequence[int],
+        *,
+        concurrency: int = 8,
+        fresh: bool = False,
+    ) -> None:
         if len(variants) != len(requests):
             raise ValueError("one variant per request")
         self.requests = list(requests)
@@ -41,7 +61,7 @@ class Batch:
         self.max_in_flight = 0  # the most tasks seen running at once (for tests and benches)
         self._in_flight = 0
 
-    def start(self) -> "Batch":
+    def start(self) -> Batch:
         _loop.spawn(self._feed())
         return self
 
@@ -52,21 +72,27 @@ class Batch:
 
     async def _feed(self) -> None:
         from .session import get_session
+
         session = get_session()
         loop = asyncio.get_running_loop()
         slots = asyncio.Semaphore(self.concurrency)
         index = 0
         try:
-            for index, (request, holder, variant) in enumerate(
-                    zip(self.requests, self.placeholders, self.variants)):
+            for index, (request, holder, variant) in enumerate(  # noqa: B007 (read after the loop)
+                zip(self.requests, self.placeholders, self.variants)
+            ):
                 await slots.acquire()
                 if self._stopped:
                     slots.release()
                     raise _Stopped()
                 try:  # the journal is SQLite: keep its I/O off the loop
                     job = await asyncio.to_thread(
-                        session.submit, request, variant=variant, fresh=self.fresh,
-                        cost=estimate_cost(request.model, dict(request.input)))
+                        session.submit,
+                        request,
+                        variant=variant,
+                        fresh=self.fresh,
+                        cost=estimate_cost(request.model, dict(request.input)),
+                    )
                 except Exception as exc:  # this one fails alone; the others go on
                     slots.release()
                     _fail(holder, exc)

@@ -6,6 +6,7 @@ lists, ranges, required fields) and lets anything vague through: an unknown mode
 unknown field passes unless it looks like a typo of a known one, an "enum" without its list
 accepts any value.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -99,7 +100,9 @@ def validate_input(model_name: str, input: dict) -> None:
         if name in input:
             raise CatalogError(
                 f"input.{name} is not allowed: pass callback={{'url': ..., 'when': 'final'}} "
-                "next to input, not inside it", field=name)
+                "next to input, not inside it",
+                field=name,
+            )
     spec = get_model(model_name)
     if spec is None:
         return
@@ -114,8 +117,7 @@ def validate_input(model_name: str, input: dict) -> None:
             continue
         close = difflib.get_close_matches(name, list(spec.fields), n=1, cutoff=TYPO_CUTOFF)
         if close:
-            raise CatalogError(
-                f"unknown input.{name} for {spec.name}: did you mean {close[0]}?", field=name)
+            raise CatalogError(f"unknown input.{name} for {spec.name}: did you mean {close[0]}?", field=name)
 
 
 def estimate_cost(model_name: str, input: dict) -> float | None:
@@ -136,6 +138,7 @@ def estimate_cost(model_name: str, input: dict) -> float | None:
 
 # -- checks --------------------------------------------------------------------------------
 
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -148,13 +151,15 @@ def _check_value(f: FieldSpec, value: Any) -> None:
         if value not in f.enum:
             allowed = ", ".join(str(v) for v in f.enum)
             raise CatalogError(
-                f"invalid input.{f.name} {value!r}: allowed values are {allowed}", field=f.name)
+                f"invalid input.{f.name} {value!r}: allowed values are {allowed}", field=f.name
+            )
     elif kind in ("integer", "number"):
         ok = isinstance(value, int) if kind == "integer" else isinstance(value, int | float)
         if not ok or isinstance(value, bool):
             raise CatalogError(
-                f"input.{f.name} must be {'an integer' if kind == 'integer' else 'a number'}, "
-                f"got {value!r}", field=f.name)
+                f"input.{f.name} must be {'an integer' if kind == 'integer' else 'a number'}, got {value!r}",
+                field=f.name,
+            )
         _check_range(f, value, value, "")
     elif kind == "boolean" and not isinstance(value, bool):
         raise CatalogError(f"input.{f.name} must be true or false, got {value!r}", field=f.name)
@@ -163,8 +168,8 @@ def _check_value(f: FieldSpec, value: Any) -> None:
             raise CatalogError(f"input.{f.name} must be a string, got {value!r}", field=f.name)
         if f.max_length is not None and len(value) > f.max_length:
             raise CatalogError(
-                f"input.{f.name} has {len(value)} characters: allowed at most {f.max_length}",
-                field=f.name)
+                f"input.{f.name} has {len(value)} characters: allowed at most {f.max_length}", field=f.name
+            )
         _check_range(f, len(value), value, " characters")
     elif kind == "string[]":
         items = [value] if isinstance(value, str) else value
@@ -178,8 +183,13 @@ def _check_range(f: FieldSpec, size: float, value: Any, unit: str) -> None:
     high = f.max if f.max is not None else float("inf")
     if low <= size <= high:
         return
-    bounds = (f"{_num(f.min)} to {_num(f.max)}" if f.min is not None and f.max is not None
-              else f"at least {_num(f.min)}" if f.min is not None else f"at most {_num(f.max)}")
+    bounds = (
+        f"{_num(f.min)} to {_num(f.max)}"
+        if f.min is not None and f.max is not None
+        else f"at least {_num(f.min)}"
+        if f.min is not None
+        else f"at most {_num(f.max)}"
+    )
     shown = f"has {size}{unit}" if unit else f"{value!r} is out of range"
     raise CatalogError(f"input.{f.name} {shown}: allowed {bounds}{unit}", field=f.name)
 
@@ -233,6 +243,7 @@ def _quantity(unit: str, spec: ModelSpec, input: dict) -> float | None:
 
 # -- loading -------------------------------------------------------------------------------
 
+
 @functools.cache
 def _catalogue() -> dict[str, ModelSpec]:
     data = resources.files("hiapi_notebook").joinpath("data/models.json")
@@ -253,8 +264,10 @@ def _model_spec(entry: dict, *, confirmed: bool) -> ModelSpec:
     kind = entry.get("kind", "image")
     own_route = entry["name"].rpartition("@")[2] if "@" in entry["name"] else None
     routes = ["default"] + [
-        r["name"] for r in entry.get("routes", [])
-        if r["name"] not in ("default", own_route) and not r.get("status")]
+        r["name"]
+        for r in entry.get("routes", [])
+        if r["name"] not in ("default", own_route) and not r.get("status")
+    ]
     return ModelSpec(
         name=entry["name"],
         kind=kind,

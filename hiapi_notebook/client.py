@@ -5,6 +5,7 @@ of concurrent waits). ``HiAPI`` runs the same coroutines on the package's one
 background loop, so it works from a script and from inside a running notebook
 cell, where ``asyncio.run`` would fail.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,31 +18,42 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import httpx
 
 from . import _loop
 from .errors import (
-    APIConnectionError, HiAPIError, MissingAPIKeyError, OutputExpiredError, PollTimeout, RateLimitError,
-    RequestValidationError, ServerError, ServiceUnavailableError, TaskFailed,
-    WebhookVerificationError, error_for,
+    APIConnectionError,
+    HiAPIError,
+    MissingAPIKeyError,
+    OutputExpiredError,
+    PollTimeout,
+    RateLimitError,
+    RequestValidationError,
+    ServerError,
+    ServiceUnavailableError,
+    TaskFailed,
+    WebhookVerificationError,
+    error_for,
 )
 from .models import CreatedTask, Task, TaskPage, new_idempotency_key
 
 log = logging.getLogger("hiapi_notebook")
 
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
-MAX_RETRY_AFTER = 60.0
-MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls  # as HiAPI's own SDK: never sleep longer on a server's word
+MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
+MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls
 WEBHOOK_TOLERANCE = 300
 UpdateHook = Callable[[Task], Any]
 
 
 # --- retry policy: small pure functions, testable with no network and no sleep ---
+
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` given in seconds or as an HTTP-date."""
@@ -59,8 +71,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when - (time.time() if now is None else now))
 
 
-def should_retry(method: str, status: int | None, error_code: str | None,
-                 idempotent_post: bool) -> bool:
+def should_retry(method: str, status: int | None, error_code: str | None, idempotent_post: bool) -> bool:
     """Whether a failed attempt may be sent again.
 
     429, 503 and 409 IDEMPOTENCY_KEY_PROCESSING mean the server did nothing yet.
@@ -77,13 +88,19 @@ def should_retry(method: str, status: int | None, error_code: str | None,
     return False
 
 
-def retry_delay(attempt: int, retry_after: float | None, *, base: float = 0.5,
-                cap: float = 8.0, rng: random.Random | None = None) -> float:
+def retry_delay(
+    attempt: int,
+    retry_after: float | None,
+    *,
+    base: float = 0.5,
+    cap: float = 8.0,
+    rng: random.Random | None = None,
+) -> float:
     """The server's ``Retry-After`` (capped) when given, else exponential backoff
     with jitter, so many waiting tasks do not retry in lockstep."""
     if retry_after is not None:
         return min(retry_after, MAX_RETRY_AFTER)
-    exp = min(cap, base * (2 ** attempt))
+    exp = min(cap, base * (2**attempt))
     return exp * (0.5 + 0.5 * (rng or random).random())
 
 
@@ -95,8 +112,7 @@ def poll_delay(age: float, min_interval: float, max_interval: float) -> float:
 def normalize_base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise RequestValidationError(
-            f"HIAPI_BASE_URL must start with http:// or https:// (got {url!r})")
+        raise RequestValidationError(f"HIAPI_BASE_URL must start with http:// or https:// (got {url!r})")
     return url if url.endswith("/v1") else url + "/v1"
 
 
@@ -108,7 +124,8 @@ def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None
     url = str(callback.get("url") or "")
     if not url.startswith(("http://", "https://")):
         raise RequestValidationError(
-            f"callback url must be an http(s) URL (got {url!r}); e.g. https://example.com/hook")
+            f"callback url must be an http(s) URL (got {url!r}); e.g. https://example.com/hook"
+        )
     out = {"when": "final", **callback}
     if out["when"] != "final":
         raise RequestValidationError("callback 'when' accepts only \"final\"")
@@ -129,12 +146,19 @@ _TRANSIENT = (APIConnectionError, ServerError, ServiceUnavailableError, RateLimi
 class AsyncTasks:
     """``client.tasks``: create, retrieve, list, wait and run."""
 
-    def __init__(self, client: "AsyncHiAPI") -> None:
+    def __init__(self, client: AsyncHiAPI) -> None:
         self._client = client
 
-    async def create(self, model: str, input: Mapping[str, Any], *, callback=None,
-                     route: str | None = None, idempotency_key: str | None = None,
-                     storage: str | None = None) -> CreatedTask:
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        callback=None,
+        route: str | None = None,
+        idempotency_key: str | None = None,
+        storage: str | None = None,
+    ) -> CreatedTask:
         if not model or not isinstance(model, str):
             raise RequestValidationError("model must be a non-empty string, e.g. 'gpt-image-2'")
         if not isinstance(input, Mapping):
@@ -150,8 +174,7 @@ class AsyncTasks:
         key = idempotency_key or new_idempotency_key()
         if len(key.encode()) > 255:
             raise RequestValidationError("Idempotency-Key must be at most 255 bytes")
-        data, headers = await self._client._request("POST", "/tasks", json_body=body,
-                                                    idempotency_key=key)
+        data, headers = await self._client._request("POST", "/tasks", json_body=body, idempotency_key=key)
         task_id = (data or {}).get("taskId") if isinstance(data, Mapping) else None
         if not task_id:
             raise APIConnectionError("HiAPI answered a create without a taskId")
@@ -165,12 +188,12 @@ class AsyncTasks:
         return Task.from_dict(data or {})
 
     async def list(self, page: int = 1, size: int = 20) -> TaskPage:
-        data, _ = await self._client._request("GET", "/tasks",
-                                              params={"page": page, "size": size})
+        data, _ = await self._client._request("GET", "/tasks", params={"page": page, "size": size})
         return TaskPage.from_dict(data or {})
 
-    async def wait(self, task_id: str, *, timeout: float | None = 600,
-                   on_update: UpdateHook | None = None) -> Task:
+    async def wait(
+        self, task_id: str, *, timeout: float | None = 600, on_update: UpdateHook | None = None
+    ) -> Task:
         """Poll until the task ends; ``on_update`` hears every status change."""
         client = self._client
         started = time.monotonic()
@@ -209,12 +232,21 @@ class AsyncTasks:
                 delay = max(0.0, timeout - waited)
             await asyncio.sleep(delay)
 
-    async def run(self, model: str, input: Mapping[str, Any], *, callback=None,
-                  route: str | None = None, idempotency_key: str | None = None,
-                  storage: str | None = None, timeout: float | None = 600,
-                  on_update: UpdateHook | None = None) -> Task:
-        created = await self.create(model, input, callback=callback, route=route,
-                                    idempotency_key=idempotency_key, storage=storage)
+    async def run(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        callback=None,
+        route: str | None = None,
+        idempotency_key: str | None = None,
+        storage: str | None = None,
+        timeout: float | None = 600,
+        on_update: UpdateHook | None = None,
+    ) -> Task:
+        created = await self.create(
+            model, input, callback=callback, route=route, idempotency_key=idempotency_key, storage=storage
+        )
         return await self.wait(created.task_id, timeout=timeout, on_update=on_update)
 
 
@@ -222,13 +254,20 @@ class AsyncHiAPI:
     """The async client. One instance shares its pool, rate-limit pauses and
     concurrency limit across every task it carries."""
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
-                 timeout: float = 30.0, max_retries: int = 4, poll_interval: float = 1.0,
-                 max_poll_interval: float = 10.0, max_concurrency: int = 16,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        max_concurrency: int = 16,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
-        self.base_url = normalize_base_url(
-            base_url or os.environ.get("HIAPI_BASE_URL") or DEFAULT_BASE_URL)
+        self.base_url = normalize_base_url(base_url or os.environ.get("HIAPI_BASE_URL") or DEFAULT_BASE_URL)
         self.timeout = timeout
         self.max_retries = max_retries
         self.poll_interval = poll_interval
@@ -237,7 +276,7 @@ class AsyncHiAPI:
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
-        self._gate: asyncio.Semaphore | None = None        # API calls in flight
+        self._gate: asyncio.Semaphore | None = None  # API calls in flight
         self._media_gate: asyncio.Semaphore | None = None  # downloads in flight
         self._paused_until = 0.0  # a 429/503 with Retry-After pauses every request
         self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
@@ -255,9 +294,14 @@ class AsyncHiAPI:
         if self._http is None or self._http_loop is not loop:
             # httpx pools are bound to the loop that made them.
             self._http = httpx.AsyncClient(
-                timeout=self.timeout, transport=self._transport, follow_redirects=True,
-                limits=httpx.Limits(max_connections=self.max_concurrency + MEDIA_CONCURRENCY,
-                                    max_keepalive_connections=self.max_concurrency))
+                timeout=self.timeout,
+                transport=self._transport,
+                follow_redirects=True,
+                limits=httpx.Limits(
+                    max_connections=self.max_concurrency + MEDIA_CONCURRENCY,
+                    max_keepalive_connections=self.max_concurrency,
+                ),
+            )
             self._http_loop = loop
             # Requests wait here, not in httpx's pool, whose bookkeeping grows with
             # every request queued in it; downloads get slots of their own so a long
@@ -266,14 +310,23 @@ class AsyncHiAPI:
             self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
         return self._http
 
-    async def _request(self, method: str, path: str, *, json_body: Any = None,
-                       params: Mapping[str, Any] | None = None,
-                       idempotency_key: str | None = None) -> tuple[Any, httpx.Headers]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Any, httpx.Headers]:
         if not self._api_key:
             raise MissingAPIKeyError()
         http = self._ensure_http()
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json",
-                   "User-Agent": "hiapi-notebook"}
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": "hiapi-notebook",
+        }
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         content = None
@@ -292,12 +345,12 @@ class AsyncHiAPI:
             try:
                 assert self._gate is not None
                 async with self._gate:
-                    resp = await http.request(method, url, content=content, params=params,
-                                              headers=headers)
+                    resp = await http.request(method, url, content=content, params=params, headers=headers)
             except httpx.HTTPError as exc:
                 failure: HiAPIError = APIConnectionError(
                     f"Could not reach HiAPI at {self.base_url} ({type(exc).__name__}); "
-                    "check your network and HIAPI_BASE_URL")
+                    "check your network and HIAPI_BASE_URL"
+                )
             else:
                 if "x-hiapi-sandbox" in resp.headers:
                     self.is_sandbox = True
@@ -307,18 +360,21 @@ class AsyncHiAPI:
                     return envelope.get("data"), resp.headers
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
                 if envelope is None:
-                    failure = (error_for(status, None, f"unexpected non-JSON answer ({len(resp.content)} bytes)")
-                               if status >= 300 else
-                               APIConnectionError(f"HiAPI answered {status} with a body that is not JSON"))
+                    failure = (
+                        error_for(status, None, f"unexpected non-JSON answer ({len(resp.content)} bytes)")
+                        if status >= 300
+                        else APIConnectionError(f"HiAPI answered {status} with a body that is not JSON")
+                    )
                 else:
                     error_code = envelope.get("error_code")
-                    failure = error_for(status, error_code, str(envelope.get("message") or ""),
-                                        retry_after)
+                    failure = error_for(status, error_code, str(envelope.get("message") or ""), retry_after)
                 if status in (429, 503) and retry_after:
-                    self._paused_until = max(self._paused_until,
-                                             time.monotonic() + min(retry_after, MAX_RETRY_AFTER))
+                    self._paused_until = max(
+                        self._paused_until, time.monotonic() + min(retry_after, MAX_RETRY_AFTER)
+                    )
             if attempt >= self.max_retries or not should_retry(
-                    method, status, error_code, idempotent_post=bool(idempotency_key)):
+                method, status, error_code, idempotent_post=bool(idempotency_key)
+            ):
                 if isinstance(failure, RateLimitError) and attempt:
                     failure.message += f" [gave up after {attempt + 1} attempts]"
                     failure.args = (failure.message,)
@@ -332,13 +388,18 @@ class AsyncHiAPI:
         """An output's bytes and content type (no API key is sent to media hosts)."""
         chunks: list[bytes] = []
         ctype = ""
-        async for ctype, chunk in self._stream(url, max_bytes):
+        async for ctype, chunk in self._stream(url, max_bytes):  # noqa: B007 (ctype: the last is kept)
             chunks.append(chunk)
         return b"".join(chunks), ctype
 
-    async def download(self, url: str, dest: Path | str, *, max_bytes: int = 2 * 2**30,
-                       accept: tuple[str, ...] = ("image/", "video/", "audio/",
-                                                  "application/octet-stream")) -> Download:
+    async def download(
+        self,
+        url: str,
+        dest: Path | str,
+        *,
+        max_bytes: int = 2 * 2**30,
+        accept: tuple[str, ...] = ("image/", "video/", "audio/", "application/octet-stream"),
+    ) -> Download:
         """Stream an output to ``dest`` (via a temporary file, never whole in memory)."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +411,7 @@ class AsyncHiAPI:
         ctype = ""
         try:
             with open(tmp, "wb") as fh:
-                async for ctype, chunk in self._stream(url, max_bytes, accept):
+                async for ctype, chunk in self._stream(url, max_bytes, accept):  # noqa: B007 (as above)
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
@@ -365,12 +426,14 @@ class AsyncHiAPI:
         http = self._ensure_http()
         assert self._media_gate is not None
         try:
-            async with self._media_gate, http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp:
+            async with (
+                self._media_gate,
+                http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp,
+            ):
                 if resp.status_code in (403, 404, 410):
                     raise OutputExpiredError(url, resp.status_code)
                 if resp.status_code >= 400:
-                    raise APIConnectionError(
-                        f"could not download the output (HTTP {resp.status_code})")
+                    raise APIConnectionError(f"could not download the output (HTTP {resp.status_code})")
                 ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
                 if accept is not None and not ctype.startswith(accept):
                     raise APIConnectionError(f"output is {ctype or 'of no type'}, not media; not saved")
@@ -393,7 +456,7 @@ class AsyncHiAPI:
 
     close = aclose
 
-    async def __aenter__(self) -> "AsyncHiAPI":
+    async def __aenter__(self) -> AsyncHiAPI:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -445,15 +508,21 @@ class HiAPI:
     def close(self) -> None:
         _loop.run_sync(self._async.aclose())
 
-    def __enter__(self) -> "HiAPI":
+    def __enter__(self) -> HiAPI:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def verify_webhook(body: bytes | str, headers: Mapping[str, str], secret: str, *,
-                   tolerance: int = WEBHOOK_TOLERANCE, now: float | None = None) -> Task:
+def verify_webhook(
+    body: bytes | str,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: int = WEBHOOK_TOLERANCE,
+    now: float | None = None,
+) -> Task:
     """Check a callback's ``X-HiAPI-Signature`` over the raw body and return its task.
 
     Verify the exact bytes received (re-serialising JSON changes them), compare

@@ -3,6 +3,7 @@
 The API key lives here in memory only: never printed (the repr says whether
 it is set), never written to the journal or to a notebook.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,17 +25,17 @@ class Settings:
     default_model: str | None = None
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    timeout: float = 600.0            # how long a cell waits for one task
+    timeout: float = 600.0  # how long a cell waits for one task
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
-    embed_limit: int = 20 * 2**20     # media up to this size are embedded in the notebook
+    embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
-    max_output_mb: float = 2048.0     # a local copy larger than this is not kept
-    journal: bool = True              # record, cache and keep local copies
-    home: str | None = None           # journal folder; HIAPI_HOME, else .hiapi/
+    max_output_mb: float = 2048.0  # a local copy larger than this is not kept
+    journal: bool = True  # record, cache and keep local copies
+    home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
             poll_interval=_env_float("HIAPI_POLL_INTERVAL", 1.0),
@@ -42,12 +43,13 @@ class Settings:
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
         )
 
-    def with_changes(self, **changes: Any) -> "Settings":
+    def with_changes(self, **changes: Any) -> Settings:
         names = {f.name for f in fields(self)}
         for key, value in list(changes.items()):
             if key not in names:
                 raise RequestValidationError(
-                    f"unknown setting {key!r}; settings are: {', '.join(sorted(names - {'api_key'}))}")
+                    f"unknown setting {key!r}; settings are: {', '.join(sorted(names - {'api_key'}))}"
+                )
             changes[key] = _coerce(key, value, getattr(self, key))
         return replace(self, **changes)
 

@@ -24,6 +24,7 @@
 Names follow HiAPI's own SDK so its users feel at home. Every message says what
 to do next; none ever contains the API key.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -40,8 +41,7 @@ class HiAPIError(Exception):
     status: int | None = None
     error_code: str | None = None
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 error_code: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, error_code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -60,8 +60,14 @@ class APIError(HiAPIError):
 
     hint = ""
 
-    def __init__(self, server_message: str = "", *, status: int | None = None,
-                 error_code: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        server_message: str = "",
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.server_message = server_message
         self.retry_after = retry_after
         status = status if status is not None else type(self).status
@@ -141,7 +147,9 @@ class OutputExpiredError(HiAPIError):
     def __init__(self, url: str, status: int) -> None:
         super().__init__(
             f"The output URL has expired or is gone (HTTP {status}); results kept in the "
-            "journal's local copies (hiapi-outputs/) still show", status=status)
+            "journal's local copies (hiapi-outputs/) still show",
+            status=status,
+        )
         self.url = url
 
 
@@ -165,7 +173,8 @@ class PollTimeout(HiAPIError):
         self.timeout = timeout
         super().__init__(
             f"Task {task_id} did not finish within {timeout:g}s; it may still complete: "
-            f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it")
+            f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it"
+        )
 
 
 class WebhookVerificationError(HiAPIError):
@@ -179,14 +188,21 @@ _BY_ERROR_CODE: dict[str, type[APIError]] = {
     "IDEMPOTENCY_KEY_MISMATCH": IdempotencyKeyMismatchError,
 }
 _BY_STATUS: dict[int, type[APIError]] = {
-    400: InvalidRequestError, 401: AuthenticationError, 402: PaymentRequiredError,
-    403: PermissionDeniedError, 404: NotFoundError, 409: IdempotencyKeyProcessingError,
-    422: IdempotencyKeyMismatchError, 429: RateLimitError, 503: ServiceUnavailableError,
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: IdempotencyKeyProcessingError,
+    422: IdempotencyKeyMismatchError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
 }
 
 
-def error_for(status: int, error_code: str | None, message: str,
-              retry_after: float | None = None) -> APIError:
+def error_for(
+    status: int, error_code: str | None, message: str, retry_after: float | None = None
+) -> APIError:
     """The exception for a non-2xx answer: the error code wins over the status."""
     cls = _BY_ERROR_CODE.get(error_code or "") or _BY_STATUS.get(status)
     if cls is None:

@@ -11,6 +11,7 @@ Everything the background loop changes is a widget trait (status text, bar,
 ``Image.value``/``Video.value``), never ``with output:`` capture, which is
 unreliable from threads.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,11 +34,26 @@ log = logging.getLogger("hiapi_notebook")
 KINDS = (("all", ""), ("image", "image"), ("video", "video"), ("audio", "audio"))
 _LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
 # Names the %%hiapi line reads as its own options, not as model fields.
-_MAGIC_OPTIONS = {"o", "out", "n", "route", "storage", "input", "callback", "timeout", "save",
-                  "sweep", "models", "model", "no_wait", "wait", "fresh", "force",
-                  "concurrency"}
+_MAGIC_OPTIONS = {
+    "o",
+    "out",
+    "n",
+    "route",
+    "storage",
+    "input",
+    "callback",
+    "timeout",
+    "save",
+    "sweep",
+    "models",
+    "model",
+    "no_wait",
+    "wait",
+    "fresh",
+    "force",
+    "concurrency",
+}
 _FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 
 class _Unset:
@@ -55,22 +71,29 @@ def _one_line(text: Any) -> str:
 def _error_html(message: str | None) -> str:
     if not message:
         return ""
-    return (f'<span class="hiapi-form-error" style="color:{COLOURS["danger"]};font-size:12px;'
-            f'white-space:nowrap" title="{esc(message)}">{esc(_one_line(message))}</span>')
+    return (
+        f'<span class="hiapi-form-error" style="color:{COLOURS["danger"]};font-size:12px;'
+        f'white-space:nowrap" title="{esc(message)}">{esc(_one_line(message))}</span>'
+    )
 
 
 # --- one control per catalogue field ---------------------------------------------------------
+
 
 class _Field:
     """A control for one catalogue field, its inline error, and how to read it."""
 
     def __init__(self, spec: FieldSpec) -> None:
         import ipywidgets as w
+
         self.spec = spec
         self.name = spec.name
         d = spec.default
-        common: dict[str, Any] = {"description": spec.name, "style": {"description_width": "150px"},
-                                  "layout": {"width": "420px"} if spec.name in _LONG_TEXT else {}}
+        common: dict[str, Any] = {
+            "description": spec.name,
+            "style": {"description_width": "150px"},
+            "layout": {"width": "420px"} if spec.name in _LONG_TEXT else {},
+        }
         common["tooltip"] = spec.description or spec.name
         if not common["layout"]:
             del common["layout"]
@@ -84,7 +107,7 @@ class _Field:
         elif spec.type == "boolean":
             self.kind = "bool"
             self.widget = w.Checkbox(value=bool(d), indent=False, **common)
-        elif (spec.type == "integer" and isinstance(d, int) and lo is not None and hi is not None):
+        elif spec.type == "integer" and isinstance(d, int) and lo is not None and hi is not None:
             self.kind = "int"
             cls = w.IntSlider if hi - lo <= 1000 else w.BoundedIntText
             self.widget = cls(value=d, min=int(lo), max=int(hi), **common)
@@ -104,12 +127,14 @@ class _Field:
         elif spec.type == "string":
             self.kind = "text"
             cls = w.Textarea if spec.name in _LONG_TEXT else w.Text
-            self.widget = cls(value="" if d is None else str(d),
-                              placeholder="(required)" if spec.required else "", **common)
+            self.widget = cls(
+                value="" if d is None else str(d), placeholder="(required)" if spec.required else "", **common
+            )
         else:
             self.kind = "json"
-            self.widget = w.Text(value="" if d is None else json.dumps(d),
-                                 placeholder=f"{spec.type} (JSON)", **common)
+            self.widget = w.Text(
+                value="" if d is None else json.dumps(d), placeholder=f"{spec.type} (JSON)", **common
+            )
         self.widget.add_class(f"hiapi-field-{spec.name}")
         self.error = w.HTML()
         self.row = w.HBox([self.widget, self.error], layout=w.Layout(align_items="center"))
@@ -144,6 +169,7 @@ class _Field:
             return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
         if self.kind == "json":
             from .magics.parse import decode_value
+
             return decode_value(text)
         return v  # text: as typed (spaces kept)
 
@@ -177,9 +203,11 @@ class _Field:
                     return False
                 self.widget.value = int(value) if self.kind == "int" else float(value)
             elif self.kind == "list":
-                self.widget.value = (", ".join(map(str, value)) if isinstance(value, list)
-                                     and all(isinstance(i, str) and "," not in i for i in value)
-                                     else json.dumps(value))
+                self.widget.value = (
+                    ", ".join(map(str, value))
+                    if isinstance(value, list) and all(isinstance(i, str) and "," not in i for i in value)
+                    else json.dumps(value)
+                )
             elif self.kind == "text":
                 if not isinstance(value, str):
                     return False
@@ -189,8 +217,9 @@ class _Field:
                     return False
                 self.widget.value = str(value)
             else:
-                self.widget.value = (value if isinstance(value, str) and _json_text_is(value)
-                                     else json.dumps(value))
+                self.widget.value = (
+                    value if isinstance(value, str) and _json_text_is(value) else json.dumps(value)
+                )
             return True
         except Exception:
             return False
@@ -199,6 +228,7 @@ class _Field:
 def _json_text_is(text: str) -> bool:
     """True when ``text`` reads back as the same string (decode_value leaves it alone)."""
     from .magics.parse import decode_value
+
     return decode_value(text) == text
 
 
@@ -209,26 +239,30 @@ def _num(x: float | None) -> str:
 class _Extra:
     """A key/value row for a field the catalogue does not describe."""
 
-    def __init__(self, form: "PromptForm", key: str = "", value: Any = "") -> None:
+    def __init__(self, form: PromptForm, key: str = "", value: Any = "") -> None:
         import ipywidgets as w
+
         self.key = w.Text(value=key, placeholder="field", layout=w.Layout(width="160px"))
-        text = value if isinstance(value, str) and _json_text_is(value) else (
-            "" if value == "" else json.dumps(value))
-        self.value = w.Text(value=text, placeholder="value (JSON or text)",
-                            layout=w.Layout(width="260px"))
+        text = (
+            value
+            if isinstance(value, str) and _json_text_is(value)
+            else ("" if value == "" else json.dumps(value))
+        )
+        self.value = w.Text(value=text, placeholder="value (JSON or text)", layout=w.Layout(width="260px"))
         self.key.add_class("hiapi-extra-key")
         self.value.add_class("hiapi-extra-value")
-        self.remove = w.Button(description="×", tooltip="remove this field",
-                               layout=w.Layout(width="32px"))
+        self.remove = w.Button(description="×", tooltip="remove this field", layout=w.Layout(width="32px"))
         self.error = w.HTML()
-        self.row = w.HBox([self.key, self.value, self.remove, self.error],
-                          layout=w.Layout(align_items="center"))
+        self.row = w.HBox(
+            [self.key, self.value, self.remove, self.error], layout=w.Layout(align_items="center")
+        )
         self.remove.on_click(lambda _b: form._remove_extra(self))
         for widget in (self.key, self.value):
             widget.observe(form._changed, names="value")
 
     def read(self) -> tuple[str, Any] | None:
         from .magics.parse import decode_value
+
         key, text = self.key.value.strip(), self.value.value.strip()
         if not key and not text:
             return None
@@ -241,35 +275,46 @@ class _Extra:
 
 # --- one submission in the history ---------------------------------------------------------
 
+
 class _HistoryRow(LiveStatus):
     """A submission under the form: live status, then the media, set as widget traits
     from the background loop (no output capture)."""
 
-    def __init__(self, generation: Any, form: "PromptForm", kind: str) -> None:
+    def __init__(self, generation: Any, form: PromptForm, kind: str) -> None:
         import ipywidgets as w
+
         super().__init__(generation.job, StatusBar(width="160px", height="12px"))
         self.generation = generation
         self.form = form
         self.status.state.add_class("hiapi-history-state")
         thumb = f"{form.thumb}px"
         if kind == "video":
-            self.media = w.Video(format="mp4", controls=True, autoplay=False, loop=True,
-                                 layout=w.Layout(display="none", max_width=thumb))
+            self.media = w.Video(
+                format="mp4",
+                controls=True,
+                autoplay=False,
+                loop=True,
+                layout=w.Layout(display="none", max_width=thumb),
+            )
         elif kind == "audio":
-            self.media = w.Audio(format="wav", controls=True, autoplay=False,
-                                 layout=w.Layout(display="none"))
+            self.media = w.Audio(format="wav", controls=True, autoplay=False, layout=w.Layout(display="none"))
         else:
             self.media = w.Image(layout=w.Layout(display="none", max_width=thumb, height="auto"))
         self.media.add_class("hiapi-history-media")
         self.kind = kind
         self.links = w.HTML()
-        self.widget = w.VBox([w.HBox([self.status.bar, self.status.state],
-                                     layout=w.Layout(align_items="center")),
-                              self.status.title, self.media, self.links],
-                             layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"))
+        self.widget = w.VBox(
+            [
+                w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
+                self.status.title,
+                self.media,
+                self.links,
+            ],
+            layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"),
+        )
         self.widget.add_class("hiapi-history-row")
 
-    def start(self) -> "_HistoryRow":
+    def start(self) -> _HistoryRow:
         self.follow()
         return self
 
@@ -282,6 +327,7 @@ class _HistoryRow(LiveStatus):
 
     def _show_result(self) -> None:
         from .views.gallery import media_html
+
         job = self.job
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
@@ -292,8 +338,9 @@ class _HistoryRow(LiveStatus):
             if data is None:
                 continue
             mime = sniff(data, f.content_type)
-            if _kind(f, mime) == self.kind and not (self.kind == "image" and f.type == "first_frame"
-                                                    and len(job.files) > 1):
+            if _kind(f, mime) == self.kind and not (
+                self.kind == "image" and f.type == "first_frame" and len(job.files) > 1
+            ):
                 shown = f
                 self.media.format = mime.split("/", 1)[1] if "/" in mime else mime
                 self.media.value = data
@@ -303,9 +350,11 @@ class _HistoryRow(LiveStatus):
         extra = ""
         if shown is None:  # not the kind expected (or too big for widget state): static HTML
             from .views.gallery import STYLE
+
             extra = STYLE + f'<div style="display:flex;gap:6px;flex-wrap:wrap">{items}</div>'
-        self.links.value = extra + ('<div style="font-size:11px">' + " · ".join(links) + "</div>"
-                                    if links else "")
+        self.links.value = extra + (
+            '<div style="font-size:11px">' + " · ".join(links) + "</div>" if links else ""
+        )
 
 
 class _KeptHistory(Gallery):
@@ -316,8 +365,10 @@ class _KeptHistory(Gallery):
     show twice. With no kernel the form cannot render and the copy shows.
     """
 
-    HIDE = ("<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
-            ".hiapi-form-kept{display:none}</style>")
+    HIDE = (
+        "<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
+        ".hiapi-form-kept{display:none}</style>"
+    )
 
     def __init__(self, thumb: int) -> None:
         super().__init__(thumb=thumb, newest_first=True, title="PromptForm history")
@@ -327,6 +378,7 @@ class _KeptHistory(Gallery):
 
 
 # --- the form ------------------------------------------------------------------------------
+
 
 class PromptForm:
     """``PromptForm(model=None, prompt="", kind=None, **fields)``: a form for one model.
@@ -339,10 +391,20 @@ class PromptForm:
     ``fresh=True`` to always send).
     """
 
-    def __init__(self, model: str | None = None, prompt: str = "", kind: str | None = None, *,
-                 fresh: bool = False, thumb: int = 256, **fields: Any) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        prompt: str = "",
+        kind: str | None = None,
+        *,
+        fresh: bool = False,
+        thumb: int = 256,
+        **fields: Any,
+    ) -> None:
         import ipywidgets as w
+
         from .session import get_session
+
         settings = get_session().settings
         self.fresh = fresh
         self.thumb = int(thumb)
@@ -361,45 +423,67 @@ class PromptForm:
         self._submitted_cost = 0.0
         self._kept = _KeptHistory(thumb=self.thumb)
 
-        self.kind_dropdown = w.Dropdown(options=KINDS, value=kind or "", description="kind",
-                                        layout=w.Layout(width="150px"))
-        self.model_dropdown = w.Dropdown(options=self._model_options(kind or "", model), value=model,
-                                         description="model", layout=w.Layout(width="420px"))
-        self.prompt_area = w.Textarea(value=prompt or "", placeholder="prompt: describe what to make",
-                                      rows=3, layout=w.Layout(width="100%"))
+        self.kind_dropdown = w.Dropdown(
+            options=KINDS, value=kind or "", description="kind", layout=w.Layout(width="150px")
+        )
+        self.model_dropdown = w.Dropdown(
+            options=self._model_options(kind or "", model),
+            value=model,
+            description="model",
+            layout=w.Layout(width="420px"),
+        )
+        self.prompt_area = w.Textarea(
+            value=prompt or "",
+            placeholder="prompt: describe what to make",
+            rows=3,
+            layout=w.Layout(width="100%"),
+        )
         self.prompt_error = w.HTML()
         self.fields_box = w.VBox()
         self.extra_box = w.VBox()
-        self.add_field_button = w.Button(description="+ field", tooltip=(
-            "add an input the catalogue does not describe (name and value)"),
-            layout=w.Layout(width="90px"))
-        self.generate_button = w.Button(description="Generate", button_style="primary",
-                                        icon="play", tooltip="submit in the background")
+        self.add_field_button = w.Button(
+            description="+ field",
+            tooltip=("add an input the catalogue does not describe (name and value)"),
+            layout=w.Layout(width="90px"),
+        )
+        self.generate_button = w.Button(
+            description="Generate", button_style="primary", icon="play", tooltip="submit in the background"
+        )
         self.status_label = w.HTML()
-        self.magic_button = w.Button(description="Copy as magic",
-                                     tooltip="the %%hiapi cell that reproduces these settings")
+        self.magic_button = w.Button(
+            description="Copy as magic", tooltip="the %%hiapi cell that reproduces these settings"
+        )
         self.magic_area = w.Textarea(rows=4, layout=w.Layout(width="100%", display="none"))
         self.error = w.HTML()
         self.history = w.VBox()
-        for widget, cls in ((self.kind_dropdown, "hiapi-form-kind"), (self.model_dropdown, "hiapi-form-model"),
-                            (self.prompt_area, "hiapi-form-prompt"),
-                            (self.generate_button, "hiapi-form-generate"),
-                            (self.add_field_button, "hiapi-form-add-field"),
-                            (self.magic_button, "hiapi-form-copy-magic"),
-                            (self.magic_area, "hiapi-form-magic"), (self.status_label, "hiapi-form-status"),
-                            (self.error, "hiapi-form-message"), (self.history, "hiapi-form-history")):
+        for widget, cls in (
+            (self.kind_dropdown, "hiapi-form-kind"),
+            (self.model_dropdown, "hiapi-form-model"),
+            (self.prompt_area, "hiapi-form-prompt"),
+            (self.generate_button, "hiapi-form-generate"),
+            (self.add_field_button, "hiapi-form-add-field"),
+            (self.magic_button, "hiapi-form-copy-magic"),
+            (self.magic_area, "hiapi-form-magic"),
+            (self.status_label, "hiapi-form-status"),
+            (self.error, "hiapi-form-message"),
+            (self.history, "hiapi-form-history"),
+        ):
             widget.add_class(cls)
-        self.widget = w.VBox([
-            w.HBox([self.kind_dropdown, self.model_dropdown]),
-            w.HBox([self.prompt_area, self.prompt_error], layout=w.Layout(align_items="center")),
-            self.fields_box,
-            self.extra_box,
-            self.add_field_button,
-            w.HBox([self.generate_button, self.status_label, self.magic_button, self.error],
-                   layout=w.Layout(align_items="center", flex_flow="row wrap")),
-            self.magic_area,
-            self.history,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.kind_dropdown, self.model_dropdown]),
+                w.HBox([self.prompt_area, self.prompt_error], layout=w.Layout(align_items="center")),
+                self.fields_box,
+                self.extra_box,
+                self.add_field_button,
+                w.HBox(
+                    [self.generate_button, self.status_label, self.magic_button, self.error],
+                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
+                ),
+                self.magic_area,
+                self.history,
+            ]
+        )
         self.widget.add_class("hiapi-form")
 
         self._build_fields(model, {})
@@ -469,9 +553,14 @@ class PromptForm:
                 self._fields[name] = field
         self.fields_box.children = tuple(f.row for f in self._fields.values())
         kind = spec.kind if spec else "image"
-        self.prompt_area.placeholder = {
-            "video": "prompt: describe the video", "audio": "prompt: describe the sound or music",
-        }.get(kind, "prompt: describe the image") if prompt_field == "prompt" else "text to speak"
+        self.prompt_area.placeholder = (
+            {
+                "video": "prompt: describe the video",
+                "audio": "prompt: describe the sound or music",
+            }.get(kind, "prompt: describe the image")
+            if prompt_field == "prompt"
+            else "text to speak"
+        )
 
     def _on_kind(self, change) -> None:
         kind = change["new"]
@@ -528,8 +617,9 @@ class PromptForm:
             return
         for extra in self._extras:
             if extra.key.value.strip() == name:
-                extra.value.value = value if isinstance(value, str) and _json_text_is(value) \
-                    else json.dumps(value)
+                extra.value.value = (
+                    value if isinstance(value, str) and _json_text_is(value) else json.dumps(value)
+                )
                 return
         self._add_extra(name, value)
 
@@ -584,6 +674,7 @@ class PromptForm:
         """The current request, checked; invalid settings raise ``RequestValidationError``
         (a ``ValueError``) and, with ``show_errors``, show beside their field."""
         from .api import build_request
+
         data, errors = self._collect()
         if show_errors:
             self._show_errors(errors)
@@ -640,12 +731,14 @@ class PromptForm:
         """
         from .api import start
         from .catalog import estimate_cost
+
         request = self.request()
         key = json.dumps([request.model, dict(request.input)], sort_keys=True, default=str)
         variant = self._variants.get(key, 0)
         try:
-            generation = start(request, variant=variant, fresh=self.fresh if fresh is None else fresh,
-                               show=False)
+            generation = start(
+                request, variant=variant, fresh=self.fresh if fresh is None else fresh, show=False
+            )
         except (HiAPIError, ValueError) as exc:
             self._form_error(str(exc))
             raise
@@ -702,12 +795,16 @@ class PromptForm:
     def gallery(self, **options: Any):
         """The finished results as a static ``Gallery`` (it stays in a saved notebook)."""
         from .views.gallery import Gallery
+
         return Gallery(self.results, **options)
 
     # --- status beside the button ---------------------------------------------------------------
     def _changed(self, _change=None) -> None:
-        if any((self.prompt_error.value, self.error.value)) or \
-                any(f.error.value for f in self._fields.values()) or any(e.error.value for e in self._extras):
+        if (
+            any((self.prompt_error.value, self.error.value))
+            or any(f.error.value for f in self._fields.values())
+            or any(e.error.value for e in self._extras)
+        ):
             self._clear_errors()
         self._update_status()
         if self.magic_area.layout.display != "none":
@@ -715,6 +812,7 @@ class PromptForm:
 
     def _update_status(self) -> None:
         from .catalog import estimate_cost
+
         running = len(self.running)
         parts = [f"{running} running"] if running else []
         try:
@@ -726,8 +824,9 @@ class PromptForm:
             parts.append(f"≈ ${cost:.3f} per task")
         if self._submitted_cost:
             parts.append(f"≈ ${self._submitted_cost:.3f} submitted")
-        self.status_label.value = (f'<span style="font-size:12px">{esc(" · ".join(parts))}</span>'
-                                   if parts else "")
+        self.status_label.value = (
+            f'<span style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
+        )
 
     # --- copy as magic --------------------------------------------------------------------------
     def _on_copy_magic(self, _button=None) -> None:
@@ -761,16 +860,20 @@ class PromptForm:
         """The form, then a static copy of its history that a saved notebook keeps
         (widget state is not saved); the copy hides itself while the live form shows."""
         from IPython.display import display
+
         from .views.status import use_widgets
+
         display(self._repr_mimebundle_(), raw=True)
         if use_widgets():
             self._kept.display()
 
     def __repr__(self) -> str:
         prompt = self.prompt_area.value
-        return (f"PromptForm(model={self.model!r}, prompt={excerpt(prompt, 40)!r}) — "
-                f"{len(self._generations)} submitted, {len(self.results)} finished "
-                "(widgets need a notebook; .submit() works anywhere)")
+        return (
+            f"PromptForm(model={self.model!r}, prompt={excerpt(prompt, 40)!r}) — "
+            f"{len(self._generations)} submitted, {len(self.results)} finished "
+            "(widgets need a notebook; .submit() works anywhere)"
+        )
 
 
 def _starting_model(kind: str | None) -> str:

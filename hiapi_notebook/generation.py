@@ -4,6 +4,7 @@ A thin, friendly face on a runtime ``Job``: awaitable, ``.wait()``-able,
 with the outputs as objects that can be read and saved, and a rich display
 of its media (the same static bundle the cell shows).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,6 +35,7 @@ class GeneratedOutput:
         data = self._file.read()
         if data is None:
             from .session import get_session
+
             client = get_session().client
             data, ctype = _loop.run_sync(client.fetch(self.url))
             self._file.data, self._file.content_type = data, self._file.content_type or ctype
@@ -42,8 +44,11 @@ class GeneratedOutput:
     def save(self, path: str | Path) -> Path:
         """Copy to ``path`` (a folder keeps the file's own name)."""
         target = Path(path)
-        name = (self._file.path.name if self._file.path is not None
-                else f"{self._job.task_id}-{self._file.index}-{self.type}{_ext(self)}")
+        name = (
+            self._file.path.name
+            if self._file.path is not None
+            else f"{self._job.task_id}-{self._file.index}-{self.type}{_ext(self)}"
+        )
         if target.is_dir() or str(path).endswith(("/", "\\")):
             target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +64,7 @@ class GeneratedOutput:
 
 def _ext(out: GeneratedOutput) -> str:
     import mimetypes
+
     return mimetypes.guess_extension(out.content_type or "") or ""
 
 
@@ -89,7 +95,7 @@ class Generation:
     def outputs(self) -> list[GeneratedOutput]:
         return [GeneratedOutput(f, self._job) for f in self._job.files]
 
-    def wait(self, timeout: float | None = None) -> "Generation":
+    def wait(self, timeout: float | None = None) -> Generation:
         """Block until done; raises ``TaskFailed`` / the error that ended it."""
         self._job.wait(timeout)
         return self

@@ -10,6 +10,7 @@ transaction in WAL mode, so two processes claiming the same request get one row 
 them. The journal never touches the network and never sees the API key: only model,
 input, route, storage and task objects come in.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,11 +19,12 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import HiAPIError
 from .models import TERMINAL_STATUSES, Task, new_idempotency_key
@@ -33,7 +35,7 @@ DEFAULT_HOME = ".hiapi"
 DEFAULT_OUTPUTS_DIR = "hiapi-outputs"
 DEFAULT_TIMEOUT = 5.0
 
-PENDING = "pending"      # row written, create not answered yet
+PENDING = "pending"  # row written, create not answered yet
 SUBMITTED = "submitted"  # create answered with a task id, not polled yet
 
 _SCHEMA = """
@@ -64,10 +66,22 @@ CREATE INDEX IF NOT EXISTS submissions_task ON submissions (task_id);
 """
 
 _EXTENSIONS = {
-    "image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg", "image/webp": "webp",
-    "image/gif": "gif", "video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov",
-    "audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/vnd.wave": "wav",
-    "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/mp4": "m4a", "audio/x-m4a": "m4a",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/quicktime": "mov",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
     "audio/m4a": "m4a",
 }
 
@@ -76,9 +90,14 @@ class JournalUnavailable(HiAPIError):
     """The journal file cannot be used; the notebook can still run without the cache."""
 
 
-def request_hash(model: str, input: dict, route: str | None = None,
-                 storage: str | None = None, server: str | None = None,
-                 callback: dict | None = None) -> str:
+def request_hash(
+    model: str,
+    input: dict,
+    route: str | None = None,
+    storage: str | None = None,
+    server: str | None = None,
+    callback: dict | None = None,
+) -> str:
     """A stable key for "the same request", whatever the key order of ``input``.
 
     ``server`` (the API base URL) keeps a sandbox's synthetic result from being
@@ -87,9 +106,17 @@ def request_hash(model: str, input: dict, route: str | None = None,
     another request (resending the old key with it would be refused with a 422).
     """
     canonical = json.dumps(
-        {"model": model, "input": input, "route": route, "storage": storage, "server": server,
-         "callback": callback},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        {
+            "model": model,
+            "input": input,
+            "route": route,
+            "storage": storage,
+            "server": server,
+            "callback": callback,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -100,8 +127,7 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser() if chosen is not None else Path.cwd() / DEFAULT_HOME
 
 
-def open_journal(home: str | os.PathLike | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT) -> "Journal":
+def open_journal(home: str | os.PathLike | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Journal:
     """Open ``<home>/journal.sqlite3``, creating the folder if needed."""
     folder = resolve_home(home)
     try:
@@ -114,8 +140,9 @@ def open_journal(home: str | os.PathLike | None = None, *,
     return Journal(folder / JOURNAL_FILENAME, timeout=timeout)
 
 
-def local_output_path(outputs_dir: Path, task_id: str, index: int, type: str,
-                      content_type: str | None) -> Path:
+def local_output_path(
+    outputs_dir: Path, task_id: str, index: int, type: str, content_type: str | None
+) -> Path:
     """Where output ``index`` of a task is kept: the same name every run, inside ``outputs_dir``."""
     media = (content_type or "").split(";")[0].strip().lower()
     ext = _EXTENSIONS.get(media, "bin")
@@ -142,9 +169,9 @@ class Record:
     idempotency_key: str
     task_id: str | None
     status: str
-    events: list = field(default_factory=list)    # [(unix_time, status), ...]
-    outputs: list = field(default_factory=list)   # [{"url", "type", "expireAt"}, ...]
-    files: list = field(default_factory=list)     # [{"index", "url", "path", "sha256", ...}]
+    events: list = field(default_factory=list)  # [(unix_time, status), ...]
+    outputs: list = field(default_factory=list)  # [{"url", "type", "expireAt"}, ...]
+    files: list = field(default_factory=list)  # [{"index", "url", "path", "sha256", ...}]
     error: dict | None = None
     created_at: float = 0.0
     submitted_at: float | None = None
@@ -174,17 +201,26 @@ class Record:
         return value if isinstance(value, str) else None
 
     @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> "Record":
+    def _from_row(cls, row: sqlite3.Row) -> Record:
         return cls(
-            id=row["id"], request_hash=row["request_hash"], variant=row["variant"],
-            model=row["model"], route=row["route"], storage=row["storage"],
-            input=json.loads(row["input"]), idempotency_key=row["idempotency_key"],
-            task_id=row["task_id"], status=row["status"],
+            id=row["id"],
+            request_hash=row["request_hash"],
+            variant=row["variant"],
+            model=row["model"],
+            route=row["route"],
+            storage=row["storage"],
+            input=json.loads(row["input"]),
+            idempotency_key=row["idempotency_key"],
+            task_id=row["task_id"],
+            status=row["status"],
             events=[(t, s) for t, s in json.loads(row["events"])],
-            outputs=json.loads(row["outputs"]), files=json.loads(row["files"]),
+            outputs=json.loads(row["outputs"]),
+            files=json.loads(row["files"]),
             error=json.loads(row["error"]) if row["error"] else None,
-            created_at=row["created_at"], submitted_at=row["submitted_at"],
-            completed_at=row["completed_at"], cost_estimate=row["cost_estimate"],
+            created_at=row["created_at"],
+            submitted_at=row["submitted_at"],
+            completed_at=row["completed_at"],
+            cost_estimate=row["cost_estimate"],
             label=row["label"],
         )
 
@@ -200,8 +236,9 @@ class Journal:
         try:
             with self._guard():
                 # isolation_level=None: we issue BEGIN ourselves, so transactions stay short.
-                self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                             check_same_thread=False)
+                self._conn = sqlite3.connect(
+                    self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
                 self._conn.row_factory = sqlite3.Row
                 self._enable_wal()
                 self._setup_schema()
@@ -212,7 +249,7 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -226,12 +263,21 @@ class Journal:
 
     # -- claiming -------------------------------------------------------------------------
 
-    def claim(self, model: str, input: dict, *, route: str | None = None,
-              storage: str | None = None, variant: int = 0,
-              idempotency_key: str | None = None, fresh: bool = False,
-              cost: float | None = None, label: str | None = None,
-              server: str | None = None,
-              callback: dict | None = None) -> tuple[Record, bool]:
+    def claim(
+        self,
+        model: str,
+        input: dict,
+        *,
+        route: str | None = None,
+        storage: str | None = None,
+        variant: int = 0,
+        idempotency_key: str | None = None,
+        fresh: bool = False,
+        cost: float | None = None,
+        label: str | None = None,
+        server: str | None = None,
+        callback: dict | None = None,
+    ) -> tuple[Record, bool]:
         """The call made before sending a create: ``(record, True)`` means "send it".
 
         ``(record, False)`` is a row to reuse: a success (cached result) or a task not yet
@@ -243,7 +289,8 @@ class Journal:
             if not fresh:
                 row = conn.execute(
                     "SELECT * FROM submissions WHERE request_hash = ? AND variant = ? "
-                    "AND status != 'fail' ORDER BY id DESC LIMIT 1", (digest, variant),
+                    "AND status != 'fail' ORDER BY id DESC LIMIT 1",
+                    (digest, variant),
                 ).fetchone()
                 if row is not None:
                     return Record._from_row(row), False
@@ -251,8 +298,19 @@ class Journal:
                 "INSERT INTO submissions (request_hash, variant, model, route, storage, input, "
                 "idempotency_key, status, created_at, cost_estimate, label) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (digest, variant, model, route, storage, _dumps(input),
-                 idempotency_key or new_idempotency_key(), PENDING, time.time(), cost, label),
+                (
+                    digest,
+                    variant,
+                    model,
+                    route,
+                    storage,
+                    _dumps(input),
+                    idempotency_key or new_idempotency_key(),
+                    PENDING,
+                    time.time(),
+                    cost,
+                    label,
+                ),
             )
             return self._fetch(conn, cursor.lastrowid), True
 
@@ -265,34 +323,35 @@ class Journal:
             rec = self._fetch(conn, rec_id)
             if rec.task_id == task_id:
                 return rec
-            conn.execute("UPDATE submissions SET task_id = ?, submitted_at = ? WHERE id = ?",
-                         (task_id, now, rec_id))
+            conn.execute(
+                "UPDATE submissions SET task_id = ?, submitted_at = ? WHERE id = ?", (task_id, now, rec_id)
+            )
             self._append_status(conn, rec, SUBMITTED, now)
             return self._fetch(conn, rec_id)
 
     def record_status(self, rec_id: int, status: str, *, at: float | None = None) -> Record:
         """Append a status change; repeats are ignored and a terminal row stays terminal."""
         with self._write() as conn:
-            self._append_status(conn, self._fetch(conn, rec_id), status,
-                                time.time() if at is None else at)
+            self._append_status(conn, self._fetch(conn, rec_id), status, time.time() if at is None else at)
             return self._fetch(conn, rec_id)
 
     def record_result(self, rec_id: int, task_raw: dict) -> Record:
         """Store a final task object: outputs, error, completion time and status (not ``raw``)."""
         task = Task.from_dict(task_raw)
         completed = float(task.completed_at) if task.completed_at else time.time()
-        error = ({"code": task.error.code, "message": task.error.message}
-                 if task.error is not None else None)
+        error = {"code": task.error.code, "message": task.error.message} if task.error is not None else None
         with self._write() as conn:
             rec = self._fetch(conn, rec_id)
             if rec.task_id is None and task.task_id:
-                conn.execute("UPDATE submissions SET task_id = ? WHERE id = ?",
-                             (task.task_id, rec_id))
+                conn.execute("UPDATE submissions SET task_id = ? WHERE id = ?", (task.task_id, rec_id))
             conn.execute(
                 "UPDATE submissions SET outputs = ?, error = ?, completed_at = ? WHERE id = ?",
-                (_dumps([o.to_dict() for o in task.output]),
-                 _dumps(error) if error else None,
-                 completed if task.is_terminal else None, rec_id),
+                (
+                    _dumps([o.to_dict() for o in task.output]),
+                    _dumps(error) if error else None,
+                    completed if task.is_terminal else None,
+                    rec_id,
+                ),
             )
             self._append_status(conn, rec, task.status, completed)
             return self._fetch(conn, rec_id)
@@ -302,8 +361,10 @@ class Journal:
         now = time.time()
         with self._write() as conn:
             rec = self._fetch(conn, rec_id)
-            conn.execute("UPDATE submissions SET error = ?, completed_at = ? WHERE id = ?",
-                         (_dumps({"code": code, "message": message}), now, rec_id))
+            conn.execute(
+                "UPDATE submissions SET error = ?, completed_at = ? WHERE id = ?",
+                (_dumps({"code": code, "message": message}), now, rec_id),
+            )
             self._append_status(conn, rec, "fail", now)
             return self._fetch(conn, rec_id)
 
@@ -313,8 +374,7 @@ class Journal:
             rec = self._fetch(conn, rec_id)
             merged = {f.get("index"): f for f in rec.files}
             merged.update({f.get("index"): dict(f) for f in files})
-            ordered = sorted(merged.values(),
-                             key=lambda f: (f.get("index") is None, f.get("index") or 0))
+            ordered = sorted(merged.values(), key=lambda f: (f.get("index") is None, f.get("index") or 0))
             conn.execute("UPDATE submissions SET files = ? WHERE id = ?", (_dumps(ordered), rec_id))
             return self._fetch(conn, rec_id)
 
@@ -326,13 +386,16 @@ class Journal:
 
     def find_task(self, task_id: str) -> Record | None:
         row = self._query_one(
-            "SELECT * FROM submissions WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,))
+            "SELECT * FROM submissions WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,)
+        )
         return Record._from_row(row) if row else None
 
     def history(self, limit: int = 20) -> list[Record]:
         """Newest first."""
-        return [Record._from_row(r) for r in self._query(
-            "SELECT * FROM submissions ORDER BY id DESC LIMIT ?", (limit,))]
+        return [
+            Record._from_row(r)
+            for r in self._query("SELECT * FROM submissions ORDER BY id DESC LIMIT ?", (limit,))
+        ]
 
     def records(self) -> list[Record]:
         """Every submission, oldest first (the order a notebook made them)."""
@@ -357,8 +420,7 @@ class Journal:
         }
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                           encoding="utf-8")
+        partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         partial.replace(target)
         return target
 
@@ -382,19 +444,24 @@ class Journal:
     def _setup_schema(self) -> None:
         with self._write() as conn:
             has_meta = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-            found = has_meta and conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            found = (
+                has_meta and conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            )
             if found and int(found[0]) > SCHEMA_VERSION:
                 raise JournalUnavailable(
                     f"hiapi journal unavailable: {self.path} was written by a newer hiapi-notebook "
                     f"(schema {found[0]}, this one knows {SCHEMA_VERSION}): upgrade the package "
-                    "(pip install -U hiapi-notebook), or set HIAPI_HOME to use another folder")
+                    "(pip install -U hiapi-notebook), or set HIAPI_HOME to use another folder"
+                )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                         (str(SCHEMA_VERSION),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -441,16 +508,24 @@ class Journal:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         head = "hiapi journal unavailable:"
         if kind in ("BUSY", "LOCKED"):
-            return (f"{head} {self.path} is locked by another process (waited {self.timeout:g} s): "
-                    "close the other kernel using it, or set HIAPI_HOME to use another folder")
+            return (
+                f"{head} {self.path} is locked by another process (waited {self.timeout:g} s): "
+                "close the other kernel using it, or set HIAPI_HOME to use another folder"
+            )
         if kind in ("NOTADB", "CORRUPT"):
-            return (f"{head} {self.path} is not a readable journal ({reason}): "
-                    "delete it, or set HIAPI_HOME to use another folder")
+            return (
+                f"{head} {self.path} is not a readable journal ({reason}): "
+                "delete it, or set HIAPI_HOME to use another folder"
+            )
         if kind in ("CANTOPEN", "READONLY", "PERM", "IOERR", "FULL", "AUTH"):
-            return (f"{head} cannot write {self.path} ({reason}): make it writable, "
-                    "or set HIAPI_HOME to a writable folder")
-        return (f"{head} {self.path} cannot be used ({reason}): "
-                "delete it, or set HIAPI_HOME to use another folder")
+            return (
+                f"{head} cannot write {self.path} ({reason}): make it writable, "
+                "or set HIAPI_HOME to a writable folder"
+            )
+        return (
+            f"{head} {self.path} cannot be used ({reason}): "
+            "delete it, or set HIAPI_HOME to use another folder"
+        )
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, rec_id: int) -> Record:
@@ -465,8 +540,9 @@ class Journal:
         if status == rec.status or (rec.is_terminal and status not in TERMINAL_STATUSES):
             return
         events = [*rec.events, (at, status)]
-        conn.execute("UPDATE submissions SET status = ?, events = ? WHERE id = ?",
-                     (status, _dumps(events), rec.id))
+        conn.execute(
+            "UPDATE submissions SET status = ?, events = ? WHERE id = ?", (status, _dumps(events), rec.id)
+        )
 
 
 def _dumps(value: Any) -> str:
@@ -476,7 +552,7 @@ def _dumps(value: Any) -> str:
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
 
 def _relative_to(path: Path, folder: Path) -> str:
@@ -493,16 +569,26 @@ def _scalar(value: Any) -> Any:
 
 def _flat_row(rec: Record) -> dict:
     row = {
-        "id": rec.id, "label": rec.label, "model": rec.model, "route": rec.route,
-        "storage": rec.storage, "variant": rec.variant, "status": rec.status,
-        "task_id": rec.task_id, "created_at": rec.created_at, "submitted_at": rec.submitted_at,
-        "completed_at": rec.completed_at, "elapsed": rec.elapsed,
-        "cost_estimate": rec.cost_estimate, "n_outputs": len(rec.outputs),
+        "id": rec.id,
+        "label": rec.label,
+        "model": rec.model,
+        "route": rec.route,
+        "storage": rec.storage,
+        "variant": rec.variant,
+        "status": rec.status,
+        "task_id": rec.task_id,
+        "created_at": rec.created_at,
+        "submitted_at": rec.submitted_at,
+        "completed_at": rec.completed_at,
+        "elapsed": rec.elapsed,
+        "cost_estimate": rec.cost_estimate,
+        "n_outputs": len(rec.outputs),
         "output_urls": [o.get("url") for o in rec.outputs],
         "local_files": [f.get("path") for f in rec.files],
         "error_code": (rec.error or {}).get("code"),
         "error_message": (rec.error or {}).get("message"),
-        "idempotency_key": rec.idempotency_key, "request_hash": rec.request_hash,
+        "idempotency_key": rec.idempotency_key,
+        "request_hash": rec.request_hash,
     }
     row.update({f"input.{k}": _scalar(v) for k, v in rec.input.items()})
     return row
@@ -519,8 +605,14 @@ def _timings(rec: Record) -> dict:
 
 def _manifest_entry(rec: Record) -> dict:
     return {
-        "request": {"model": rec.model, "route": rec.route, "storage": rec.storage,
-                    "input": rec.input, "hash": rec.request_hash, "variant": rec.variant},
+        "request": {
+            "model": rec.model,
+            "route": rec.route,
+            "storage": rec.storage,
+            "input": rec.input,
+            "hash": rec.request_hash,
+            "variant": rec.variant,
+        },
         "label": rec.label,
         "idempotency_key": rec.idempotency_key,
         "task_id": rec.task_id,
@@ -529,8 +621,15 @@ def _manifest_entry(rec: Record) -> dict:
         "submitted_at": _iso(rec.submitted_at),
         "completed_at": _iso(rec.completed_at),
         "outputs": rec.outputs,
-        "files": [{"index": f.get("index"), "path": f.get("path"), "sha256": f.get("sha256"),
-                   "bytes": f.get("bytes")} for f in rec.files],
+        "files": [
+            {
+                "index": f.get("index"),
+                "path": f.get("path"),
+                "sha256": f.get("sha256"),
+                "bytes": f.get("bytes"),
+            }
+            for f in rec.files
+        ],
         "error": rec.error,
         "timings": _timings(rec),
     }

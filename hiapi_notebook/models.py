@@ -4,11 +4,13 @@ The server is allowed to grow: unknown fields are kept in ``raw``, unknown
 statuses stay plain strings (and are polled on), and output items that are not
 objects are skipped rather than failing a whole task.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 TERMINAL_STATUSES = frozenset({"success", "fail"})
 
@@ -16,6 +18,8 @@ TERMINAL_STATUSES = frozenset({"success", "fail"})
 def new_idempotency_key() -> str:
     """One key per logical submission, reused by every resend of it (at most 255 bytes)."""
     return f"hnb-{uuid.uuid4().hex}"
+
+
 KNOWN_STATUSES = ("queued", "handling", "archiving", "success", "fail")
 
 
@@ -36,7 +40,7 @@ class Output:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Output":
+    def from_dict(cls, data: Mapping[str, Any]) -> Output:
         return cls(
             url=str(data.get("url") or ""),
             type=str(data.get("type") or "unknown"),
@@ -54,7 +58,7 @@ class TaskError:
     message: str | None = None
 
     @classmethod
-    def from_value(cls, data: Any) -> "TaskError | None":
+    def from_value(cls, data: Any) -> TaskError | None:
         if isinstance(data, Mapping):
             return cls(code=data.get("code"), message=data.get("message"))
         if isinstance(data, str) and data:
@@ -78,7 +82,7 @@ class Task:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Task":
+    def from_dict(cls, data: Mapping[str, Any]) -> Task:
         outputs = data.get("output") or []
         if not isinstance(outputs, list):
             outputs = []
@@ -110,11 +114,18 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form, e.g. for the journal; unknown fields survive."""
-        return dict(self.raw) if self.raw else {
-            "taskId": self.task_id, "model": self.model, "status": self.status,
-            "created": self.created_at or 0, "completed": self.completed_at or 0,
-            "output": [o.to_dict() for o in self.output],
-        }
+        return (
+            dict(self.raw)
+            if self.raw
+            else {
+                "taskId": self.task_id,
+                "model": self.model,
+                "status": self.status,
+                "created": self.created_at or 0,
+                "completed": self.completed_at or 0,
+                "output": [o.to_dict() for o in self.output],
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,7 @@ class TaskPage:
     total: int
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TaskPage":
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskPage:
         tasks = data.get("tasks") or data.get("items") or []
         return cls(
             items=tuple(Task.from_dict(t) for t in tasks if isinstance(t, Mapping)),

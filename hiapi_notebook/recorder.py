@@ -1,6 +1,7 @@
 """Keeps the journal in step with the runtime: the ``Store`` hooks write every
 change of a job to its row, and records turn back into requests, tasks and
 local files when a re-run reuses them."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,14 @@ from .models import CreatedTask, Output, Task
 from .runtime import Job, OutputFile, Request
 
 log = logging.getLogger("hiapi_notebook")
-_TYPE_GUESS = {"image": "image/png", "first_frame": "image/png", "last_frame": "image/png",
-               "thumbnail": "image/png", "video": "video/mp4", "audio": "audio/wav"}
+_TYPE_GUESS = {
+    "image": "image/png",
+    "first_frame": "image/png",
+    "last_frame": "image/png",
+    "thumbnail": "image/png",
+    "video": "video/mp4",
+    "audio": "audio/wav",
+}
 
 
 class JournalStore:
@@ -48,65 +55,97 @@ class JournalStore:
         if job.record_id is None:
             return
         if job.task is not None and job.task.is_terminal:
-            self._safely("the result", self.journal.record_result, job.record_id,
-                         job.task.to_dict())
+            self._safely("the result", self.journal.record_result, job.record_id, job.task.to_dict())
             if job.files:
-                self._safely("local copies", self.journal.record_files, job.record_id,
-                             [_file_entry(f) for f in job.files])
+                self._safely(
+                    "local copies",
+                    self.journal.record_files,
+                    job.record_id,
+                    [_file_entry(f) for f in job.files],
+                )
         elif _definitive(job.error) and (job.task_id is None or isinstance(job.error, NotFoundError)):
             # The server refused the create, or the task is unknown to it: close the row
             # so a re-run submits anew instead of re-sending or re-attaching forever.
-            self._safely("the refusal", self.journal.record_error, job.record_id,
-                         job.error.error_code or str(job.error.status), job.error.server_message)
+            self._safely(
+                "the refusal",
+                self.journal.record_error,
+                job.record_id,
+                job.error.error_code or str(job.error.status),
+                job.error.server_message,
+            )
         # Anything else (5xx, 429, 409, network errors, an interrupted wait) leaves the
         # row open: the create may have landed, so a re-run re-attaches (task id known)
         # or re-sends with the same idempotency key, which replays instead of billing.
 
     def output_path(self, job: Job, index: int, output: Output) -> Path | None:
         guess = mimetypes.guess_type(urlparse(output.url).path)[0] or _TYPE_GUESS.get(output.type)
-        return local_output_path(self.outputs_dir, job.task_id or "unknown", index,
-                                 output.type, guess)
+        return local_output_path(self.outputs_dir, job.task_id or "unknown", index, output.type, guess)
 
 
 def _definitive(error: BaseException | None) -> bool:
     """A refusal that resending the same request cannot change (400, 401, 402, 403, 404, 422)."""
-    return (isinstance(error, APIError) and error.status is not None
-            and 400 <= error.status < 500 and error.status not in (409, 429))
+    return (
+        isinstance(error, APIError)
+        and error.status is not None
+        and 400 <= error.status < 500
+        and error.status not in (409, 429)
+    )
 
 
 def _file_entry(f: OutputFile) -> dict:
-    return {"index": f.index, "url": f.url, "type": f.type,
-            "path": str(f.path) if f.path else None, "sha256": f.sha256, "bytes": f.size,
-            "content_type": f.content_type, "problem": f.problem}
+    return {
+        "index": f.index,
+        "url": f.url,
+        "type": f.type,
+        "path": str(f.path) if f.path else None,
+        "sha256": f.sha256,
+        "bytes": f.size,
+        "content_type": f.content_type,
+        "problem": f.problem,
+    }
 
 
 def task_from_record(rec: Record) -> Task:
-    return Task.from_dict({"taskId": rec.task_id, "model": rec.model, "status": rec.status,
-                           "created": int(rec.submitted_at or rec.created_at),
-                           "completed": int(rec.completed_at or 0), "output": rec.outputs,
-                           "error": rec.error, "route": rec.route, "storage": rec.storage})
+    return Task.from_dict(
+        {
+            "taskId": rec.task_id,
+            "model": rec.model,
+            "status": rec.status,
+            "created": int(rec.submitted_at or rec.created_at),
+            "completed": int(rec.completed_at or 0),
+            "output": rec.outputs,
+            "error": rec.error,
+            "route": rec.route,
+            "storage": rec.storage,
+        }
+    )
 
 
 def files_from_record(rec: Record) -> list[OutputFile]:
     """The local copies of a row; outputs never copied keep at least their URLs."""
     if not rec.files:
-        return [OutputFile(index=i, output=Output.from_dict(o), problem="no local copy")
-                for i, o in enumerate(rec.outputs)]
+        return [
+            OutputFile(index=i, output=Output.from_dict(o), problem="no local copy")
+            for i, o in enumerate(rec.outputs)
+        ]
     files = []
     for entry in rec.files:
         path = Path(entry["path"]) if entry.get("path") else None
-        files.append(OutputFile(
-            index=int(entry.get("index") or 0),
-            output=Output.from_dict({"url": entry.get("url", ""), "type": entry.get("type", "unknown")}),
-            path=path, content_type=entry.get("content_type"), sha256=entry.get("sha256"),
-            size=entry.get("bytes"),
-            problem=None if path is None or path.exists() else "local copy missing"))
+        files.append(
+            OutputFile(
+                index=int(entry.get("index") or 0),
+                output=Output.from_dict({"url": entry.get("url", ""), "type": entry.get("type", "unknown")}),
+                path=path,
+                content_type=entry.get("content_type"),
+                sha256=entry.get("sha256"),
+                size=entry.get("bytes"),
+                problem=None if path is None or path.exists() else "local copy missing",
+            )
+        )
     return files
 
 
 def request_from_record(rec: Record, request: Request | None) -> Request:
     """The request to (re)send for a row: its own idempotency key, so a resend replays."""
-    base = request or Request(model=rec.model, input=rec.input, route=rec.route,
-                              storage=rec.storage)
+    base = request or Request(model=rec.model, input=rec.input, route=rec.route, storage=rec.storage)
     return replace(base, idempotency_key=rec.idempotency_key)
-

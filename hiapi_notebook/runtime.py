@@ -7,6 +7,7 @@ journal) plugs in through the ``Store`` hooks; whoever shows things (views)
 subscribes to a job. The runtime itself knows neither files of its own nor
 widgets.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,9 +16,10 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from . import _loop
 from .client import AsyncHiAPI
@@ -79,10 +81,10 @@ class OutputFile:
 class Store(Protocol):
     """Hooks through which a record keeper follows a job (all run on the loop)."""
 
-    def created(self, job: "Job", created: CreatedTask) -> None: ...
-    def status(self, job: "Job", task: Task) -> None: ...
-    def finished(self, job: "Job") -> None: ...
-    def output_path(self, job: "Job", index: int, output: Output) -> Path | None: ...
+    def created(self, job: Job, created: CreatedTask) -> None: ...
+    def status(self, job: Job, task: Task) -> None: ...
+    def finished(self, job: Job) -> None: ...
+    def output_path(self, job: Job, index: int, output: Output) -> Path | None: ...
 
 
 Listener = Callable[["Job"], Any]
@@ -101,14 +103,13 @@ class Job:
     error: BaseException | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
-    cached: bool = False          # the result came from the journal, nothing was sent
-    replayed: bool = False        # the server replayed an earlier create (same key)
-    attached: bool = False        # re-attached to a task submitted earlier
-    sandbox: bool = False         # the server is the local sandbox: results are synthetic
+    cached: bool = False  # the result came from the journal, nothing was sent
+    replayed: bool = False  # the server replayed an earlier create (same key)
+    attached: bool = False  # re-attached to a task submitted earlier
+    sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
     local_id: int = field(default_factory=lambda: next(_ids))
-    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future,
-                                              repr=False)
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -164,8 +165,9 @@ def _safe_call(listener: Listener, job: Job) -> None:
 class Runtime:
     """Runs jobs on the background loop with one client and one optional store."""
 
-    def __init__(self, client: AsyncHiAPI, store: Store | None = None, *,
-                 max_output_bytes: int = 2 * 2**30) -> None:
+    def __init__(
+        self, client: AsyncHiAPI, store: Store | None = None, *, max_output_bytes: int = 2 * 2**30
+    ) -> None:
         self.client = client
         self.store = store
         self.max_output_bytes = max_output_bytes
@@ -180,20 +182,39 @@ class Runtime:
         job = Job(request=request, record_id=record_id)
         return self._launch(job, self._create_and_follow(job))
 
-    def attach(self, task_id: str, request: Request | None = None, *,
-               record_id: int | None = None) -> Job:
+    def attach(self, task_id: str, request: Request | None = None, *, record_id: int | None = None) -> Job:
         """Follow a task that already exists (a re-run after a restart, ``%hiapi status``)."""
-        job = Job(request=request or Request(model="", input={}), task_id=task_id,
-                  status="attaching", attached=True, record_id=record_id)
+        job = Job(
+            request=request or Request(model="", input={}),
+            task_id=task_id,
+            status="attaching",
+            attached=True,
+            record_id=record_id,
+        )
         return self._launch(job, self._follow(job))
 
-    def restore(self, request: Request, task: Task, files: list[OutputFile], *,
-                record_id: int | None = None, started: float | None = None,
-                finished: float | None = None) -> Job:
+    def restore(
+        self,
+        request: Request,
+        task: Task,
+        files: list[OutputFile],
+        *,
+        record_id: int | None = None,
+        started: float | None = None,
+        finished: float | None = None,
+    ) -> Job:
         """A finished job rebuilt from records: no request is sent."""
-        job = Job(request=request, task_id=task.task_id, status=task.status, task=task,
-                  files=files, cached=True, record_id=record_id,
-                  started=started or time.time(), finished=finished or time.time())
+        job = Job(
+            request=request,
+            task_id=task.task_id,
+            status=task.status,
+            task=task,
+            files=files,
+            cached=True,
+            record_id=record_id,
+            started=started or time.time(),
+            finished=finished or time.time(),
+        )
         if task.failed:
             job.error = TaskFailed(task)
             job.future.set_exception(job.error)
@@ -243,8 +264,13 @@ class Runtime:
     async def _create_and_follow(self, job: Job) -> None:
         req = job.request
         created = await self.client.tasks.create(
-            req.model, req.input, callback=req.callback, route=req.route,
-            idempotency_key=req.idempotency_key, storage=req.storage)
+            req.model,
+            req.input,
+            callback=req.callback,
+            route=req.route,
+            idempotency_key=req.idempotency_key,
+            storage=req.storage,
+        )
         job.task_id = created.task_id
         job.replayed = created.idempotent_replay
         job.request = replace(req, idempotency_key=created.idempotency_key)
@@ -270,8 +296,7 @@ class Runtime:
                 await self._collect_outputs(job, task)
             job._notify()
 
-        await self.client.tasks.wait(job.task_id, timeout=job.request.timeout,
-                                     on_update=on_update)
+        await self.client.tasks.wait(job.task_id, timeout=job.request.timeout, on_update=on_update)
 
     async def _collect_outputs(self, job: Job, task: Task) -> None:
         """Save each output once (a local copy, or bytes in memory) before its URL expires."""
@@ -281,17 +306,16 @@ class Runtime:
             path = self.store.output_path(job, index, output) if self.store else None
             try:
                 if path is not None:
-                    got = await self.client.download(output.url, path,
-                                                     max_bytes=self.max_output_bytes)
+                    got = await self.client.download(output.url, path, max_bytes=self.max_output_bytes)
                     file.path, file.sha256, file.size = got.path, got.sha256, got.bytes
                     file.content_type = got.content_type
                 else:
                     file.data, file.content_type = await self.client.fetch(
-                        output.url, max_bytes=min(MEMORY_OUTPUT_LIMIT, self.max_output_bytes))
+                        output.url, max_bytes=min(MEMORY_OUTPUT_LIMIT, self.max_output_bytes)
+                    )
                     file.size = len(file.data)
             except (HiAPIError, OSError) as exc:
                 file.problem = str(exc) if not isinstance(exc, OutputExpiredError) else "expired"
-                log.warning("hiapi-notebook could not keep output %s of %s: %s",
-                            index, job.task_id, exc)
+                log.warning("hiapi-notebook could not keep output %s of %s: %s", index, job.task_id, exc)
             files.append(file)
         job.files = files

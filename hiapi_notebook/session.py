@@ -2,6 +2,7 @@
 rule that decides, for each request, whether to reuse a recorded result,
 re-attach to a task still running, re-send an unanswered create, or submit.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,18 @@ from .views import media
 log = logging.getLogger("hiapi_notebook")
 
 
-_RUNTIME_SETTINGS = frozenset({"api_key", "base_url", "poll_interval", "max_poll_interval",
-                               "max_output_mb", "outputs_dir", "journal", "home"})
+_RUNTIME_SETTINGS = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "poll_interval",
+        "max_poll_interval",
+        "max_output_mb",
+        "outputs_dir",
+        "journal",
+        "home",
+    }
+)
 
 
 class Session:
@@ -59,13 +70,15 @@ class Session:
         with self._lock:
             if self._runtime is None:
                 s = self.settings
-                client = AsyncHiAPI(api_key=s.api_key, base_url=s.base_url,
-                                    poll_interval=s.poll_interval,
-                                    max_poll_interval=s.max_poll_interval)
+                client = AsyncHiAPI(
+                    api_key=s.api_key,
+                    base_url=s.base_url,
+                    poll_interval=s.poll_interval,
+                    max_poll_interval=s.max_poll_interval,
+                )
                 journal = self.journal
                 store = JournalStore(journal, self.outputs_dir) if journal is not None else None
-                self._runtime = Runtime(client, store,
-                                        max_output_bytes=int(s.max_output_mb * 2**20))
+                self._runtime = Runtime(client, store, max_output_bytes=int(s.max_output_mb * 2**20))
             return self._runtime
 
     @property
@@ -102,8 +115,15 @@ class Session:
             raise MissingAPIKeyError()
 
     # --- submitting ---
-    def submit(self, request: Request, *, variant: int = 0, fresh: bool = False,
-               cost: float | None = None, label: str | None = None) -> Job:
+    def submit(
+        self,
+        request: Request,
+        *,
+        variant: int = 0,
+        fresh: bool = False,
+        cost: float | None = None,
+        label: str | None = None,
+    ) -> Job:
         """Start (or reuse) one job for ``request``; returns at once."""
         runtime = self.runtime
         journal = self.journal
@@ -111,11 +131,19 @@ class Session:
             self.require_key()
             return runtime.submit(request)
         try:
-            rec, new = journal.claim(request.model, dict(request.input), route=request.route,
-                                     storage=request.storage, variant=variant,
-                                     idempotency_key=request.idempotency_key, fresh=fresh,
-                                     cost=cost, label=label, server=runtime.client.base_url,
-                                     callback=dict(request.callback) if request.callback else None)
+            rec, new = journal.claim(
+                request.model,
+                dict(request.input),
+                route=request.route,
+                storage=request.storage,
+                variant=variant,
+                idempotency_key=request.idempotency_key,
+                fresh=fresh,
+                cost=cost,
+                label=label,
+                server=runtime.client.base_url,
+                callback=dict(request.callback) if request.callback else None,
+            )
         except JournalUnavailable as exc:
             self._journal_problem = str(exc)
             print(f"{exc} (this task is not recorded)", file=sys.stderr)
@@ -127,9 +155,14 @@ class Session:
             if running is not None and not running.done:
                 return running  # the same cell run again while its task is in flight
         if not new and rec.succeeded:
-            return runtime.restore(request_from_record(rec, request), task_from_record(rec),
-                                   files_from_record(rec), record_id=rec.id,
-                                   started=rec.created_at, finished=rec.completed_at)
+            return runtime.restore(
+                request_from_record(rec, request),
+                task_from_record(rec),
+                files_from_record(rec),
+                record_id=rec.id,
+                started=rec.created_at,
+                finished=rec.completed_at,
+            )
         self.require_key()
         req = request_from_record(rec, request)
         if not new and rec.task_id:
@@ -146,12 +179,16 @@ class Session:
         journal = self.journal
         rec = journal.find_task(task_id) if journal is not None else None
         if rec is not None and rec.succeeded:
-            return self.runtime.restore(request_from_record(rec, None), task_from_record(rec),
-                                        files_from_record(rec), record_id=rec.id,
-                                        started=rec.created_at, finished=rec.completed_at)
+            return self.runtime.restore(
+                request_from_record(rec, None),
+                task_from_record(rec),
+                files_from_record(rec),
+                record_id=rec.id,
+                started=rec.created_at,
+                finished=rec.completed_at,
+            )
         with self._lock:  # already followed here (say a --no-wait cell): show that job
-            running = next((j for j in self._by_record.values()
-                            if j.task_id == task_id and not j.done), None)
+            running = next((j for j in self._by_record.values() if j.task_id == task_id and not j.done), None)
         if running is not None:
             return running
         req = request_from_record(rec, None) if rec is not None else None
@@ -166,6 +203,7 @@ class Session:
         """Start (once) and use the in-kernel sandbox. The environment points at it
         too, so a plain ``HiAPI()`` made in this kernel reaches the same server."""
         from .sandbox import SandboxServer
+
         if self.sandbox is None:
             self.sandbox = SandboxServer(port=port, speed=speed).start()
         os.environ.update(_sandbox_env(self.sandbox.url))
@@ -179,8 +217,7 @@ class Session:
     def configure(self, **changes: Any) -> Settings:
         """Change settings; leaving the built-in sandbox also clears the environment
         it set, so nothing keeps pointing at it."""
-        if self.using_builtin_sandbox and "base_url" in changes \
-                and changes["base_url"] != self.sandbox.url:
+        if self.using_builtin_sandbox and "base_url" in changes and changes["base_url"] != self.sandbox.url:
             for name, value in _sandbox_env(self.sandbox.url).items():
                 if os.environ.get(name) == value:
                     del os.environ[name]

@@ -3,6 +3,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from kernel_harness import kernel, kernel_env  # noqa: F401  (fixtures, shared by every test file)
 
 from hiapi_notebook.sandbox import SandboxServer
 from hiapi_notebook.session import reset_session
@@ -73,8 +74,9 @@ class CallbackReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def wait(self, count=1, timeout=10.0):
         """The first ``count`` callbacks, waiting for them to arrive."""

@@ -23,9 +23,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -51,13 +52,15 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ipykernel_version(python: str) -> str | None:
     """The ipykernel version importable by `python`, or None."""
     try:
         done = subprocess.run(
             [python, "-c", "import ipykernel; print(ipykernel.__version__)"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -82,23 +85,30 @@ def kernel_python(label: str) -> str:
     for found, python in kernel_pythons():
         if found == label:
             return python
-    missing(f"no venv with {label} among {', '.join(VENVS)} (found: {kernel_pythons()}); "
-            "`make test` creates them")
+    missing(
+        f"no venv with {label} among {', '.join(VENVS)} (found: {kernel_pythons()}); `make test` creates them"
+    )
     raise AssertionError("unreachable")
 
 
-def start_kernel(python: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
-                 timeout: float = 60) -> tuple[KernelManager, BlockingKernelClient]:
+def start_kernel(
+    python: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None, timeout: float = 60
+) -> tuple[KernelManager, BlockingKernelClient]:
     """Start an ipykernel running on `python`; returns (km, kc) with channels ready."""
     spec_root = Path(tempfile.mkdtemp(prefix="hiapi-kernelspec-"))
     (spec_root / SPEC_NAME).mkdir()
-    (spec_root / SPEC_NAME / "kernel.json").write_text(json.dumps({
-        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": f"test kernel ({python})",
-        "language": "python",
-    }))
-    km = KernelManager(kernel_name=SPEC_NAME,
-                       kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_root)]))
+    (spec_root / SPEC_NAME / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": f"test kernel ({python})",
+                "language": "python",
+            }
+        )
+    )
+    km = KernelManager(
+        kernel_name=SPEC_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_root)])
+    )
     km.hiapi_spec_root = spec_root  # removed by stop_kernel
     # jupyter_client replaces the whole environment when env is given: start from ours.
     km.start_kernel(env={**os.environ, **(env or {})}, cwd=str(cwd) if cwd else None)
@@ -134,8 +144,9 @@ def execute(kc: BlockingKernelClient, code: str, timeout: float = 60) -> tuple[M
         try:
             msg = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
         except queue.Empty:
-            raise TimeoutError(f"cell not idle after {timeout}s; iopub so far: "
-                               f"{[m['msg_type'] for m in msgs]}\n{code}") from None
+            raise TimeoutError(
+                f"cell not idle after {timeout}s; iopub so far: {[m['msg_type'] for m in msgs]}\n{code}"
+            ) from None
         if msg["parent_header"].get("msg_id") != msg_id:
             _backlog(kc).append(msg)
             continue
@@ -151,8 +162,9 @@ def execute(kc: BlockingKernelClient, code: str, timeout: float = 60) -> tuple[M
             return reply, msgs
 
 
-def collect_iopub(kc: BlockingKernelClient, seconds: float,
-                  until: Callable[[list[Msg]], bool] | None = None) -> list[Msg]:
+def collect_iopub(
+    kc: BlockingKernelClient, seconds: float, until: Callable[[list[Msg]], bool] | None = None
+) -> list[Msg]:
     """iopub messages arriving from now on (after a cell went idle): background updates.
 
     Reads for up to `seconds`; stops early once ``until(messages_so_far)`` is true.
@@ -174,9 +186,13 @@ def collect_iopub(kc: BlockingKernelClient, seconds: float,
 # Small readers for what background work sends.
 def widget_updates(msgs: list[Msg], comm_id: str | None = None) -> list[dict]:
     """The `state` dicts of ipywidgets `update` comm messages (optionally for one widget)."""
-    return [m["content"]["data"].get("state", {}) for m in msgs
-            if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"
-            and (comm_id is None or m["content"]["comm_id"] == comm_id)]
+    return [
+        m["content"]["data"].get("state", {})
+        for m in msgs
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["data"].get("method") == "update"
+        and (comm_id is None or m["content"]["comm_id"] == comm_id)
+    ]
 
 
 def display_updates(msgs: list[Msg]) -> list[Msg]:
@@ -185,14 +201,18 @@ def display_updates(msgs: list[Msg]) -> list[Msg]:
 
 def widget_model_ids(msgs: list[Msg]) -> list[str]:
     """Model ids of the widgets a cell displayed (their comm ids)."""
-    return [m["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
-            for m in msgs if m["msg_type"] == "display_data"
-            and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    return [
+        m["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        for m in msgs
+        if m["msg_type"] == "display_data"
+        and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+    ]
 
 
 @dataclass
 class Kernel:
     """A running test kernel; `label` is "ipykernel6" or "ipykernel7"."""
+
     label: str
     python: str
     km: KernelManager

@@ -54,33 +54,42 @@ def test_model_names_by_kind_current_before_legacy():
 
 
 def test_a_valid_input_passes():
-    validate_input("seedance-2-0", {"prompt": "a cyan glass data center", "duration": 8,
-                                    "resolution": "1080p", "generate_audio": True,
-                                    "reference_image_urls": "https://example.com/a.png"})
+    validate_input(
+        "seedance-2-0",
+        {
+            "prompt": "a cyan glass data center",
+            "duration": 8,
+            "resolution": "1080p",
+            "generate_audio": True,
+            "reference_image_urls": "https://example.com/a.png",
+        },
+    )
 
 
 def test_enum_error_names_the_field_and_lists_allowed_values():
     with pytest.raises(CatalogError) as caught:
         validate_input("gpt-image-2/text-to-image", {"prompt": "x", "aspect_ratio": "7:3"})
     assert caught.value.field == "aspect_ratio"
-    assert str(caught.value).startswith("invalid input.aspect_ratio '7:3': allowed values are "
-                                        "auto, 1:1, 3:2")
+    assert str(caught.value).startswith("invalid input.aspect_ratio '7:3': allowed values are auto, 1:1, 3:2")
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.parametrize("input, field, words", [
-    ({"prompt": "abcd", "duration": 20}, "duration", "20 is out of range: allowed 4 to 15"),
-    ({"prompt": "abcd", "duration": "5"}, "duration", "must be an integer"),
-    ({"prompt": "abcd", "duration": True}, "duration", "must be an integer"),
-    ({"prompt": "abcd", "generate_audio": "yes"}, "generate_audio", "true or false"),
-    ({"prompt": "ab"}, "prompt", "has 2 characters: allowed at least 3"),
-    ({"prompt": "x" * 20001}, "prompt", "allowed at most 20000"),
-    ({"prompt": "abcd", "reference_image_urls": [1]}, "reference_image_urls", "list of strings"),
-    ({}, "prompt", "input.prompt is required for seedance-2-0"),
-    ({"prompt": "   "}, "prompt", "is required"),
-    ({"prompt": "abcd", "callback_url": "https://x"}, "callback_url", "not allowed"),
-    ({"prompt": "abcd", "asepct_ratio": "16:9"}, "asepct_ratio", "did you mean aspect_ratio?"),
-])
+@pytest.mark.parametrize(
+    "input, field, words",
+    [
+        ({"prompt": "abcd", "duration": 20}, "duration", "20 is out of range: allowed 4 to 15"),
+        ({"prompt": "abcd", "duration": "5"}, "duration", "must be an integer"),
+        ({"prompt": "abcd", "duration": True}, "duration", "must be an integer"),
+        ({"prompt": "abcd", "generate_audio": "yes"}, "generate_audio", "true or false"),
+        ({"prompt": "ab"}, "prompt", "has 2 characters: allowed at least 3"),
+        ({"prompt": "x" * 20001}, "prompt", "allowed at most 20000"),
+        ({"prompt": "abcd", "reference_image_urls": [1]}, "reference_image_urls", "list of strings"),
+        ({}, "prompt", "input.prompt is required for seedance-2-0"),
+        ({"prompt": "   "}, "prompt", "is required"),
+        ({"prompt": "abcd", "callback_url": "https://x"}, "callback_url", "not allowed"),
+        ({"prompt": "abcd", "asepct_ratio": "16:9"}, "asepct_ratio", "did you mean aspect_ratio?"),
+    ],
+)
 def test_validation_errors(input, field, words):
     with pytest.raises(CatalogError) as caught:
         validate_input("seedance-2-0", input)
@@ -102,8 +111,10 @@ def test_every_callback_field_is_refused_even_for_unknown_models():
 def test_leniency_where_the_catalogue_is_vague():
     validate_input("not-in-the-catalogue", {"anything": 1})  # the server decides
     validate_input("seedance-2-0", {"prompt": "abcd", "camera_motion": "pan"})  # not a typo
-    validate_input("veo-3.1-fast/text-to-video",  # an enum without its list, a default
-                   {"prompt": "x", "duration": 6})
+    validate_input(
+        "veo-3.1-fast/text-to-video",  # an enum without its list, a default
+        {"prompt": "x", "duration": 6},
+    )
     validate_input("seedream-5.0-pro/text-to-image", {"prompt": "a cat"})  # required w/ default
     validate_input("seedance-2.5/reference-to-video", {"duration": -1})  # also_accepts
     validate_input("flux-1.1-pro", {"prompt": "x", "size": "1024x1024"})  # no schema known

@@ -1,5 +1,6 @@
 """The client against the sandbox over real HTTP: every error class, retries
 honouring Retry-After in both forms, idempotent creates, polling, webhooks."""
+
 import asyncio
 import hashlib
 import hmac
@@ -36,16 +37,27 @@ class ScriptedServer:
     statuses, one per poll, to show what the sandbox never sends."""
 
     def __init__(self, statuses):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
         script = list(statuses)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 status = script.pop(0) if len(script) > 1 else script[0]
-                body = json.dumps({"code": 200, "message": "success", "data": {
-                    "taskId": "tk-hiapi-scripted", "status": status, "created": int(time.time()),
-                    "completed": 0, "novel": True}}).encode()
+                body = json.dumps(
+                    {
+                        "code": 200,
+                        "message": "success",
+                        "data": {
+                            "taskId": "tk-hiapi-scripted",
+                            "status": status,
+                            "created": int(time.time()),
+                            "completed": 0,
+                            "novel": True,
+                        },
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -71,13 +83,16 @@ def test_on_update_hears_unknown_statuses_and_polls_on():
     assert info.value.task.raw["novel"] is True and "no reason given" in str(info.value)
 
 
-@pytest.mark.parametrize("setup, call, exc", [
-    (dict(), lambda c: c.tasks.create("no-such-model", {"prompt": "x"}), errors.InvalidRequestError),
-    (dict(), lambda c: c.tasks.create(IMAGE, {}), errors.InvalidRequestError),
-    (dict(key="right"), lambda c: c.tasks.list(), errors.AuthenticationError),
-    (dict(balance=0.0), lambda c: c.tasks.create(IMAGE, {"prompt": "x"}), errors.PaymentRequiredError),
-    (dict(), lambda c: c.tasks.retrieve("tk-hiapi-00000000000000000000000000"), errors.NotFoundError),
-])
+@pytest.mark.parametrize(
+    "setup, call, exc",
+    [
+        (dict(), lambda c: c.tasks.create("no-such-model", {"prompt": "x"}), errors.InvalidRequestError),
+        (dict(), lambda c: c.tasks.create(IMAGE, {}), errors.InvalidRequestError),
+        (dict(key="right"), lambda c: c.tasks.list(), errors.AuthenticationError),
+        (dict(balance=0.0), lambda c: c.tasks.create(IMAGE, {"prompt": "x"}), errors.PaymentRequiredError),
+        (dict(), lambda c: c.tasks.retrieve("tk-hiapi-00000000000000000000000000"), errors.NotFoundError),
+    ],
+)
 def test_error_classes_from_real_answers(sandbox_factory, setup, call, exc):
     srv = sandbox_factory(**setup)
     with client_for(srv, key="wrong" if "key" in setup else "k", max_retries=0) as client:
@@ -110,9 +125,10 @@ def test_missing_key_names_the_variable(sandbox, monkeypatch):
     assert sandbox.requests == []
 
 
-@pytest.mark.parametrize("status, exc", [("429", errors.RateLimitError),
-                                         ("503", errors.ServiceUnavailableError),
-                                         ("500", errors.ServerError)])
+@pytest.mark.parametrize(
+    "status, exc",
+    [("429", errors.RateLimitError), ("503", errors.ServiceUnavailableError), ("500", errors.ServerError)],
+)
 def test_retryable_statuses_give_up_with_their_class(sandbox, status, exc):
     sandbox.inject(status, times=10, retry_after=0)
     with client_for(sandbox, max_retries=2) as client:
@@ -202,9 +218,8 @@ def test_webhook_signed_by_the_sandbox_verifies(sandbox_factory, callback_receiv
     receiver = callback_receiver()
     srv = sandbox_factory(webhook_secret="s3cret")
     with client_for(srv) as client:
-        created = client.tasks.create(IMAGE, {"prompt": "x"},
-                                      callback={"url": receiver.url, "when": "final"})
-    (headers, body), = receiver.wait(1)
+        created = client.tasks.create(IMAGE, {"prompt": "x"}, callback={"url": receiver.url, "when": "final"})
+    ((headers, body),) = receiver.wait(1)
     task = verify_webhook(body, dict(headers), "s3cret")
     assert task.task_id == created.task_id and task.is_terminal
     with pytest.raises(errors.WebhookVerificationError):
@@ -214,8 +229,7 @@ def test_webhook_signed_by_the_sandbox_verifies(sandbox_factory, callback_receiv
     stale = dict(headers)
     old = str(int(time.time()) - 1000)
     stale["X-HiAPI-Timestamp"] = old
-    stale["X-HiAPI-Signature"] = hmac.new(b"s3cret", old.encode() + b"." + body,
-                                          hashlib.sha256).hexdigest()
+    stale["X-HiAPI-Signature"] = hmac.new(b"s3cret", old.encode() + b"." + body, hashlib.sha256).hexdigest()
     with pytest.raises(errors.WebhookVerificationError, match="tolerance"):
         verify_webhook(body, stale, "s3cret")
 
@@ -235,8 +249,8 @@ def test_hundreds_of_concurrent_runs_share_one_client(sandbox_factory):
 
     async def scenario():
         async with AsyncHiAPI(api_key="k", base_url=srv.url, poll_interval=0.05) as client:
-            return await asyncio.gather(*(client.tasks.run(IMAGE, {"prompt": f"n{i}"})
-                                          for i in range(200)))
+            return await asyncio.gather(*(client.tasks.run(IMAGE, {"prompt": f"n{i}"}) for i in range(200)))
+
     tasks = _loop.run_sync(scenario())  # not asyncio.run: the browser tests' loop may be running
     assert len({t.task_id for t in tasks}) == 200 and all(t.succeeded for t in tasks)
 
@@ -244,9 +258,11 @@ def test_hundreds_of_concurrent_runs_share_one_client(sandbox_factory):
 def test_downloads_stream_to_disk(sandbox, tmp_path):
     with client_for(sandbox) as client:
         task = client.tasks.run(IMAGE, {"prompt": "save me"})
+
     async def fetch():
         async with AsyncHiAPI(api_key="k", base_url=sandbox.url) as c:
             return await c.download(task.output[0].url, tmp_path / "a.png")
+
     got = _loop.run_sync(fetch())
     data = (tmp_path / "a.png").read_bytes()
     assert data.startswith(b"\x89PNG") and got.bytes == len(data)

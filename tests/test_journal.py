@@ -1,4 +1,5 @@
 """The journal on real SQLite files: claim and reuse, events, exports, processes, bad files."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,16 @@ PROMPT = {"prompt": "a red fox in snow", "aspect_ratio": "16:9"}
 
 def success_task(task_id: str, completed: int = 1777800799) -> dict:
     return {
-        "taskId": task_id, "model": "gpt-image-2", "status": "success",
-        "created": completed - 30, "completed": completed, "storage": "temp",
-        "output": [{"url": "https://cdn.example/0.png", "type": "image",
-                    "expireAt": completed + 86400}, "not an object"],
+        "taskId": task_id,
+        "model": "gpt-image-2",
+        "status": "success",
+        "created": completed - 30,
+        "completed": completed,
+        "storage": "temp",
+        "output": [
+            {"url": "https://cdn.example/0.png", "type": "image", "expireAt": completed + 86400},
+            "not an object",
+        ],
         "secretish": "unknown fields are not stored",
     }
 
@@ -43,6 +50,7 @@ def journal(tmp_path):
 
 
 # -- request_hash ---------------------------------------------------------------------------
+
 
 def test_hash_ignores_key_order_and_handles_unicode():
     a = request_hash("m", {"prompt": "雪の中の狐 🦊", "n": 1, "opts": {"x": 1, "y": 2}})
@@ -59,14 +67,18 @@ def test_hash_distinguishes_every_part_of_the_request():
 
 
 def test_hash_is_stable_across_processes():
-    code = ("from hiapi_notebook.journal import request_hash; "
-            "print(request_hash('m', {'b': 'é', 'a': [1, 2]}, route='r'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout.strip()
+    code = (
+        "from hiapi_notebook.journal import request_hash; "
+        "print(request_hash('m', {'b': 'é', 'a': [1, 2]}, route='r'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.strip()
     assert out == request_hash("m", {"a": [1, 2], "b": "é"}, route="r")
 
 
 # -- claim ----------------------------------------------------------------------------------
+
 
 def test_first_claim_inserts_a_pending_row(journal):
     rec, created = journal.claim("gpt-image-2", PROMPT, label="cell 3", cost=0.04)
@@ -104,8 +116,15 @@ def test_success_is_reused_as_cached_result(journal):
 def test_failed_task_is_never_reused(journal):
     rec, _ = journal.claim("m", PROMPT)
     journal.set_task_id(rec.id, "tk-hiapi-1")
-    journal.record_result(rec.id, {"taskId": "tk-hiapi-1", "status": "fail", "completed": 5,
-                                   "error": {"code": "TASK_FAILED", "message": "rejected"}})
+    journal.record_result(
+        rec.id,
+        {
+            "taskId": "tk-hiapi-1",
+            "status": "fail",
+            "completed": 5,
+            "error": {"code": "TASK_FAILED", "message": "rejected"},
+        },
+    )
     again, created = journal.claim("m", PROMPT)
     assert created and again.id != rec.id and again.idempotency_key != rec.idempotency_key
 
@@ -113,8 +132,7 @@ def test_failed_task_is_never_reused(journal):
 def test_refused_create_is_not_resent(journal):
     rec, _ = journal.claim("m", PROMPT)
     failed = journal.record_error(rec.id, "INVALID_REQUEST", "unknown field")
-    assert failed.status == "fail" and failed.error == {"code": "INVALID_REQUEST",
-                                                        "message": "unknown field"}
+    assert failed.status == "fail" and failed.error == {"code": "INVALID_REQUEST", "message": "unknown field"}
     assert journal.claim("m", PROMPT)[1]
 
 
@@ -134,6 +152,7 @@ def test_variants_are_distinct_results(journal):
 
 
 # -- recording ------------------------------------------------------------------------------
+
 
 def test_status_events_are_appended_once_each(journal):
     rec, _ = journal.claim("m", PROMPT)
@@ -158,8 +177,9 @@ def test_result_stores_outputs_error_and_times_but_not_raw(journal):
     rec, _ = journal.claim("m", PROMPT)
     journal.set_task_id(rec.id, "tk-hiapi-1")
     done = journal.record_result(rec.id, success_task("tk-hiapi-1", completed=int(time.time())))
-    assert done.outputs == [{"url": "https://cdn.example/0.png", "type": "image",
-                             "expireAt": done.completed_at + 86400}]
+    assert done.outputs == [
+        {"url": "https://cdn.example/0.png", "type": "image", "expireAt": done.completed_at + 86400}
+    ]
     assert done.error is None and done.is_terminal and done.events[-1][1] == "success"
     assert done.elapsed is not None and done.elapsed >= 0
     with sqlite3.connect(journal.path) as raw:
@@ -177,8 +197,13 @@ def test_result_fills_in_a_missing_task_id(journal):
 def test_files_merge_by_index(journal):
     rec, _ = journal.claim("m", PROMPT)
     journal.record_files(rec.id, [{"index": 1, "path": "b.png", "sha256": "bb", "bytes": 2}])
-    journal.record_files(rec.id, [{"index": 0, "path": "a.png", "sha256": "aa", "bytes": 1},
-                                  {"index": 1, "path": "b2.png", "sha256": "cc", "bytes": 3}])
+    journal.record_files(
+        rec.id,
+        [
+            {"index": 0, "path": "a.png", "sha256": "aa", "bytes": 1},
+            {"index": 1, "path": "b2.png", "sha256": "cc", "bytes": 3},
+        ],
+    )
     assert [f["path"] for f in journal.get(rec.id).files] == ["a.png", "b2.png"]
 
 
@@ -189,6 +214,7 @@ def test_unknown_record_is_a_key_error(journal):
 
 
 # -- reading --------------------------------------------------------------------------------
+
 
 def test_history_is_newest_first(journal):
     ids = [journal.claim("m", {"prompt": f"p{i}"})[0].id for i in range(5)]
@@ -219,30 +245,48 @@ def test_export_writes_a_manifest(journal, tmp_path):
     journal.set_task_id(rec.id, "tk-hiapi-1")
     journal.record_status(rec.id, "queued")
     journal.record_result(rec.id, success_task("tk-hiapi-1", completed=int(time.time()) + 1))
-    journal.record_files(rec.id, [{"index": 0, "url": "https://cdn.example/0.png",
-                                   "path": "hiapi-outputs/tk-hiapi-1/0-image.png",
-                                   "sha256": "ab" * 32, "bytes": 1234, "content_type": "image/png"}])
+    journal.record_files(
+        rec.id,
+        [
+            {
+                "index": 0,
+                "url": "https://cdn.example/0.png",
+                "path": "hiapi-outputs/tk-hiapi-1/0-image.png",
+                "sha256": "ab" * 32,
+                "bytes": 1234,
+                "content_type": "image/png",
+            }
+        ],
+    )
     journal.claim("m", {"prompt": "not exported"})
 
     out = journal.export(tmp_path / "report" / "manifest.json", [journal.get(rec.id)])
     manifest = json.loads(out.read_text(encoding="utf-8"))
     assert manifest["journal"] == "../journal.sqlite3" and manifest["generated_at"]
     [entry] = manifest["results"]
-    assert entry["request"] == {"model": "gpt-image-2", "route": "fast", "storage": None,
-                                "input": PROMPT, "variant": 0,
-                                "hash": request_hash("gpt-image-2", PROMPT, route="fast")}
+    assert entry["request"] == {
+        "model": "gpt-image-2",
+        "route": "fast",
+        "storage": None,
+        "input": PROMPT,
+        "variant": 0,
+        "hash": request_hash("gpt-image-2", PROMPT, route="fast"),
+    }
     assert entry["task_id"] == "tk-hiapi-1" and entry["status"] == "success"
     assert entry["idempotency_key"] == rec.idempotency_key
     assert entry["outputs"][0]["url"] == "https://cdn.example/0.png"
-    assert entry["files"] == [{"index": 0, "path": "hiapi-outputs/tk-hiapi-1/0-image.png",
-                               "sha256": "ab" * 32, "bytes": 1234}]
+    assert entry["files"] == [
+        {"index": 0, "path": "hiapi-outputs/tk-hiapi-1/0-image.png", "sha256": "ab" * 32, "bytes": 1234}
+    ]
     assert entry["created_at"] and entry["submitted_at"] and entry["completed_at"]
     assert set(entry["timings"]["in_status_s"]) == {"submitted", "queued"}
     assert entry["timings"]["total_s"] >= 0
 
     everything = json.loads(journal.export(tmp_path / "all.json").read_text(encoding="utf-8"))
     assert [r["request"]["input"]["prompt"] for r in everything["results"]] == [
-        PROMPT["prompt"], "not exported"]
+        PROMPT["prompt"],
+        "not exported",
+    ]
 
 
 # -- several processes ----------------------------------------------------------------------
@@ -263,9 +307,16 @@ def test_concurrent_processes_claiming_the_same_request_share_one_row(tmp_path):
     path = tmp_path / "shared.sqlite3"  # not created yet: the schema set-up races too
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.time() + 1.0
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(path), str(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, str(path), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=30)
@@ -278,6 +329,7 @@ def test_concurrent_processes_claiming_the_same_request_share_one_row(tmp_path):
 
 
 # -- bad files ------------------------------------------------------------------------------
+
 
 def test_corrupt_file_gives_one_clear_line(tmp_path):
     path = tmp_path / "journal.sqlite3"
@@ -311,8 +363,7 @@ def test_newer_schema_asks_for_an_upgrade(tmp_path):
     path = tmp_path / "journal.sqlite3"
     Journal(path).close()
     with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                    (str(SCHEMA_VERSION + 1),))
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     raw.close()
     with pytest.raises(JournalUnavailable, match="upgrade the package"):
         Journal(path)
@@ -326,6 +377,7 @@ def test_unwritable_home_gives_journal_unavailable(tmp_path):
 
 
 # -- where things live ----------------------------------------------------------------------
+
 
 def test_hiapi_home_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setenv("HIAPI_HOME", str(tmp_path / "elsewhere"))

@@ -1,13 +1,14 @@
 """Reproducible notebooks in real kernels: a kernel killed mid-task, a new kernel
 re-running the same cell re-attaches (no second task); cached re-runs send
 nothing; expired URLs fall back to local copies; a broken journal is survivable."""
+
 import signal
 import time
 
 import pytest
+from kernel_harness import display_updates, execute, kernel_python, start_kernel, stop_kernel
 
 from hiapi_notebook.sandbox import SandboxServer
-from kernel_harness import display_updates, execute, kernel_python, start_kernel, stop_kernel
 
 pytestmark = pytest.mark.kernel
 VIDEO_CELL = "%%hiapi seedance-2-0 --duration 5{extra}\nA paper boat on a rainy street"
@@ -19,8 +20,12 @@ class Notebook:
 
     def __init__(self, folder, srv):
         self.folder = folder
-        self.env = {"HIAPI_BASE_URL": srv.url, "HIAPI_API_KEY": "k", "HIAPI_POLL_INTERVAL": "0.1",
-                    "IPYTHONDIR": str(folder / ".ipython")}
+        self.env = {
+            "HIAPI_BASE_URL": srv.url,
+            "HIAPI_API_KEY": "k",
+            "HIAPI_POLL_INTERVAL": "0.1",
+            "IPYTHONDIR": str(folder / ".ipython"),
+        }
         self.python = kernel_python("ipykernel7")
         self.km = self.kc = None
 
@@ -50,6 +55,7 @@ def notebook(tmp_path):
     def make(srv):
         made.append(Notebook(tmp_path, srv))
         return made[-1]
+
     yield make
     for nb in made:
         nb.stop()
@@ -120,9 +126,11 @@ def test_cached_rerun_sends_nothing_and_survives_expired_urls(notebook):
         assert "cached" in str(again)
         png = [m for m in display_updates(again) if "image/png" in m["content"]["data"]]
         assert png, "the local copy was not shown"
-        reply, msgs = nb.run("from hiapi_notebook.api import submit\n"
-                             "g = submit('A lighthouse at dusk', model='gpt-image-2/text-to-image', show=False)\n"
-                             "print(len(g.wait().outputs[0].data()), g.cached)")
+        reply, msgs = nb.run(
+            "from hiapi_notebook.api import submit\n"
+            "g = submit('A lighthouse at dusk', model='gpt-image-2/text-to-image', show=False)\n"
+            "print(len(g.wait().outputs[0].data()), g.cached)"
+        )
         text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
         assert text.split()[1] == "True" and int(text.split()[0]) > 1000
         assert len(srv.requests) == before
@@ -138,6 +146,7 @@ def test_broken_journal_is_one_line_and_the_notebook_still_works(notebook, tmp_p
         db.write_bytes(b"this is not a database" * 100)
     else:
         import sqlite3
+
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("CREATE TABLE t (x)")
         holder.execute("BEGIN EXCLUSIVE")
@@ -147,8 +156,11 @@ def test_broken_journal_is_one_line_and_the_notebook_still_works(notebook, tmp_p
             nb.start()
             reply, msgs = nb.run(IMAGE_CELL)
             assert reply["content"]["status"] == "ok", reply["content"]
-            stderr = "".join(m["content"]["text"] for m in msgs
-                             if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+            stderr = "".join(
+                m["content"]["text"]
+                for m in msgs
+                if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+            )
             assert "journal" in stderr and ("HIAPI_HOME" in stderr or "delete" in stderr), stderr
             assert stderr.count("\n") == 1 and "Traceback" not in stderr
             assert [m for m in display_updates(msgs) if "image/png" in m["content"]["data"]]

@@ -3,10 +3,7 @@ updates and display-handle updates made from background work reach the front end
 went idle, with no further cell run."""
 
 import pytest
-
-from kernel_harness import (  # noqa: F401  (kernel, kernel_env: fixtures used by name)
-    display_updates, kernel, kernel_env, widget_model_ids, widget_updates,
-)
+from kernel_harness import display_updates, widget_model_ids, widget_updates
 
 pytestmark = pytest.mark.kernel
 
@@ -35,8 +32,9 @@ def test_background_updates_arrive_after_idle(kernel):
     (bar_id,) = widget_model_ids(cell_msgs)
 
     def finished(msgs):
-        return (any(s.get("value") == 5 for s in widget_updates(msgs, bar_id))
-                and any(m["content"]["data"].get("text/plain") == "'step 5'" for m in display_updates(msgs)))
+        return any(s.get("value") == 5 for s in widget_updates(msgs, bar_id)) and any(
+            m["content"]["data"].get("text/plain") == "'step 5'" for m in display_updates(msgs)
+        )
 
     # Everything below arrives after the cell's `status: idle`; no other cell is run.
     later = kernel.collect_iopub(20, until=finished)

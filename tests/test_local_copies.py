@@ -1,5 +1,6 @@
 """Local copies of outputs: size-limited, http(s) only, media types only; a
 refused copy leaves the task's success intact and says why."""
+
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -51,8 +52,9 @@ def test_only_http_and_only_media_are_downloaded(tmp_path):
         with pytest.raises(errors.RequestValidationError, match="non-http"):
             _loop.run_sync(client.download("file:///etc/passwd", tmp_path / "x"))
         with pytest.raises(errors.APIConnectionError, match="text/html"):
-            _loop.run_sync(client.download(
-                f"http://127.0.0.1:{httpd.server_address[1]}/x.png", tmp_path / "x.png"))
+            _loop.run_sync(
+                client.download(f"http://127.0.0.1:{httpd.server_address[1]}/x.png", tmp_path / "x.png")
+            )
         assert not list(tmp_path.iterdir())  # nothing half-written left behind
     finally:
         httpd.shutdown()

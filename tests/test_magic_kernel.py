@@ -1,15 +1,14 @@
 """%%hiapi in a real kernel, on ipykernel 6 and 7: live status and media reach
 the front end (iopub) after the cell returned, with no further cell run."""
+
 import base64
-import threading
 import json
+import threading
 
 import pytest
+from kernel_harness import display_updates, widget_model_ids, widget_updates
 
 from hiapi_notebook.sandbox import SandboxServer
-from kernel_harness import (  # noqa: F401  (fixtures used by name)
-    display_updates, kernel, widget_model_ids, widget_updates,
-)
 
 pytestmark = pytest.mark.kernel
 SECRET = "sk-test-7f3a9c1e5b-never-shown"
@@ -23,8 +22,12 @@ def sandbox_server():
 
 @pytest.fixture
 def kernel_env(sandbox_server, tmp_path):
-    return {"HIAPI_BASE_URL": sandbox_server.url, "HIAPI_API_KEY": SECRET,
-            "HIAPI_POLL_INTERVAL": "0.1", "HIAPI_HOME": str(tmp_path / ".hiapi")}
+    return {
+        "HIAPI_BASE_URL": sandbox_server.url,
+        "HIAPI_API_KEY": SECRET,
+        "HIAPI_POLL_INTERVAL": "0.1",
+        "HIAPI_HOME": str(tmp_path / ".hiapi"),
+    }
 
 
 def _png_updates(msgs):
@@ -32,15 +35,19 @@ def _png_updates(msgs):
 
 
 def _status_html(msgs):
-    return [m["content"]["data"].get("text/html", "") for m in display_updates(msgs)
-            if "hiapi-status" in m["content"]["data"].get("text/html", "")]
+    return [
+        m["content"]["data"].get("text/html", "")
+        for m in display_updates(msgs)
+        if "hiapi-status" in m["content"]["data"].get("text/html", "")
+    ]
 
 
 def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
     reply, msgs = kernel.execute("%load_ext hiapi_notebook")
     assert reply["content"]["status"] == "ok"
     reply, cell = kernel.execute(
-        "%%hiapi gpt-image-2/text-to-image --no-wait -o later\nA red fox <b>in</b> snow")
+        "%%hiapi gpt-image-2/text-to-image --no-wait -o later\nA red fox <b>in</b> snow"
+    )
     assert reply["content"]["status"] == "ok", reply["content"]
     (bar_id, *_) = widget_model_ids(cell)
 
@@ -50,8 +57,8 @@ def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
     later = kernel.collect_iopub(30, until=lambda got: _png_updates(got) and closed(got))
     assert not [m for m in later if m["msg_type"] == "execute_input"], "a cell ran meanwhile"
     styles = [s.get("bar_style") for s in widget_updates(cell + later) if "bar_style" in s]
-    assert "info" in styles, styles        # queued
-    assert "" in styles, styles            # handling / archiving: running
+    assert "info" in styles, styles  # queued
+    assert "" in styles, styles  # handling / archiving: running
     png = _png_updates(later)[-1]["content"]["data"]["image/png"]
     assert base64.b64decode(png).startswith(b"\x89PNG")
     final = _status_html(later)[-1]
@@ -66,8 +73,7 @@ def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
 
 def test_waiting_cell_shows_result_inside_the_cell(kernel, sandbox_server):
     kernel.execute("%load_ext hiapi_notebook")
-    reply, cell = kernel.execute(
-        "%%hiapi gpt-image-2/text-to-image -o fox\nA red fox", timeout=60)
+    reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image -o fox\nA red fox", timeout=60)
     assert reply["content"]["status"] == "ok", reply["content"]
     assert _png_updates(cell), "the image arrived before the cell finished"
     reply, msgs = kernel.execute("print(fox.status, fox.task_id, len(fox.outputs[0].data()))")
@@ -82,8 +88,7 @@ def test_waiting_cell_shows_result_inside_the_cell(kernel, sandbox_server):
 
 def test_bars_move_while_another_cell_is_busy(kernel):
     kernel.execute("%load_ext hiapi_notebook")
-    reply, cell = kernel.execute(
-        "%%hiapi gpt-image-2/text-to-image --no-wait\nA slow lighthouse")
+    reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image --no-wait\nA slow lighthouse")
     assert widget_model_ids(cell)
     reply, busy = kernel.execute("import time; time.sleep(3)", timeout=30)
     assert reply["content"]["status"] == "ok"
@@ -96,12 +101,15 @@ def test_bars_move_while_another_cell_is_busy(kernel):
     assert _png_updates(meanwhile), "the image did not arrive while the kernel was busy"
 
 
-@pytest.mark.parametrize("line, needle", [
-    ("%%hiapi gpt-image-2/text-to-image --aspect_ratio 7:3\nA cat", "aspect_ratio"),
-    ("%%hiapi gpt-image-2/text-to-image --duration\nA cat", "needs a value"),
-    ("%%hiapi gpt-image-2/text-to-image -q\nA cat", "unknown option"),
-    ("%%hiapi gpt-image-2/text-to-image --input '{oops'\nA cat", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("%%hiapi gpt-image-2/text-to-image --aspect_ratio 7:3\nA cat", "aspect_ratio"),
+        ("%%hiapi gpt-image-2/text-to-image --duration\nA cat", "needs a value"),
+        ("%%hiapi gpt-image-2/text-to-image -q\nA cat", "unknown option"),
+        ("%%hiapi gpt-image-2/text-to-image --input '{oops'\nA cat", "not valid JSON"),
+    ],
+)
 def test_line_mistakes_are_one_line_and_send_nothing(kernel, sandbox_server, line, needle):
     kernel.execute("%load_ext hiapi_notebook")
     reply, msgs = kernel.execute(line)
@@ -124,8 +132,12 @@ def test_interrupt_stops_waiting_but_keeps_the_task(kernel, sandbox_server):
     assert "Interrupted" in content["evalue"] and "nothing was cancelled" in content["evalue"]
     assert "tk-hiapi-" in content["evalue"] and "%hiapi status" in content["evalue"]
     # the task goes on and its video still lands in the interrupted cell
-    later = kernel.collect_iopub(40, until=lambda got: any(
-        "<video" in m["content"]["data"].get("text/html", "") for m in display_updates(got)))
+    later = kernel.collect_iopub(
+        40,
+        until=lambda got: any(
+            "<video" in m["content"]["data"].get("text/html", "") for m in display_updates(got)
+        ),
+    )
     assert any("<video" in m["content"]["data"].get("text/html", "") for m in display_updates(later))
     assert sandbox_server.task_count == 1
 
@@ -133,7 +145,11 @@ def test_interrupt_stops_waiting_but_keeps_the_task(kernel, sandbox_server):
 def test_live_widget_output_has_a_readable_text_fallback(kernel):
     kernel.execute("%load_ext hiapi_notebook")
     reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image --no-wait\nA quiet harbour")
-    (live,) = [m["content"]["data"] for m in cell if m["msg_type"] == "display_data"
-               and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    (live,) = [
+        m["content"]["data"]
+        for m in cell
+        if m["msg_type"] == "display_data"
+        and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+    ]
     assert live["text/plain"].startswith('gpt-image-2/text-to-image · "A quiet harbour"')
     kernel.collect_iopub(15, until=_png_updates)

@@ -1,4 +1,5 @@
 """The %%hiapi line parser and prompt interpolation, without IPython."""
+
 import pytest
 
 from hiapi_notebook.magics.complete import complete_line
@@ -6,18 +7,33 @@ from hiapi_notebook.magics.parse import LineError, decode_value, interpolate, pa
 
 
 def test_fields_are_json_decoded_when_they_decode():
-    args = parse_line("seedance-2-0 --duration 5 --generate_audio true --aspect_ratio 16:9 "
-                      "--resolution=720p --seed -1")
+    args = parse_line(
+        "seedance-2-0 --duration 5 --generate_audio true --aspect_ratio 16:9 --resolution=720p --seed -1"
+    )
     assert args.model == "seedance-2-0"
-    assert args.fields == {"duration": 5, "generate_audio": True, "aspect_ratio": "16:9",
-                           "resolution": "720p", "seed": -1}
+    assert args.fields == {
+        "duration": 5,
+        "generate_audio": True,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "seed": -1,
+    }
 
 
 def test_own_options():
-    args = parse_line("gpt-image-2 -o img -n 3 --no-wait --fresh --route beta --timeout 30 "
-                      "--save out --callback https://example.com/h --input '{\"a\": 1}'")
-    assert (args.out, args.n, args.wait, args.fresh, args.route, args.timeout, args.save) == \
-        ("img", 3, False, True, "beta", 30.0, "out")
+    args = parse_line(
+        "gpt-image-2 -o img -n 3 --no-wait --fresh --route beta --timeout 30 "
+        "--save out --callback https://example.com/h --input '{\"a\": 1}'"
+    )
+    assert (args.out, args.n, args.wait, args.fresh, args.route, args.timeout, args.save) == (
+        "img",
+        3,
+        False,
+        True,
+        "beta",
+        30.0,
+        "out",
+    )
     assert args.callback == "https://example.com/h" and args.input == {"a": 1}
 
 
@@ -27,21 +43,24 @@ def test_sweeps_and_models():
     assert args.models == ["a", "b"]
 
 
-@pytest.mark.parametrize("line, needle", [
-    ("m --duration", "needs a value"),
-    ("m --duration --fresh", "needs a value"),
-    ("m -x 1", "unknown option '-x'"),
-    ("m -o 1abc", "variable name"),
-    ("m -n lots", "whole number"),
-    ("m -n 0", "between 1 and 100"),
-    ("m --input '{bad'", "not valid JSON"),
-    ("m --input '[1]'", "JSON object"),
-    ("m --callback ftp://x", "http(s)"),
-    ("m extra words", "prompt goes in the cell body"),
-    ("m --sweep nope", "FIELD=v1,v2"),
-    ("m --timeout -3", "more than 0"),
-    ("m 'unclosed", "quotes"),
-])
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("m --duration", "needs a value"),
+        ("m --duration --fresh", "needs a value"),
+        ("m -x 1", "unknown option '-x'"),
+        ("m -o 1abc", "variable name"),
+        ("m -n lots", "whole number"),
+        ("m -n 0", "between 1 and 100"),
+        ("m --input '{bad'", "not valid JSON"),
+        ("m --input '[1]'", "JSON object"),
+        ("m --callback ftp://x", "http(s)"),
+        ("m extra words", "prompt goes in the cell body"),
+        ("m --sweep nope", "FIELD=v1,v2"),
+        ("m --timeout -3", "more than 0"),
+        ("m 'unclosed", "quotes"),
+    ],
+)
 def test_mistakes_give_one_line_naming_the_fix(line, needle):
     with pytest.raises(LineError) as info:
         parse_line(line)
@@ -51,8 +70,10 @@ def test_mistakes_give_one_line_naming_the_fix(line, needle):
 
 def test_interpolation():
     ns = {"animal": "fox", "n": 3}
-    assert interpolate("a {animal} x{n} {unknown} {{literal}} {not valid}", ns) == \
-        "a fox x3 {unknown} {literal} {not valid}"
+    assert (
+        interpolate("a {animal} x{n} {unknown} {{literal}} {not valid}", ns)
+        == "a fox x3 {unknown} {literal} {not valid}"
+    )
 
 
 def test_decode_value():

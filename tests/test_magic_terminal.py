@@ -1,8 +1,9 @@
 """The magics in terminal IPython (no widget front end): status as text lines,
 results as file paths; line subcommands; the key kept out of everything."""
+
 import pytest
-from IPython.core.error import UsageError
 from IPython import get_ipython
+from IPython.core.error import UsageError
 from IPython.testing.globalipapp import start_ipython
 
 from hiapi_notebook.session import reset_session
@@ -53,10 +54,13 @@ def test_one_line_generation_and_default_model(ip, sandbox, capsys):
     assert sandbox.last_inputs[0]["input"]["aspect_ratio"] == "1:1"
 
 
-@pytest.mark.parametrize("line, needle", [
-    ("no-such-model", "no-such-model"),                       # the server is the authority
-    ("gpt-image-2/text-to-image --aspect_rato 1:1", "did you mean aspect_ratio"),
-])
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("no-such-model", "no-such-model"),  # the server is the authority
+        ("gpt-image-2/text-to-image --aspect_rato 1:1", "did you mean aspect_ratio"),
+    ],
+)
 def test_unknown_models_and_typos(ip, sandbox, capsys, line, needle):
     try:
         ip.run_cell_magic("hiapi", line, "a cat")
@@ -103,8 +107,7 @@ def test_missing_key(ip, sandbox, monkeypatch):
     assert sandbox.requests == []
 
 
-@pytest.mark.parametrize("options, needle", [(dict(key="other"), "401"),
-                                             (dict(balance=0.0), "top up")])
+@pytest.mark.parametrize("options, needle", [(dict(key="other"), "401"), (dict(balance=0.0), "top up")])
 def test_server_refusals_are_one_line(sandbox_factory, ip, monkeypatch, options, needle):
     srv = sandbox_factory(**options)
     monkeypatch.setenv("HIAPI_BASE_URL", srv.url)
@@ -117,6 +120,7 @@ def test_server_refusals_are_one_line(sandbox_factory, ip, monkeypatch, options,
 
 def test_status_subcommand_watches_any_task(ip, sandbox, capsys):
     from hiapi_notebook.client import HiAPI
+
     with HiAPI(api_key="other-account-key", base_url=sandbox.url) as client:
         created = client.tasks.create("gpt-image-2/text-to-image", {"prompt": "elsewhere"})
     with pytest.raises(UsageError, match="404"):
@@ -126,6 +130,7 @@ def test_status_subcommand_watches_any_task(ip, sandbox, capsys):
     capsys.readouterr()
     ip.run_line_magic("hiapi", f"status {mine.task_id}")
     from hiapi_notebook.session import get_session
+
     for job in list(get_session().runtime.active):
         job.wait(10)
     assert mine.task_id in capsys.readouterr().out
@@ -165,6 +170,7 @@ def test_completion_through_ipython(ip):
     def offered(text):
         with provisionalcompleter():
             return [c.text for c in ip.Completer.completions(text, len(text))]
+
     fields = offered("%%hiapi gpt-image-2/text-to-image --")
     assert fields[:2] == ["--aspect_ratio", "--resolution"] and "--abs" not in fields
     assert offered("%%hiapi seedance-2-0 --aspect_ratio ")[:1] == ["1:1"]
@@ -186,8 +192,11 @@ def test_sweeps_keep_to_their_concurrency(ip, sandbox_factory, monkeypatch, caps
     srv = sandbox_factory(speed=20)
     monkeypatch.setenv("HIAPI_BASE_URL", srv.url)
     reset_session()
-    ip.run_cell_magic("hiapi", "gpt-image-2/text-to-image --sweep aspect_ratio=1:1,4:3,16:9 "
-                      "--concurrency 1 -o trio", "a kite")
+    ip.run_cell_magic(
+        "hiapi",
+        "gpt-image-2/text-to-image --sweep aspect_ratio=1:1,4:3,16:9 --concurrency 1 -o trio",
+        "a kite",
+    )
     assert [g.status for g in ip.user_ns.pop("trio")] == ["success"] * 3
     methods = [m for m, path in srv.requests if path.startswith("/v1/tasks")]
     posts = [i for i, m in enumerate(methods) if m == "POST"]
@@ -198,6 +207,7 @@ def test_sweeps_keep_to_their_concurrency(ip, sandbox_factory, monkeypatch, caps
 
 def test_concurrency_option_is_checked():
     from hiapi_notebook.magics.parse import LineError, parse_line
+
     assert parse_line("m --concurrency 3").concurrency == 3
     with pytest.raises(LineError, match="at least 1"):
         parse_line("m --concurrency 0")
@@ -215,6 +225,7 @@ def test_connect_login_and_the_builtin_sandbox(ip, monkeypatch, capsys):
         notes = capsys.readouterr().out.strip().splitlines()
         assert len(notes) == 2 and all("built-in HiAPI sandbox" in n for n in notes), notes
         from hiapi_notebook import HiAPI
+
         with HiAPI() as client:  # a plain client in this kernel reaches the same sandbox
             assert client.tasks.list().total == 0
         monkeypatch.setattr("getpass.getpass", lambda prompt: "sk-real")

@@ -1,6 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom against the sandbox (nbclient),
 with assertions on what it shows. nbclient keeps only messages sent while their
 cell runs, so background-only updates are checked at the kernel level instead."""
+
 import json
 import os
 import shutil
@@ -26,8 +27,9 @@ def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> nbformat.Not
         if name not in env:
             os.environ.pop(name, None)
     try:
-        NotebookClient(nb, timeout=180, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -46,9 +48,13 @@ def cells_with(nb, source_start: str):
 
 
 def errors_in(nb):
-    return [(c.source.splitlines()[0], o.get("ename"), o.get("evalue")) for c in nb.cells
-            if c.cell_type == "code" and "raises-exception" not in c.metadata.get("tags", [])
-            for o in c.get("outputs", []) if o.output_type == "error"]
+    return [
+        (c.source.splitlines()[0], o.get("ename"), o.get("evalue"))
+        for c in nb.cells
+        if c.cell_type == "code" and "raises-exception" not in c.metadata.get("tags", [])
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -105,8 +111,9 @@ def check_widgets(nb):
     (submitted,) = cells_with(nb, "hummingbird = form.submit()")
     assert submitted.outputs[0]["data"]["text/plain"] == "'success'"
     (magic,) = cells_with(nb, "print(form.as_magic())")
-    assert magic.outputs[0]["text"] == ("%%hiapi gpt-image-2/text-to-image --aspect_ratio 3:2\n"
-                                        "A watercolour hummingbird at a foxglove\n")
+    assert magic.outputs[0]["text"] == (
+        "%%hiapi gpt-image-2/text-to-image --aspect_ratio 3:2\nA watercolour hummingbird at a foxglove\n"
+    )
     (sweep,) = cells_with(nb, "%%hiapi gpt-image-2/text-to-image --sweep")
     html = sweep.outputs[-1]["data"]["text/html"]
     assert 'data-done="4" data-total="4"' in html
@@ -139,8 +146,11 @@ def check_reproducible(nb, folder):
 
 def test_key_never_reaches_the_saved_notebook(tmp_path):
     with SandboxServer(port=0, speed=10) as srv:
-        nb = run_notebook(NOTEBOOKS[0], tmp_path, {
-            "HIAPI_API_KEY": SECRET, "HIAPI_BASE_URL": srv.url, "HIAPI_POLL_INTERVAL": "0.1"})
+        nb = run_notebook(
+            NOTEBOOKS[0],
+            tmp_path,
+            {"HIAPI_API_KEY": SECRET, "HIAPI_BASE_URL": srv.url, "HIAPI_POLL_INTERVAL": "0.1"},
+        )
         assert srv.task_count >= 5
     assert errors_in(nb) == []
     saved = (tmp_path / NOTEBOOKS[0].name).read_text()

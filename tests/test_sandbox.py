@@ -1,4 +1,5 @@
 """The sandbox over real HTTP on loopback: contract, errors, media, faults, callbacks, CLI."""
+
 import hashlib
 import hmac
 import io
@@ -25,8 +26,7 @@ TERMINAL = ("success", "fail")
 
 
 def api(server, key="test-key"):
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"},
-                        timeout=10)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 def create(client, model=IMAGE, input=None, **extra):
@@ -65,6 +65,7 @@ def assert_error(response, status, error_code=None, *words):
 
 
 # -- the contract -----------------------------------------------------------------------------
+
 
 def test_create_answers_the_envelope_and_a_ulid_task_id(sandbox_factory):
     sandbox = sandbox_factory(speed=1)  # still queued when asked right away
@@ -128,8 +129,11 @@ def test_a_video_task_serves_an_h264_mp4_and_a_first_frame(sandbox, tmp_path):
     clip = httpx.get(video["url"])
     assert clip.headers["content-type"] == "video/mp4"
     (tmp_path / "clip.mp4").write_bytes(clip.content)
-    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i",
-                            str(tmp_path / "clip.mp4")], capture_output=True, text=True)
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "clip.mp4")],
+        capture_output=True,
+        text=True,
+    )
     assert "Video: h264" in probe.stderr and "yuv420p" in probe.stderr
     duration = re.search(r"Duration: 00:00:(\d+\.\d+)", probe.stderr)
     assert 1.5 < float(duration[1]) < 2.5  # a two-second clip
@@ -144,8 +148,11 @@ def test_a_video_lasts_the_duration_asked_for(sandbox, tmp_path):
     with api(sandbox) as client:
         task = run(client, model="seedance-2-0", input={"prompt": "a slow pan", "duration": 5})
     (tmp_path / "clip.mp4").write_bytes(httpx.get(task["output"][0]["url"]).content)
-    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i",
-                            str(tmp_path / "clip.mp4")], capture_output=True, text=True)
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "clip.mp4")],
+        capture_output=True,
+        text=True,
+    )
     duration = re.search(r"Duration: 00:00:(\d+\.\d+)", probe.stderr)
     assert 4.5 < float(duration[1]) < 5.5
 
@@ -164,8 +171,10 @@ def test_a_prompt_with_fail_tag_fails(sandbox):
     with api(sandbox) as client:
         task = run(client, input={"prompt": "please #fail"})
     assert task["status"] == "fail" and task["completed"] >= task["created"]
-    assert task["error"] == {"code": "TASK_FAILED", "message":
-                             "upstream rejected the prompt (sandbox: the prompt asked to fail)"}
+    assert task["error"] == {
+        "code": "TASK_FAILED",
+        "message": "upstream rejected the prompt (sandbox: the prompt asked to fail)",
+    }
     assert "output" not in task
 
 
@@ -180,21 +189,20 @@ def test_route_and_storage_are_echoed(sandbox):
         routed = run(client, route="ext", storage="persistent")
         suffixed = run(client, model=f"{IMAGE}@beta")
         default = run(client, route="default")
-    assert (routed["model"], routed["route"], routed["storage"]) == (f"{IMAGE}@ext", "ext",
-                                                                      "persistent")
+    assert (routed["model"], routed["route"], routed["storage"]) == (f"{IMAGE}@ext", "ext", "persistent")
     assert suffixed["model"] == f"{IMAGE}@beta" and "route" not in suffixed
     assert (default["model"], default["route"]) == (IMAGE, "default")
 
 
 def test_list_pages_newest_first(sandbox):
     with api(sandbox) as client:
-        ids = [create(client, input={"prompt": f"p{i}"}).json()["data"]["taskId"]
-               for i in range(5)]
+        ids = [create(client, input={"prompt": f"p{i}"}).json()["data"]["taskId"] for i in range(5)]
         first = client.get("/tasks", params={"page": 1, "size": 2}).json()["data"]
         last = client.get("/tasks", params={"page": 3, "size": 2}).json()["data"]
         default = client.get("/tasks").json()["data"]
-        clamped = [client.get("/tasks", params={"size": size}).json()["data"]["size"]
-                   for size in (0, 101, "x")]
+        clamped = [
+            client.get("/tasks", params={"size": size}).json()["data"]["size"] for size in (0, 101, "x")
+        ]
     assert (first["page"], first["size"], first["total"]) == (1, 2, 5)
     assert [t["taskId"] for t in first["tasks"]] == ids[::-1][:2]
     assert [t["taskId"] for t in last["tasks"]] == ids[:1]
@@ -247,47 +255,86 @@ def test_stop_hangs_up_and_start_again_keeps_the_tasks(sandbox):
 
 # -- errors -----------------------------------------------------------------------------------
 
+
 def test_400_for_bad_requests(sandbox):
     with api(sandbox) as client:
-        assert_error(create(client, model="gpt-imag-2"), 400, "INVALID_REQUEST",
-                     "unknown model 'gpt-imag-2'", "did you mean 'gpt-image-2'?")
-        assert_error(create(client, input={"prompt": "x", "aspect_ratio": "7:3"}), 400,
-                     "INVALID_REQUEST", "invalid input.aspect_ratio '7:3': allowed values are "
-                     "auto, 1:1, 3:2")
-        assert_error(create(client, input={"aspect_ratio": "1:1"}), 400, "INVALID_REQUEST",
-                     "input.prompt is required")
-        assert_error(create(client, input={"prompt": "x", "callback_url": "https://x.test"}),
-                     400, "INVALID_REQUEST", "input.callback_url is not allowed")
-        assert_error(create(client, model="seedance-2-0",
-                            input={"prompt": "a cat", "duration": 99}),
-                     400, "INVALID_REQUEST", "input.duration 99 is out of range: allowed 4 to 15")
-        assert_error(create(client, route="pro"), 400, "INVALID_REQUEST",
-                     "unknown route 'pro'", "available routes are default, beta, ext")
-        assert_error(create(client, model="seedance-2-0", route="fast"), 400, "INVALID_REQUEST",
-                     "available routes are default")
-        assert_error(create(client, callback={"url": "ftp://x.test/hook"}), 400,
-                     "INVALID_REQUEST", "http(s)")
-        assert_error(create(client, callback={"url": "https://x.test/hook", "when": "always"}),
-                     400, "INVALID_REQUEST", "callback.when")
+        assert_error(
+            create(client, model="gpt-imag-2"),
+            400,
+            "INVALID_REQUEST",
+            "unknown model 'gpt-imag-2'",
+            "did you mean 'gpt-image-2'?",
+        )
+        assert_error(
+            create(client, input={"prompt": "x", "aspect_ratio": "7:3"}),
+            400,
+            "INVALID_REQUEST",
+            "invalid input.aspect_ratio '7:3': allowed values are auto, 1:1, 3:2",
+        )
+        assert_error(
+            create(client, input={"aspect_ratio": "1:1"}), 400, "INVALID_REQUEST", "input.prompt is required"
+        )
+        assert_error(
+            create(client, input={"prompt": "x", "callback_url": "https://x.test"}),
+            400,
+            "INVALID_REQUEST",
+            "input.callback_url is not allowed",
+        )
+        assert_error(
+            create(client, model="seedance-2-0", input={"prompt": "a cat", "duration": 99}),
+            400,
+            "INVALID_REQUEST",
+            "input.duration 99 is out of range: allowed 4 to 15",
+        )
+        assert_error(
+            create(client, route="pro"),
+            400,
+            "INVALID_REQUEST",
+            "unknown route 'pro'",
+            "available routes are default, beta, ext",
+        )
+        assert_error(
+            create(client, model="seedance-2-0", route="fast"),
+            400,
+            "INVALID_REQUEST",
+            "available routes are default",
+        )
+        assert_error(create(client, callback={"url": "ftp://x.test/hook"}), 400, "INVALID_REQUEST", "http(s)")
+        assert_error(
+            create(client, callback={"url": "https://x.test/hook", "when": "always"}),
+            400,
+            "INVALID_REQUEST",
+            "callback.when",
+        )
         assert_error(create(client, storage="forever"), 400, "INVALID_REQUEST", "storage")
-        assert_error(client.post("/tasks", json={"input": {"prompt": "x"}}), 400,
-                     "INVALID_REQUEST", "model is required")
+        assert_error(
+            client.post("/tasks", json={"input": {"prompt": "x"}}),
+            400,
+            "INVALID_REQUEST",
+            "model is required",
+        )
         assert_error(client.post("/tasks", content=b"{not json"), 400, "INVALID_REQUEST", "JSON")
-        assert_error(client.post("/tasks", json={"model": IMAGE}), 400, "INVALID_REQUEST",
-                     "input is required")
-        assert_error(client.post("/tasks", json={"model": IMAGE, "input": {"prompt": "x"}},
-                                 headers={"Idempotency-Key": "k" * 256}),
-                     400, "INVALID_REQUEST", "255 bytes")
+        assert_error(
+            client.post("/tasks", json={"model": IMAGE}), 400, "INVALID_REQUEST", "input is required"
+        )
+        assert_error(
+            client.post(
+                "/tasks",
+                json={"model": IMAGE, "input": {"prompt": "x"}},
+                headers={"Idempotency-Key": "k" * 256},
+            ),
+            400,
+            "INVALID_REQUEST",
+            "255 bytes",
+        )
     assert sandbox.task_count == 0
 
 
 def test_401_without_a_key_or_with_the_wrong_one(sandbox_factory):
     open_server = sandbox_factory()
     assert_error(httpx.get(f"{open_server.url}/tasks"), 401, None, "Authorization: Bearer")
-    assert_error(httpx.get(f"{open_server.url}/tasks", headers={"Authorization": "Bearer"}),
-                 401)
-    assert_error(httpx.get(f"{open_server.url}/tasks", headers={"Authorization": "Basic abc"}),
-                 401)
+    assert_error(httpx.get(f"{open_server.url}/tasks", headers={"Authorization": "Bearer"}), 401)
+    assert_error(httpx.get(f"{open_server.url}/tasks", headers={"Authorization": "Basic abc"}), 401)
     locked = sandbox_factory(key="the-key")
     with api(locked, key="another-key") as client:
         assert_error(client.get("/tasks"), 401, None, "invalid API key")
@@ -322,19 +369,32 @@ def test_404_for_unknown_tasks_and_other_accounts(sandbox):
 
 def test_idempotent_replay_returns_the_first_task(sandbox):
     with api(sandbox) as client:
-        first = client.post("/tasks", json={"model": IMAGE, "input": {"prompt": "x"}},
-                            headers={"Idempotency-Key": "order-1"})
-        again = client.post("/tasks", content=json.dumps(  # same body, other key order
-            {"input": {"prompt": "x"}, "model": IMAGE}), headers={"Idempotency-Key": "order-1"})
+        first = client.post(
+            "/tasks", json={"model": IMAGE, "input": {"prompt": "x"}}, headers={"Idempotency-Key": "order-1"}
+        )
+        again = client.post(
+            "/tasks",
+            content=json.dumps(  # same body, other key order
+                {"input": {"prompt": "x"}, "model": IMAGE}
+            ),
+            headers={"Idempotency-Key": "order-1"},
+        )
         assert "idempotent-replay" not in first.headers
         assert again.headers["idempotent-replay"] == "true"
         assert again.json()["data"]["taskId"] == first.json()["data"]["taskId"]
-        assert_error(client.post("/tasks", json={"model": IMAGE, "input": {"prompt": "y"}},
-                                 headers={"Idempotency-Key": "order-1"}),
-                     422, "IDEMPOTENCY_KEY_MISMATCH")
+        assert_error(
+            client.post(
+                "/tasks",
+                json={"model": IMAGE, "input": {"prompt": "y"}},
+                headers={"Idempotency-Key": "order-1"},
+            ),
+            422,
+            "IDEMPOTENCY_KEY_MISMATCH",
+        )
     with api(sandbox, key="other-account") as other:  # keys are per account
-        fresh = other.post("/tasks", json={"model": IMAGE, "input": {"prompt": "x"}},
-                           headers={"Idempotency-Key": "order-1"})
+        fresh = other.post(
+            "/tasks", json={"model": IMAGE, "input": {"prompt": "x"}}, headers={"Idempotency-Key": "order-1"}
+        )
         assert fresh.json()["data"]["taskId"] != first.json()["data"]["taskId"]
     assert sandbox.task_count == 2
 
@@ -346,7 +406,8 @@ def test_409_while_the_first_request_with_the_key_is_in_flight(sandbox):
     answers = {}
     with api(sandbox) as client:
         first = threading.Thread(
-            target=lambda: answers.update(first=client.post("/tasks", json=body, headers=headers)))
+            target=lambda: answers.update(first=client.post("/tasks", json=body, headers=headers))
+        )
         first.start()
         while not sandbox.requests:  # the first request has arrived and is being slowed
             time.sleep(0.01)
@@ -436,20 +497,19 @@ def test_random_faults_hit_api_requests_only(sandbox_factory):
 
 # -- callbacks --------------------------------------------------------------------------------
 
+
 def test_callbacks_fire_without_polling_and_are_signed(sandbox_factory, callback_receiver):
     secret = "whsec-sandbox-test"
     server = sandbox_factory(webhook_secret=secret)
     receiver = callback_receiver()
     with api(server) as client:
         ok_id = create(client, callback={"url": receiver.url, "when": "final"}).json()["data"]
-        failed_id = create(client, input={"prompt": "#fail"},
-                           callback={"url": receiver.url}).json()["data"]
+        failed_id = create(client, input={"prompt": "#fail"}, callback={"url": receiver.url}).json()["data"]
     calls = receiver.wait(2)
     tasks = {}
     for headers, body in calls:
         timestamp = headers["X-HiAPI-Timestamp"]
-        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["X-HiAPI-Signature"], expected)
         assert abs(int(timestamp) - time.time()) < 60
         task = json.loads(body)
@@ -470,14 +530,21 @@ def test_callbacks_are_retried_after_a_refusal(sandbox, callback_receiver):
 
 # -- the command line -------------------------------------------------------------------------
 
+
 def test_the_cli_serves_until_sigterm():
     process = subprocess.Popen(
         [sys.executable, "-m", "hiapi_notebook.sandbox", "--port", "0", "--speed", "50"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
-        url = re.search(r"HiAPI sandbox on (http://127\.0\.0\.1:\d+/v1) \(synthetic results; "
-                        r"any non-empty key\)", line).group(1)
+        url = re.search(
+            r"HiAPI sandbox on (http://127\.0\.0\.1:\d+/v1) \(synthetic results; "
+            r"any non-empty key\)",
+            line,
+        ).group(1)
         answer = httpx.get(f"{url}/tasks", headers={"Authorization": "Bearer cli"})
         assert answer.status_code == 200
         process.send_signal(signal.SIGTERM)
@@ -489,7 +556,11 @@ def test_the_cli_serves_until_sigterm():
 
 
 def test_the_hiapi_notebook_command_has_a_sandbox_subcommand():
-    helped = subprocess.run([sys.executable, "-m", "hiapi_notebook", "sandbox", "--help"],
-                            capture_output=True, text=True, timeout=30)
+    helped = subprocess.run(
+        [sys.executable, "-m", "hiapi_notebook", "sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert helped.returncode == 0
     assert "--webhook-secret" in helped.stdout and "--rate-429" in helped.stdout

@@ -1,4 +1,5 @@
 """HiAPI's own Python SDK, unchanged, against the sandbox: proof that the sandbox speaks HiAPI."""
+
 import io
 import json
 import urllib.request
@@ -18,8 +19,9 @@ def client(sandbox):
 
 def test_run_to_success_with_status_updates(client):
     seen = []
-    task = client.tasks.run(model=MODEL, input={"prompt": "a paper boat"},
-                            on_update=lambda t: seen.append(t.status), **FAST)
+    task = client.tasks.run(
+        model=MODEL, input={"prompt": "a paper boat"}, on_update=lambda t: seen.append(t.status), **FAST
+    )
     assert task.succeeded and task.is_terminal and task.model == MODEL
     assert seen[-1] == "success" and set(seen) <= {"queued", "handling", "archiving", "success"}
     assert task.completed_at >= task.created_at and task.storage == "temp"
@@ -51,8 +53,11 @@ def test_list_and_retrieve(client):
     assert [t.task_id for t in page.items] == ids[::-1]
     assert (page.page, page.size, page.total) == (1, 20, 3)
     task = client.tasks.retrieve(ids[0])
-    assert task.task_id == ids[0] and task.model == MODEL and task.status in (
-        "queued", "handling", "archiving", "success")
+    assert (
+        task.task_id == ids[0]
+        and task.model == MODEL
+        and task.status in ("queued", "handling", "archiving", "success")
+    )
 
 
 def test_routes_as_the_sdk_sends_them(client):
@@ -90,11 +95,13 @@ def test_verify_webhook_accepts_the_sandbox_callbacks(sandbox_factory, callback_
     server = sandbox_factory(webhook_secret=secret)
     receiver = callback_receiver()
     client = hiapi.HiAPI(api_key="sdk-test-key", base_url=server.url, webhook_secret=secret)
-    created = client.tasks.create(model=MODEL, input={"prompt": "hook"},
-                                  callback={"url": receiver.url, "when": "final"})
+    created = client.tasks.create(
+        model=MODEL, input={"prompt": "hook"}, callback={"url": receiver.url, "when": "final"}
+    )
     [(headers, body)] = receiver.wait(1)
-    task = hiapi.verify_webhook(body, signature=headers["X-HiAPI-Signature"],
-                                timestamp=headers["X-HiAPI-Timestamp"], secret=secret)
+    task = hiapi.verify_webhook(
+        body, signature=headers["X-HiAPI-Signature"], timestamp=headers["X-HiAPI-Timestamp"], secret=secret
+    )
     assert task.task_id == created.task_id and task.succeeded and task.output
     assert client.webhooks.verify(body, dict(headers)).task_id == created.task_id
     with pytest.raises(hiapi.WebhookVerificationError):

@@ -1,5 +1,6 @@
 """The session's rules for paid tasks: what a failed create leaves in the journal,
 which server a cached result belongs to, and that waiting survives outages."""
+
 import asyncio
 import threading
 
@@ -58,9 +59,11 @@ def test_cancelling_one_awaiter_leaves_the_handle_intact(session, sandbox):
         async def go():
             try:
                 await asyncio.wait_for(gen, 0.001)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 outcome["timed out"] = True
+
         asyncio.run(go())
+
     thread = threading.Thread(target=impatient)
     thread.start()
     thread.join(10)
@@ -92,6 +95,7 @@ def test_a_changed_callback_is_another_request(session, sandbox, callback_receiv
 
 def test_a_wait_that_runs_out_is_a_warning_not_a_failure(session, sandbox_factory):
     from hiapi_notebook.views.media import status_bundle
+
     slow = sandbox_factory(speed=1)
     session.configure(base_url=slow.url, timeout=0.3)
     gen = submit("a slow fox", model=IMAGE, show=False)

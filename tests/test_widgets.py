@@ -4,6 +4,7 @@ Widgets need no front end here: the form is driven by setting control values and
 ``button.click()``, as a front end's messages would; what reached the server is read from the
 sandbox's ``last_inputs``.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,9 +13,9 @@ import ipywidgets as w
 import pytest
 
 import hiapi_notebook as h
+from hiapi_notebook.form import PromptForm
 from hiapi_notebook.magics.parse import interpolate, parse_line
 from hiapi_notebook.sandbox import SandboxServer
-from hiapi_notebook.form import PromptForm
 from hiapi_notebook.views.gallery import Gallery, GenerationList
 from hiapi_notebook.views.grid import ComparisonGrid
 
@@ -34,6 +35,7 @@ def sent(sandbox, since: int) -> list[dict]:
 
 
 # --- the form's controls ---------------------------------------------------------------------
+
 
 def test_controls_follow_the_catalogue(session):
     form = PromptForm(model="seedance-2-0", prompt="waves")
@@ -79,6 +81,7 @@ def test_fields_the_catalogue_does_not_describe(session):
 
 # --- submitting ---------------------------------------------------------------------------
 
+
 def test_generate_clicks_submit_in_the_background_and_fill_the_history(session, sandbox):
     before = len(sandbox.last_inputs)
     form = PromptForm(model=IMAGE, prompt="a lighthouse at dusk")
@@ -121,14 +124,17 @@ def test_failures_stay_in_their_row(session):
     assert row.media.layout.display == "none"
 
 
-@pytest.mark.parametrize("model, setup, field, needle", [
-    (IMAGE, {"prompt": ""}, "prompt", "required"),
-    ("seedream-5.0-pro/text-to-image", {"prompt": "abc"}, "prompt", "characters"),
-    ("qwen-image-2.0", {"prompt": "ok", "seed": "many"}, "seed", "whole number"),
-    ("qwen-image-2.0", {"prompt": "ok", "seed": "-5"}, "seed", "out of range"),
-    (IMAGE, {"prompt": "ok", "extra": ("", "5")}, "(unnamed field)", "name this field"),
-    (IMAGE, {"prompt": "ok", "extra": ("aspect_ratoi", "1:1")}, "aspect_ratoi", "did you mean"),
-])
+@pytest.mark.parametrize(
+    "model, setup, field, needle",
+    [
+        (IMAGE, {"prompt": ""}, "prompt", "required"),
+        ("seedream-5.0-pro/text-to-image", {"prompt": "abc"}, "prompt", "characters"),
+        ("qwen-image-2.0", {"prompt": "ok", "seed": "many"}, "seed", "whole number"),
+        ("qwen-image-2.0", {"prompt": "ok", "seed": "-5"}, "seed", "out of range"),
+        (IMAGE, {"prompt": "ok", "extra": ("", "5")}, "(unnamed field)", "name this field"),
+        (IMAGE, {"prompt": "ok", "extra": ("aspect_ratoi", "1:1")}, "aspect_ratoi", "did you mean"),
+    ],
+)
 def test_invalid_settings_show_inline_and_send_nothing(session, sandbox, model, setup, field, needle):
     form = PromptForm(model=model)
     form.prompt_area.value = setup["prompt"]
@@ -141,8 +147,13 @@ def test_invalid_settings_show_inline_and_send_nothing(session, sandbox, model, 
     form.generate_button.click()
     assert form.generations == [] and sandbox.task_count == count
     assert list(form.errors) == [field] and needle in form.errors[field]
-    shown = (form.prompt_error if field == "prompt" else
-             form._fields[field].error if field in form._fields else form._extras[-1].error).value
+    shown = (
+        form.prompt_error
+        if field == "prompt"
+        else form._fields[field].error
+        if field in form._fields
+        else form._extras[-1].error
+    ).value
     assert "hiapi-form-error" in shown and needle in shown and "\n" not in shown
     with pytest.raises(ValueError):
         form.submit()
@@ -169,23 +180,39 @@ def test_estimated_cost_beside_the_button(session):
 
 # --- copy as magic ------------------------------------------------------------------------
 
+
 def test_copy_as_magic_round_trips_through_the_magic_parser(session):
     prompt = 'a "quoted" {brace} prompt\nwith two lines'
-    form = PromptForm(model="seedance-2.0", prompt=prompt, duration=8, generate_audio=True,
-                      seed=42, style="5", negative_prompt="--no blur", mood=["calm", "warm"])
+    form = PromptForm(
+        model="seedance-2.0",
+        prompt=prompt,
+        duration=8,
+        generate_audio=True,
+        seed=42,
+        style="5",
+        negative_prompt="--no blur",
+        mood=["calm", "warm"],
+    )
     form.controls["resolution"].value = "1080p"
     cell = form.as_magic()
     first, body = cell.split("\n", 1)
     assert first.startswith("%%hiapi seedance-2.0 ")
-    args = parse_line(first[len("%%hiapi "):])
+    args = parse_line(first[len("%%hiapi ") :])
     assert args.model == "seedance-2.0"
-    assert {**args.fields, **args.input} == {"duration": 8, "generate_audio": True, "seed": 42,
-                                             "style": "5", "negative_prompt": "--no blur",
-                                             "mood": ["calm", "warm"], "resolution": "1080p"}
+    assert {**args.fields, **args.input} == {
+        "duration": 8,
+        "generate_audio": True,
+        "seed": 42,
+        "style": "5",
+        "negative_prompt": "--no blur",
+        "mood": ["calm", "warm"],
+        "resolution": "1080p",
+    }
     assert interpolate(body, {"brace": "SHOULD NOT APPEAR"}).strip() == prompt
     # the cell asks for exactly what the form would send
-    rebuilt = h.api.build_request(args.model, interpolate(body, {}).strip(),
-                                  input={**args.input, **args.fields})
+    rebuilt = h.api.build_request(
+        args.model, interpolate(body, {}).strip(), input={**args.input, **args.fields}
+    )
     assert rebuilt.input == form.request().input
     form.magic_button.click()
     assert form.magic_area.layout.display == "" and form.magic_area.value == cell
@@ -195,9 +222,15 @@ def test_copy_as_magic_round_trips_through_the_magic_parser(session):
 
 # --- gallery and grid ---------------------------------------------------------------------
 
+
 def test_gallery_is_static_html_with_thumbnails_captions_and_downloads(session):
-    gens = h.generate_many([{"model": IMAGE, "prompt": "<script>alert(1)</script> cat"},
-                            {"model": IMAGE, "prompt": "dog #fail <b>"}], show=False)
+    gens = h.generate_many(
+        [
+            {"model": IMAGE, "prompt": "<script>alert(1)</script> cat"},
+            {"model": IMAGE, "prompt": "dog #fail <b>"},
+        ],
+        show=False,
+    )
     assert isinstance(gens, GenerationList) and isinstance(gens, list)
     gallery = Gallery(gens, thumb=96)
     bundle = gallery._repr_mimebundle_()
@@ -241,16 +274,19 @@ def test_grid_helper_and_generate_many_in_order_with_concurrency(session, sandbo
 
 
 def test_comparison_grid_labels_and_final_html(session):
-    requests = h.grid(model=IMAGE, prompt="<tower>", aspect_ratio=["1:1", "16:9"],
-                      resolution=["1K", "2K"])
+    requests = h.grid(model=IMAGE, prompt="<tower>", aspect_ratio=["1:1", "16:9"], resolution=["1K", "2K"])
     gens = h.generate_many(requests, show=False)
-    grid = ComparisonGrid.from_sweep(gens, sweeps={"aspect_ratio": ["1:1", "16:9"],
-                                                   "resolution": ["1K", "2K"]})
+    grid = ComparisonGrid.from_sweep(
+        gens, sweeps={"aspect_ratio": ["1:1", "16:9"], "resolution": ["1K", "2K"]}
+    )
     row_dim, col_dims, rows, cols = grid.layout()
     assert row_dim[0] == "aspect_ratio" and [d[0] for d in col_dims] == ["resolution"]
     assert rows == [("1:1",), ("16:9",)] and cols == [("1K",), ("2K",)]
     assert grid.cell(("16:9",), ("1K",))[0].request.input == {
-        "prompt": "<tower>", "aspect_ratio": "16:9", "resolution": "1K"}
+        "prompt": "<tower>",
+        "aspect_ratio": "16:9",
+        "resolution": "1K",
+    }
     html = grid.render_html()
     assert 'data-row="16:9"' in html and 'data-col="2K"' in html and "aspect_ratio ↓" in html
     assert html.count('<figure class="hiapi-card" data-status="success"') == 4

@@ -6,15 +6,16 @@ like a browser finds elements, by the CSS classes in their ``comm_open`` state).
 submission must reach the sandbox with the right inputs and the image must arrive in the
 form's history as widget state, after the click was handled and the kernel went idle.
 """
+
 from __future__ import annotations
 
 import queue
 import time
 
 import pytest
+from kernel_harness import _backlog, display_updates
 
 from hiapi_notebook.sandbox import SandboxServer
-from kernel_harness import _backlog, display_updates, kernel  # noqa: F401  (fixture by name)
 
 pytestmark = pytest.mark.kernel
 IMAGE = "gpt-image-2/text-to-image"
@@ -28,8 +29,12 @@ def sandbox_server():
 
 @pytest.fixture
 def kernel_env(sandbox_server, tmp_path):
-    return {"HIAPI_BASE_URL": sandbox_server.url, "HIAPI_API_KEY": "sandbox",
-            "HIAPI_POLL_INTERVAL": "0.05", "HIAPI_HOME": str(tmp_path / ".hiapi")}
+    return {
+        "HIAPI_BASE_URL": sandbox_server.url,
+        "HIAPI_API_KEY": "sandbox",
+        "HIAPI_POLL_INTERVAL": "0.05",
+        "HIAPI_HOME": str(tmp_path / ".hiapi"),
+    }
 
 
 def comm_send(kernel, comm_id: str, data: dict, timeout: float = 30) -> list[dict]:
@@ -61,8 +66,11 @@ def opened(msgs: list[dict]) -> dict[str, dict]:
         content = m["content"]
         if m["msg_type"] == "comm_open" and content.get("target_name") == "jupyter.widget":
             states[content["comm_id"]] = dict(content["data"]["state"])
-        elif (m["msg_type"] == "comm_msg" and content["comm_id"] in states
-              and content["data"].get("method") == "update"):
+        elif (
+            m["msg_type"] == "comm_msg"
+            and content["comm_id"] in states
+            and content["data"].get("method") == "update"
+        ):
             states[content["comm_id"]].update(content["data"].get("state", {}))
     return states
 
@@ -78,14 +86,19 @@ def errors_in(msgs):
 
 
 def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sandbox_server):
-    reply, cell = kernel.execute(
-        "import hiapi_notebook as h\nform = h.PromptForm(model='Nano-Banana')\nform")
+    reply, cell = kernel.execute("import hiapi_notebook as h\nform = h.PromptForm(model='Nano-Banana')\nform")
     assert reply["content"]["status"] == "ok", reply["content"]
-    assert any("application/vnd.jupyter.widget-view+json" in m["content"].get("data", {})
-               for m in cell if m["msg_type"] in ("execute_result", "display_data"))
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in m["content"].get("data", {})
+        for m in cell
+        if m["msg_type"] in ("execute_result", "display_data")
+    )
     # and a static copy of the history right after it, which the saved notebook keeps
-    kept = [m for m in cell if m["msg_type"] == "display_data"
-            and "hiapi-form-kept" in m["content"]["data"].get("text/html", "")]
+    kept = [
+        m
+        for m in cell
+        if m["msg_type"] == "display_data" and "hiapi-form-kept" in m["content"]["data"].get("text/html", "")
+    ]
     assert len(kept) == 1
     kept_id = kept[0]["content"]["transient"]["display_id"]
     widgets = opened(cell)
@@ -95,14 +108,25 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
 
     # choose another model: the form rebuilds its controls (new widgets open)
     labels = model_state["_options_labels"]
-    got = comm_send(kernel, model_id, {"method": "update", "buffer_paths": [],
-                                       "state": {"index": labels.index(IMAGE)}})
+    got = comm_send(
+        kernel, model_id, {"method": "update", "buffer_paths": [], "state": {"index": labels.index(IMAGE)}}
+    )
     assert not errors_in(got)
     aspect_id, aspect_state = by_class(opened(got), "hiapi-field-aspect_ratio")
-    comm_send(kernel, aspect_id, {"method": "update", "buffer_paths": [],
-                                  "state": {"index": aspect_state["_options_labels"].index("16:9")}})
-    comm_send(kernel, prompt_id, {"method": "update", "buffer_paths": [],
-                                  "state": {"value": "a <b>lighthouse</b> at dusk"}})
+    comm_send(
+        kernel,
+        aspect_id,
+        {
+            "method": "update",
+            "buffer_paths": [],
+            "state": {"index": aspect_state["_options_labels"].index("16:9")},
+        },
+    )
+    comm_send(
+        kernel,
+        prompt_id,
+        {"method": "update", "buffer_paths": [], "state": {"value": "a <b>lighthouse</b> at dusk"}},
+    )
 
     clicked = comm_send(kernel, button_id, {"method": "custom", "content": {"event": "click"}})
     assert not errors_in(clicked)
@@ -112,31 +136,46 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
     state_id, _ = by_class(rows, "hiapi-history-state")
 
     def image_arrived(msgs):
-        return any(m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == media_id
-                   and ["value"] in m["content"]["data"].get("buffer_paths", []) for m in msgs)
+        return any(
+            m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] == media_id
+            and ["value"] in m["content"]["data"].get("buffer_paths", [])
+            for m in msgs
+        )
 
     later = kernel.collect_iopub(30, until=image_arrived)
     assert image_arrived(later), [m["msg_type"] for m in later]
     assert not [m for m in later if m["msg_type"] == "execute_input"], "a cell ran meanwhile"
-    image = next(m for m in later if m["msg_type"] == "comm_msg"
-                 and m["content"]["comm_id"] == media_id
-                 and ["value"] in m["content"]["data"].get("buffer_paths", []))
+    image = next(
+        m
+        for m in later
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == media_id
+        and ["value"] in m["content"]["data"].get("buffer_paths", [])
+    )
     buffer = image["buffers"][image["content"]["data"]["buffer_paths"].index(["value"])]
     assert bytes(buffer).startswith(b"\x89PNG")
-    states = [m["content"]["data"]["state"].get("value", "") for m in clicked + later
-              if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == state_id
-              and "state" in m["content"]["data"]]
+    states = [
+        m["content"]["data"]["state"].get("value", "")
+        for m in clicked + later
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == state_id
+        and "state" in m["content"]["data"]
+    ]
     assert any('data-status="success"' in s for s in states), states
 
     after = kernel.collect_iopub(5)
-    kept_updates = [m["content"]["data"]["text/html"] for m in clicked + later + after
-                    if m["msg_type"] == "update_display_data"
-                    and m["content"]["transient"]["display_id"] == kept_id]
+    kept_updates = [
+        m["content"]["data"]["text/html"]
+        for m in clicked + later + after
+        if m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] == kept_id
+    ]
     assert kept_updates and "data:image/" in kept_updates[-1]
     assert "a &lt;b&gt;lighthouse&lt;/b&gt; at dusk" in kept_updates[-1]
 
     assert sandbox_server.last_inputs == [
-        {"model": IMAGE, "input": {"prompt": "a <b>lighthouse</b> at dusk", "aspect_ratio": "16:9"}}]
+        {"model": IMAGE, "input": {"prompt": "a <b>lighthouse</b> at dusk", "aspect_ratio": "16:9"}}
+    ]
     reply, msgs = kernel.execute("print(len(form.results), form.results[0].status, form.as_magic())")
     text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
     assert text.startswith(f"1 success %%hiapi {IMAGE} --aspect_ratio 16:9\n"), text
@@ -146,38 +185,50 @@ def test_sweep_cell_shows_a_labelled_grid_that_ends_static(kernel, sandbox_serve
     kernel.execute("%load_ext hiapi_notebook")
     reply, cell = kernel.execute(
         f"%%hiapi {IMAGE} -o res --sweep aspect_ratio=1:1,16:9 --sweep resolution=1K,2K\n"
-        "a tower <i>at</i> night", timeout=60)
+        "a tower <i>at</i> night",
+        timeout=60,
+    )
     assert reply["content"]["status"] == "ok", reply["content"]
-    shown = [m for m in cell if m["msg_type"] == "display_data"
-             and "hiapi-grid" in m["content"]["data"].get("text/html", "")]
+    shown = [
+        m
+        for m in cell
+        if m["msg_type"] == "display_data" and "hiapi-grid" in m["content"]["data"].get("text/html", "")
+    ]
     assert len(shown) == 1, "one grid, not a bar per task"
-    assert not [m for m in cell if "application/vnd.jupyter.widget-view+json"
-                in m["content"].get("data", {})], "the grid is static HTML, no widget"
+    assert not [
+        m for m in cell if "application/vnd.jupyter.widget-view+json" in m["content"].get("data", {})
+    ], "the grid is static HTML, no widget"
     grid_id = shown[0]["content"]["transient"]["display_id"]
     updates = [m for m in display_updates(cell) if m["content"]["transient"]["display_id"] == grid_id]
     assert updates, "the grid filled in while the cell waited"
     final = updates[-1]["content"]["data"]["text/html"]  # sent before the cell returned
-    for label in ('data-row="1:1"', 'data-row="16:9"', 'data-col="1K"', 'data-col="2K"',
-                  "aspect_ratio ↓ · resolution →", 'data-done="4" data-total="4"'):
+    for label in (
+        'data-row="1:1"',
+        'data-row="16:9"',
+        'data-col="1K"',
+        'data-col="2K"',
+        "aspect_ratio ↓ · resolution →",
+        'data-done="4" data-total="4"',
+    ):
         assert label in final, label
     assert final.count('<figure class="hiapi-card" data-status="success"') == 4
     assert "hiapi-pending" not in final and "<i>at</i>" not in final
     assert "text/plain" in updates[-1]["content"]["data"]
-    reply, msgs = kernel.execute("print(isinstance(res, list), len(res), "
-                                 "sorted((g.request.input['aspect_ratio'], g.request.input['resolution']) "
-                                 "for g in res) == sorted([(a, r) for a in ('1:1', '16:9') "
-                                 "for r in ('1K', '2K')]))")
+    reply, msgs = kernel.execute(
+        "print(isinstance(res, list), len(res), "
+        "sorted((g.request.input['aspect_ratio'], g.request.input['resolution']) "
+        "for g in res) == sorted([(a, r) for a in ('1:1', '16:9') "
+        "for r in ('1K', '2K')]))"
+    )
     text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
     assert text.strip() == "True 4 True", text
     assert sandbox_server.task_count == 4
     # nothing more is sent once the grid is final
     later = kernel.collect_iopub(1.0)
-    assert not [m for m in display_updates(later)
-                if m["content"]["transient"]["display_id"] == grid_id]
+    assert not [m for m in display_updates(later) if m["content"]["transient"]["display_id"] == grid_id]
     # the bound list displays as a gallery (static: every task has ended)
     reply, msgs = kernel.execute("res")
-    html = "".join(m["content"]["data"].get("text/html", "") for m in msgs
-                   if m["msg_type"] == "display_data")
+    html = "".join(m["content"]["data"].get("text/html", "") for m in msgs if m["msg_type"] == "display_data")
     assert "hiapi-gallery" in html and html.count("<figure") == 4 and "4/4 done" in html
 
 
@@ -186,15 +237,21 @@ def test_generate_many_grid_keeps_a_failure_in_its_cell(kernel, sandbox_server):
         "import hiapi_notebook as h\n"
         f"gens = h.generate_many(h.grid(model='{IMAGE}', prompt=['calm sea', 'storm #fail <u>']),"
         " concurrency=1)\n"
-        "print([g.status for g in gens])", timeout=60)
+        "print([g.status for g in gens])",
+        timeout=60,
+    )
     assert reply["content"]["status"] == "ok", reply["content"]
     text = "".join(m["content"].get("text", "") for m in cell if m["msg_type"] == "stream")
     assert text.strip() == "['success', 'fail']", text
-    (shown,) = [m for m in cell if m["msg_type"] == "display_data"
-                and "hiapi-grid" in m["content"]["data"].get("text/html", "")]
+    (shown,) = [
+        m
+        for m in cell
+        if m["msg_type"] == "display_data" and "hiapi-grid" in m["content"]["data"].get("text/html", "")
+    ]
     grid_id = shown["content"]["transient"]["display_id"]
-    final = [m for m in display_updates(cell)
-             if m["content"]["transient"]["display_id"] == grid_id][-1]["content"]["data"]["text/html"]
+    final = [m for m in display_updates(cell) if m["content"]["transient"]["display_id"] == grid_id][-1][
+        "content"
+    ]["data"]["text/html"]
     failed_cell = final.split('data-col="storm #fail &lt;u&gt;"')[-1]
     assert "hiapi-failure" in failed_cell and "rejected" in failed_cell
     assert 'data-col="calm sea"' in final and 'data-status="success"' in final

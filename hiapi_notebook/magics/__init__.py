@@ -1,9 +1,11 @@
 """The IPython magics; registered by ``%load_ext hiapi_notebook``."""
+
 from .magic import HiAPIMagics
 
 
 def load_ipython_extension(shell) -> None:
     from .complete import install
+
     magics = HiAPIMagics(shell)
     shell.register_magics(magics)
     shell.configurables.append(magics)  # so %config HiAPIMagics.default_model = ... reaches it

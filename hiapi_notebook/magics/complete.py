@@ -2,15 +2,40 @@
 then the chosen model's fields after ``--`` and their allowed values. Registered
 as an IPython matcher that, on these lines, suppresses the others (Python names
 like ``abs`` are never what comes after ``%%hiapi MODEL --``)."""
+
 from __future__ import annotations
 
 from .. import catalog
 from .parse import _FLAGS, _VALUE_OPTIONS
 
-OPTIONS = ["-o", "-n", "--no-wait", "--fresh", "--force", "--route", "--input", "--callback",
-           "--timeout", "--save", "--sweep", "--models", "--storage", "--concurrency"]
-SUBCOMMANDS = ["help", "models", "status", "login", "config", "sandbox", "connect", "history",
-               "export", "form"]
+OPTIONS = [
+    "-o",
+    "-n",
+    "--no-wait",
+    "--fresh",
+    "--force",
+    "--route",
+    "--input",
+    "--callback",
+    "--timeout",
+    "--save",
+    "--sweep",
+    "--models",
+    "--storage",
+    "--concurrency",
+]
+SUBCOMMANDS = [
+    "help",
+    "models",
+    "status",
+    "login",
+    "config",
+    "sandbox",
+    "connect",
+    "history",
+    "export",
+    "form",
+]
 
 
 def complete_line(line: str) -> list[str]:
@@ -24,6 +49,7 @@ def complete_line(line: str) -> list[str]:
     before = words if ends_with_space else words[:-1]
     if not cell and before[:1] == ["config"]:
         from ..config import Settings
+
         return [f"{name}=" for name in Settings().public() if name.startswith(current)]
     if not cell and before[:1] and before[0] in SUBCOMMANDS:
         return []
@@ -51,8 +77,11 @@ def _model_of(words: list[str]) -> str | None:
         word = words[i]
         if not word.startswith("-"):
             return word
-        i += 1 if (word in _FLAGS or "=" in word or word not in _VALUE_OPTIONS
-                   and not word.startswith("--")) else 2
+        i += (
+            1
+            if (word in _FLAGS or "=" in word or word not in _VALUE_OPTIONS and not word.startswith("--"))
+            else 2
+        )
     return None
 
 
@@ -67,7 +96,11 @@ def install(shell) -> None:
             return {"completions": [], "suppress": False}
         current = "" if line.endswith((" ", "\t")) else (line.split() or [""])[-1]
         found = complete_line(line.lstrip())
-        return {"completions": [SimpleCompletion(text=c, type="hiapi") for c in found],
-                "suppress": bool(found), "matched_fragment": current, "ordered": True}
+        return {
+            "completions": [SimpleCompletion(text=c, type="hiapi") for c in found],
+            "suppress": bool(found),
+            "matched_fragment": current,
+            "ordered": True,
+        }
 
     shell.Completer.custom_matchers.append(hiapi_matcher)

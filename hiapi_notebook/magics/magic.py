@@ -4,6 +4,7 @@ User mistakes become ``UsageError``s, which IPython shows as one line with no
 traceback; a failed *task* is shown by its red status bar instead, so a
 notebook's other results still appear.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -12,8 +13,8 @@ import html
 import itertools
 import logging
 import os
-import threading
 import shlex
+import threading
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -50,8 +51,18 @@ HELP = f"""\
 
 
 log = logging.getLogger("hiapi_notebook")
-SUBCOMMANDS = ("help", "models", "status", "login", "config", "sandbox", "connect", "history",
-               "export", "form")
+SUBCOMMANDS = (
+    "help",
+    "models",
+    "status",
+    "login",
+    "config",
+    "sandbox",
+    "connect",
+    "history",
+    "export",
+    "form",
+)
 
 
 def _looks_like_model(word: str) -> bool:
@@ -89,21 +100,32 @@ class HiAPIMagics(Magics):
 
     def _run(self, args: CellArgs, prompt: str | None) -> Any:
         from ..api import build_request, start
+
         session = get_session()
         base = {**args.input, **args.fields}
         models = args.models or [args.model or session.settings.default_model]
         if models == [None] or models == [""]:
-            raise _fail("no model: name one (%%hiapi gpt-image-2/text-to-image) or set a default "
-                        "with %hiapi config default_model=NAME")
+            raise _fail(
+                "no model: name one (%%hiapi gpt-image-2/text-to-image) or set a default "
+                "with %hiapi config default_model=NAME"
+            )
         combos = _cross(args.sweeps)
         try:
             requests = []
             for model in models:
                 for combo in combos:
-                    requests.append(build_request(
-                        model, prompt, input={**base, **combo}, route=args.route,
-                        storage=args.storage, callback=args.callback, timeout=args.timeout,
-                        force=args.force))
+                    requests.append(
+                        build_request(
+                            model,
+                            prompt,
+                            input={**base, **combo},
+                            route=args.route,
+                            storage=args.storage,
+                            callback=args.callback,
+                            timeout=args.timeout,
+                            force=args.force,
+                        )
+                    )
             session.require_key()
         except (HiAPIError, ValueError) as exc:
             raise _fail(_one_line(exc)) from None
@@ -113,12 +135,19 @@ class HiAPIMagics(Magics):
             from ..batch import Batch
             from ..views.gallery import GenerationList
             from ..views.grid import ComparisonGrid, show_grid
-            batch = Batch([r for r in requests for _ in range(args.n)],
-                          [v for _ in requests for v in range(args.n)],
-                          concurrency=args.concurrency, fresh=args.fresh)
+
+            batch = Batch(
+                [r for r in requests for _ in range(args.n)],
+                [v for _ in requests for v in range(args.n)],
+                concurrency=args.concurrency,
+                fresh=args.fresh,
+            )
             gens: list[Generation] = GenerationList(batch.generations)
-            show_grid(ComparisonGrid.from_sweep(
-                gens, models=models if len(models) > 1 else (), sweeps=args.sweeps, n=args.n))
+            show_grid(
+                ComparisonGrid.from_sweep(
+                    gens, models=models if len(models) > 1 else (), sweeps=args.sweeps, n=args.n
+                )
+            )
             batch.start()
         else:
             try:
@@ -133,7 +162,9 @@ class HiAPIMagics(Magics):
             for gen in gens:
                 gen.job.future.add_done_callback(
                     lambda _f, g=gen: threading.Thread(  # copies off the polling loop
-                        target=_save_quietly, args=(g, args.save), daemon=True).start())
+                        target=_save_quietly, args=(g, args.save), daemon=True
+                    ).start()
+                )
         return None
 
     def _wait(self, gens: list[Generation], args: CellArgs, batch=None) -> None:
@@ -159,7 +190,8 @@ class HiAPIMagics(Magics):
             raise _fail(
                 f"Interrupted: stopped waiting, nothing was cancelled. Still running on HiAPI: "
                 f"{ids}. The status keeps updating here; `%hiapi status TASK_ID` watches it "
-                "again, and re-running this cell re-attaches.") from None
+                "again, and re-running this cell re-attaches."
+            ) from None
         if args.save:
             for gen in gens:
                 if gen.job.succeeded:
@@ -183,8 +215,10 @@ class HiAPIMagics(Magics):
         if not _looks_like_model(command):
             near = difflib.get_close_matches(command, SUBCOMMANDS, n=1)
             hint = f"did you mean %hiapi {near[0]}? " if near else ""
-            raise _fail(f"unknown subcommand {command!r}: {hint}%hiapi help lists them; "
-                        "a one-line generation is %hiapi MODEL [options] prompt")
+            raise _fail(
+                f"unknown subcommand {command!r}: {hint}%hiapi help lists them; "
+                "a one-line generation is %hiapi MODEL [options] prompt"
+            )
         # `%hiapi MODEL [options] prompt…`: a one-line generation
         try:
             options, prompt = split_one_line(rest)
@@ -198,11 +232,13 @@ class HiAPIMagics(Magics):
 
     def handle_models(self, rest: str) -> Any:
         needle = rest.strip().lower()
-        specs = [m for m in catalog.all_models()
-                 if not needle or needle in m.name.lower() or needle == m.kind]
+        specs = [
+            m for m in catalog.all_models() if not needle or needle in m.name.lower() or needle == m.kind
+        ]
         if not specs:
             raise _fail(f"no model matches {needle!r}; %hiapi models lists them all")
         from ..views.tables import ModelTable
+
         return ModelTable(specs)
 
     def handle_status(self, rest: str) -> None:
@@ -211,6 +247,7 @@ class HiAPIMagics(Magics):
             raise _fail("usage: %hiapi status TASK_ID (the id is shown in every status bar)")
         from .. import _loop
         from ..views import show_job
+
         session = get_session()
         session.require_key()
         # Ask once, here, so a wrong id is one clear line rather than a red bar.
@@ -227,8 +264,10 @@ class HiAPIMagics(Magics):
         if session.using_builtin_sandbox:
             changes["base_url"] = None  # a real key means real HiAPI, not the sandbox
         session.configure(**changes)
-        print(f"HiAPI key set for this session (memory only; not saved anywhere); "
-              f"tasks go to {session.settings.public()['base_url']}.")
+        print(
+            f"HiAPI key set for this session (memory only; not saved anywhere); "
+            f"tasks go to {session.settings.public()['base_url']}."
+        )
 
     def handle_config(self, rest: str) -> None:
         session = get_session()
@@ -252,8 +291,11 @@ class HiAPIMagics(Magics):
             model = changes.get("default_model")
             if model and catalog.get_model(model) is None:
                 near = catalog.suggest_model(model)
-                print(f"note: the catalogue does not know {model!r}"
-                      + (f" (did you mean {near}?)" if near else "") + "; it will be sent as is.")
+                print(
+                    f"note: the catalogue does not know {model!r}"
+                    + (f" (did you mean {near}?)" if near else "")
+                    + "; it will be sent as is."
+                )
         for key, value in session.settings.public().items():
             print(f"{key:18} {value}")
 
@@ -270,30 +312,38 @@ class HiAPIMagics(Magics):
         session = get_session()
         running = session.sandbox is not None
         url = session.start_sandbox(speed=speed)
-        extra = (" (already running; its speed stays as it started: restart the kernel to change it)"
-                 if running and tokens else "")
-        _note(f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
-              f"made locally, free, and need no key.{extra}")
+        extra = (
+            " (already running; its speed stays as it started: restart the kernel to change it)"
+            if running and tokens
+            else ""
+        )
+        _note(
+            f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
+            f"made locally, free, and need no key.{extra}"
+        )
 
     def handle_connect(self, rest: str) -> None:
         session = get_session()
-        if session.using_builtin_sandbox or not (session.settings.api_key
-                                                 or os.environ.get("HIAPI_API_KEY")):
+        if session.using_builtin_sandbox or not (session.settings.api_key or os.environ.get("HIAPI_API_KEY")):
             self.handle_sandbox(rest)
             return
         url = session.settings.public()["base_url"]
         if os.environ.get("HIAPI_SANDBOX") == "1":
             _note(f"Using the HiAPI sandbox at {url}: results are synthetic.")
         else:
-            _note(f"Using HiAPI at {url} with the key from "
-                  f"{'%hiapi login' if session.settings.api_key else 'HIAPI_API_KEY'}.")
+            _note(
+                f"Using HiAPI at {url} with the key from "
+                f"{'%hiapi login' if session.settings.api_key else 'HIAPI_API_KEY'}."
+            )
 
     def handle_history(self, rest: str) -> Any:
         from ..views.tables import HistoryTable
+
         journal = get_session().journal
         if journal is None:
-            raise _fail(get_session().journal_problem or
-                        "the journal is off (%hiapi config journal=true turns it on)")
+            raise _fail(
+                get_session().journal_problem or "the journal is off (%hiapi config journal=true turns it on)"
+            )
         text = rest.strip() or "20"
         if not text.isdigit() or int(text) < 1:
             raise _fail(f"usage: %hiapi history [N] (N a whole number of rows), not {text!r}")
@@ -312,6 +362,7 @@ class HiAPIMagics(Magics):
 
     def handle_form(self, rest: str) -> Any:
         from ..form import PromptForm
+
         fields = parse_line(rest) if rest.strip() else CellArgs()
         return PromptForm(model=fields.model, **fields.fields)
 
@@ -337,9 +388,14 @@ def _save_quietly(gen: Generation, folder: str) -> None:
 
 
 def _note(text: str) -> None:
-    display({"text/html": f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid '
-                          f'#5bc0de;background:rgba(91,192,222,0.08)">{html.escape(text)}</div>',
-             "text/plain": text}, raw=True)
+    display(
+        {
+            "text/html": f'<div class="hiapi-note" style="padding:4px 8px;border-left:3px solid '
+            f'#5bc0de;background:rgba(91,192,222,0.08)">{html.escape(text)}</div>',
+            "text/plain": text,
+        },
+        raw=True,
+    )
 
 
 __all__ = ["HiAPIMagics"]

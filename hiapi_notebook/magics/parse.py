@@ -3,19 +3,23 @@
 Every mistake raises ``LineError`` with one line that names the fix, before
 anything is sent.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
-USAGE = ("%%hiapi [MODEL] [-o VAR] [-n N] [--no-wait] [--fresh] [--route R] [--input JSON] "
-         "[--callback URL] [--timeout S] [--save DIR] [--sweep FIELD=a,b] [--models a,b] "
-         "[--concurrency N] [--force] [--FIELD VALUE ...]")
+USAGE = (
+    "%%hiapi [MODEL] [-o VAR] [-n N] [--no-wait] [--fresh] [--route R] [--input JSON] "
+    "[--callback URL] [--timeout S] [--save DIR] [--sweep FIELD=a,b] [--models a,b] "
+    "[--concurrency N] [--force] [--FIELD VALUE ...]"
+)
 
 
 class LineError(ValueError):
@@ -32,7 +36,7 @@ class CellArgs:
     force: bool = False  # send a model or field the catalogue would call a typo
     route: str | None = None
     storage: str | None = None
-    input: dict[str, Any] = field(default_factory=dict)   # --input JSON
+    input: dict[str, Any] = field(default_factory=dict)  # --input JSON
     fields: dict[str, Any] = field(default_factory=dict)  # --FIELD VALUE
     callback: str | None = None
     timeout: float | None = None
@@ -42,8 +46,21 @@ class CellArgs:
     concurrency: int = 8  # tasks in flight at once for -n, --sweep and --models
 
 
-_VALUE_OPTIONS = {"-o", "--out", "-n", "--route", "--storage", "--input", "--callback",
-                  "--timeout", "--save", "--sweep", "--models", "--model", "--concurrency"}
+_VALUE_OPTIONS = {
+    "-o",
+    "--out",
+    "-n",
+    "--route",
+    "--storage",
+    "--input",
+    "--callback",
+    "--timeout",
+    "--save",
+    "--sweep",
+    "--models",
+    "--model",
+    "--concurrency",
+}
 _FLAGS = {"--no-wait", "--fresh", "--wait", "--force"}
 
 
@@ -69,8 +86,10 @@ def parse_line(line: str) -> CellArgs:
             if args.model is None and not args.models:
                 args.model = tok
                 continue
-            raise LineError(f"unexpected {tok!r} on the line: the prompt goes in the cell body "
-                            f"below the line; usage: {USAGE}")
+            raise LineError(
+                f"unexpected {tok!r} on the line: the prompt goes in the cell body "
+                f"below the line; usage: {USAGE}"
+            )
         name, eq, inline = tok.partition("=")
         if name in _FLAGS:
             if eq:
@@ -83,8 +102,9 @@ def parse_line(line: str) -> CellArgs:
                 args.wait = name == "--wait"
             continue
         if not name.startswith("--") and name not in _VALUE_OPTIONS:
-            raise LineError(f"unknown option {name!r}; options: -o VAR, -n N, or --FIELD VALUE "
-                            f"for a model input")
+            raise LineError(
+                f"unknown option {name!r}; options: -o VAR, -n N, or --FIELD VALUE for a model input"
+            )
         if eq:
             value = inline
         else:
@@ -113,8 +133,10 @@ def _apply(args: CellArgs, name: str, value: str) -> None:
         try:
             data = json.loads(value)
         except ValueError as exc:
-            raise LineError(f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
-                            "quote it: --input '{\"aspect_ratio\": \"16:9\"}'") from None
+            raise LineError(
+                f"--input is not valid JSON ({exc.msg} at column {exc.colno}); "
+                'quote it: --input \'{"aspect_ratio": "16:9"}\''
+            ) from None
         if not isinstance(data, dict):
             raise LineError("--input must be a JSON object, e.g. --input '{\"duration\": 5}'")
         args.input.update(data)
@@ -173,10 +195,15 @@ def _is_number(tok: str) -> bool:
 
 
 def _example(name: str) -> str:
-    return {"-o": "-o img", "-n": "-n 4", "--input": "--input '{\"duration\": 5}'",
-            "--timeout": "--timeout 300", "--callback": "--callback https://example.com/hook",
-            "--sweep": "--sweep aspect_ratio=1:1,16:9", "--models": "--models a,b"}.get(
-        name, f"{name} VALUE")
+    return {
+        "-o": "-o img",
+        "-n": "-n 4",
+        "--input": "--input '{\"duration\": 5}'",
+        "--timeout": "--timeout 300",
+        "--callback": "--callback https://example.com/hook",
+        "--sweep": "--sweep aspect_ratio=1:1,16:9",
+        "--models": "--models a,b",
+    }.get(name, f"{name} VALUE")
 
 
 def split_one_line(text: str) -> tuple[str, str]:
@@ -188,15 +215,15 @@ def split_one_line(text: str) -> tuple[str, str]:
     while i < len(words):
         word = words[i].group(0)
         if word == "--":
-            rest = text[words[i].end():].strip()
-            return text[:words[i].start()].strip(), rest
+            rest = text[words[i].end() :].strip()
+            return text[: words[i].start()].strip(), rest
         if not word.startswith("-") or _is_number(word):
             break
         name = word.partition("=")[0]
         i += 1 if (name in _FLAGS or "=" in word) else 2
     if i >= len(words):
         return text.strip(), ""
-    return text[:words[i].start()].strip(), text[words[i].start():].strip()
+    return text[: words[i].start()].strip(), text[words[i].start() :].strip()
 
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -204,6 +231,7 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     """``{name}`` becomes the variable's value; unknown braces stay; ``{{`` is ``{``."""
+
     def sub(match: re.Match) -> str:
         token = match.group(0)
         if token == "{{":
@@ -212,4 +240,5 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             return "}"
         name = match.group(1)
         return str(namespace[name]) if name in namespace else token
+
     return _PLACEHOLDER.sub(sub, text)

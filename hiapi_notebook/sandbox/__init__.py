@@ -21,6 +21,7 @@ What it does beyond the contract, so demos and tests can reach every case:
   | "drop_after" | "slow:SECONDS", ...)`` for the next matching requests.
 - Every answer carries ``X-HiAPI-Sandbox: 1``.
 """
+
 from .faults import Faults
 from .server import SandboxServer
 

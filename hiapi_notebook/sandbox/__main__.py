@@ -1,4 +1,5 @@
 """``python -m hiapi_notebook.sandbox``: run the sandbox until Ctrl-C or SIGTERM."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,42 +12,65 @@ from .server import SandboxServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8787,
-                        help="0 picks a free port (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8787, help="0 picks a free port (default: %(default)s)")
     parser.add_argument("--key", help="accept only this API key (default: any non-empty key)")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="divide task durations by this factor (default: %(default)s)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="divide task durations by this factor (default: %(default)s)"
+    )
     parser.add_argument("--webhook-secret", help="sign callbacks with this key")
-    parser.add_argument("--balance", type=float,
-                        help="USD to spend; creates get 402 once it is used up")
-    parser.add_argument("--url-ttl", type=float, default=7 * 24 * 3600,
-                        help="seconds output URLs stay valid (default: 7 days)")
-    parser.add_argument("--public-url",
-                        help="root URL that output links use instead of this server's")
+    parser.add_argument("--balance", type=float, help="USD to spend; creates get 402 once it is used up")
+    parser.add_argument(
+        "--url-ttl",
+        type=float,
+        default=7 * 24 * 3600,
+        help="seconds output URLs stay valid (default: 7 days)",
+    )
+    parser.add_argument("--public-url", help="root URL that output links use instead of this server's")
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
-    faults.add_argument("--retry-after", type=float, default=1.0, metavar="S",
-                        help="Retry-After sent with 429 and 503 (default: %(default)s)")
+    faults.add_argument(
+        "--retry-after",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After sent with 429 and 503 (default: %(default)s)",
+    )
     faults.add_argument("--rate-slow", type=float, default=0.0, metavar="R")
     faults.add_argument("--slow-seconds", type=float, default=2.0, metavar="S")
-    faults.add_argument("--rate-drop", type=float, default=0.0, metavar="R",
-                        help="close the connection without answering")
-    faults.add_argument("--rate-fail", type=float, default=0.0, metavar="R",
-                        help="share of tasks that end in fail")
+    faults.add_argument(
+        "--rate-drop", type=float, default=0.0, metavar="R", help="close the connection without answering"
+    )
+    faults.add_argument(
+        "--rate-fail", type=float, default=0.0, metavar="R", help="share of tasks that end in fail"
+    )
     faults.add_argument("--seed", type=int, help="seed for the random faults")
 
 
 def run(args: argparse.Namespace) -> int:
-    faults = Faults(rate_429=args.rate_429, rate_500=args.rate_500, rate_503=args.rate_503,
-                    retry_after=args.retry_after, rate_slow=args.rate_slow,
-                    slow_seconds=args.slow_seconds, rate_drop=args.rate_drop,
-                    rate_fail=args.rate_fail, seed=args.seed)
-    server = SandboxServer(host=args.host, port=args.port, key=args.key, speed=args.speed,
-                           webhook_secret=args.webhook_secret, faults=faults,
-                           balance=args.balance, url_ttl=args.url_ttl, public_url=args.public_url)
+    faults = Faults(
+        rate_429=args.rate_429,
+        rate_500=args.rate_500,
+        rate_503=args.rate_503,
+        retry_after=args.retry_after,
+        rate_slow=args.rate_slow,
+        slow_seconds=args.slow_seconds,
+        rate_drop=args.rate_drop,
+        rate_fail=args.rate_fail,
+        seed=args.seed,
+    )
+    server = SandboxServer(
+        host=args.host,
+        port=args.port,
+        key=args.key,
+        speed=args.speed,
+        webhook_secret=args.webhook_secret,
+        faults=faults,
+        balance=args.balance,
+        url_ttl=args.url_ttl,
+        public_url=args.public_url,
+    )
     try:
         server.start()
     except OSError as exc:
@@ -63,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hiapi_notebook.sandbox",
-                                     description="A local HiAPI-compatible server with synthetic "
-                                                 "results.")
+    parser = argparse.ArgumentParser(
+        prog="python -m hiapi_notebook.sandbox",
+        description="A local HiAPI-compatible server with synthetic results.",
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -1,4 +1,5 @@
 """The endpoints: create, detail and list tasks as the contract says, and serve output files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +10,7 @@ import re
 import time
 from urllib.parse import unquote, urlsplit
 
-from ..catalog import (CatalogError, ModelSpec, estimate_cost, get_model, suggest_model,
-                       validate_input)
+from ..catalog import CatalogError, ModelSpec, estimate_cost, get_model, suggest_model, validate_input
 from .callbacks import CallbackSender
 from .faults import FaultPlan
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text
@@ -19,10 +19,14 @@ from .wire import ApiError, Request, Response, canonical_json, invalid, new_task
 
 UNKNOWN_COST = 0.05  # charged against a balance when the catalogue has no price
 FAIL_TAG = "#fail"
-FAIL_ERROR = {"code": "TASK_FAILED",
-              "message": "upstream rejected the prompt (sandbox: the prompt asked to fail)"}
-RANDOM_FAIL_ERROR = {"code": "TASK_FAILED",
-                     "message": "upstream rejected the prompt (sandbox: random failure)"}
+FAIL_ERROR = {
+    "code": "TASK_FAILED",
+    "message": "upstream rejected the prompt (sandbox: the prompt asked to fail)",
+}
+RANDOM_FAIL_ERROR = {
+    "code": "TASK_FAILED",
+    "message": "upstream rejected the prompt (sandbox: random failure)",
+}
 DEFAULT_PAGE_SIZE = 10
 _FILE = re.compile(r"^/files/([^/]+)/(\d+)\.(\w+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -31,8 +35,16 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 class SandboxApi:
     """What the sandbox does with a request, HTTP and faults aside: requests in, answers out."""
 
-    def __init__(self, *, key: str | None, speed: float, webhook_secret: str | None,
-                 balance: float | None, url_ttl: float, plan: FaultPlan) -> None:
+    def __init__(
+        self,
+        *,
+        key: str | None,
+        speed: float,
+        webhook_secret: str | None,
+        balance: float | None,
+        url_ttl: float,
+        plan: FaultPlan,
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.key = key
@@ -72,8 +84,7 @@ class SandboxApi:
         if self.key is not None and not hmac.compare_digest(key.encode(), self.key.encode()):
             raise ApiError(401, "invalid API key")
         if key.startswith("suspended"):
-            raise ApiError(403, "account suspended (sandbox: keys that start with 'suspended' "
-                           "get 403)")
+            raise ApiError(403, "account suspended (sandbox: keys that start with 'suspended' get 403)")
         return hashlib.sha256(key.encode()).hexdigest()
 
     def create(self, req: Request) -> Response:
@@ -116,8 +127,14 @@ class SandboxApi:
         size = _int(req.query.get("size"), DEFAULT_PAGE_SIZE, 1, 100)
         total, tasks = self.store.page(owner, page, size)
         now = time.time()
-        return ok({"page": page, "size": size, "total": total,
-                   "tasks": [t.wire(now, self.file_root) for t in tasks]})
+        return ok(
+            {
+                "page": page,
+                "size": size,
+                "total": total,
+                "tasks": [t.wire(now, self.file_root) for t in tasks],
+            }
+        )
 
     def file(self, req: Request) -> Response:
         """An output file: public like a CDN URL, drawn on first request, gone after expireAt."""
@@ -125,25 +142,34 @@ class SandboxApi:
         task = self.store.get(match[1]) if match else None
         now = time.time()
         index = int(match[2]) if match else 0
-        if (task is None or task.status(now) != "success" or index >= len(task.outputs)
-                or EXTENSIONS[task.outputs[index]] != match[3]):
+        if (
+            task is None
+            or task.status(now) != "success"
+            or index >= len(task.outputs)
+            or EXTENSIONS[task.outputs[index]] != match[3]
+        ):
             raise ApiError(404, "no such file")
         if now >= task.expire_at:
             raise ApiError(410, "this output URL has expired; download outputs before expireAt")
-        files = self.media.get(f"{task.model}\n{canonical_json(task.input)}",
-                               lambda: draw(task.kind, task.model, task.input))
+        files = self.media.get(
+            f"{task.model}\n{canonical_json(task.input)}", lambda: draw(task.kind, task.model, task.input)
+        )
         data = files[task.outputs[index]]
-        headers = {"Cache-Control": "public, max-age=3600", "Accept-Ranges": "bytes",
-                   "Access-Control-Allow-Origin": "*"}
+        headers = {
+            "Cache-Control": "public, max-age=3600",
+            "Accept-Ranges": "bytes",
+            "Access-Control-Allow-Origin": "*",
+        }
         content_type = CONTENT_TYPES[match[3]]
         wanted = _RANGE.match(req.headers.get("Range") or "")
         if wanted and (wanted[1] or wanted[2]):  # browsers ask for ranges of video
             start, end = _byte_range(wanted[1], wanted[2], len(data))
             if start > end:
-                raise ApiError(416, "range not satisfiable",
-                               headers={"Content-Range": f"bytes */{len(data)}"})
+                raise ApiError(
+                    416, "range not satisfiable", headers={"Content-Range": f"bytes */{len(data)}"}
+                )
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            return Response(206, data[start:end + 1], content_type, headers)
+            return Response(206, data[start : end + 1], content_type, headers)
         return Response(200, data, content_type, headers)
 
     # -- parts -----------------------------------------------------------------------------
@@ -151,11 +177,10 @@ class SandboxApi:
     def _new_task(self, owner: str, body: dict) -> tuple[TaskRecord, float]:
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
-            raise invalid("model is required, e.g. \"gpt-image-2/text-to-image\"")
+            raise invalid('model is required, e.g. "gpt-image-2/text-to-image"')
         input = body.get("input")
         if not isinstance(input, dict):
-            raise invalid('input is required: an object of the model\'s fields, e.g. '
-                          '{"prompt": "..."}')
+            raise invalid('input is required: an object of the model\'s fields, e.g. {"prompt": "..."}')
         callback = _callback(body.get("callback"))
         storage = body.get("storage", "temp")
         if storage not in ("temp", "persistent"):
@@ -171,10 +196,20 @@ class SandboxApi:
             error = RANDOM_FAIL_ERROR if self.plan.task_fails() else None
         started = time.time()
         task = TaskRecord(
-            task_id=new_task_id(), owner=owner, model=shown_model, route=route, kind=spec.kind,
-            input=input, storage=storage, callback=callback, started=started,
-            phases=tuple(s / self.speed for s in PHASES[spec.kind]), error=error,
-            outputs=OUTPUTS[spec.kind], expire_at=math.ceil(started + self.url_ttl))
+            task_id=new_task_id(),
+            owner=owner,
+            model=shown_model,
+            route=route,
+            kind=spec.kind,
+            input=input,
+            storage=storage,
+            callback=callback,
+            started=started,
+            phases=tuple(s / self.speed for s in PHASES[spec.kind]),
+            error=error,
+            outputs=OUTPUTS[spec.kind],
+            expire_at=math.ceil(started + self.url_ttl),
+        )
         cost = estimate_cost(spec.name, input)
         return task, UNKNOWN_COST if cost is None else cost
 
@@ -203,8 +238,9 @@ def _resolve(model: str, route: object) -> tuple[ModelSpec, str, str | None]:
         raise invalid(f"the route is given twice: '{model}' and route '{route}'")
     for name in (suffix, route):
         if name and name != "default" and name not in spec.routes:
-            raise invalid(f"unknown route '{name}' for {spec.name}: available routes are "
-                          + ", ".join(spec.routes))
+            raise invalid(
+                f"unknown route '{name}' for {spec.name}: available routes are " + ", ".join(spec.routes)
+            )
     shown = f"{spec.name}@{route}" if route and route != "default" else model
     return spec, shown, route
 
@@ -215,8 +251,7 @@ def _callback(callback: object) -> dict | None:
     url = callback.get("url") if isinstance(callback, dict) else None
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise invalid('callback must be {"url": "https://...", "when": "final"} with an '
-                      "http(s) url")
+        raise invalid('callback must be {"url": "https://...", "when": "final"} with an http(s) url')
     if callback.get("when", "final") != "final":
         raise invalid("invalid callback.when: the only allowed value is final")
     return {"url": url, "when": "final"}

@@ -5,18 +5,19 @@ time whether or not anyone polls. The body is the bare task object (no envelope)
 secret it is signed as HiAPI does: ``X-HiAPI-Signature`` = hex(HMAC-SHA256(secret,
 timestamp + "." + body)). A refused or failed delivery is retried a few times.
 """
+
 from __future__ import annotations
 
 import hashlib
 import heapq
-import http.client
 import hmac
+import http.client
 import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
-from typing import Callable
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # seconds before each further attempt
 
@@ -40,8 +41,7 @@ class CallbackSender:
 
     def start(self) -> None:
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="hiapi-sandbox-callbacks",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="hiapi-sandbox-callbacks", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -87,12 +87,12 @@ class CallbackSender:
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST with http.client, which sends header names in the documented case."""
     parts = urlsplit(url)
-    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                        else http.client.HTTPConnection)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.netloc, timeout=5)
     try:
-        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                           body, headers)
+        connection.request(
+            "POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers
+        )
         return connection.getresponse().status
     finally:
         connection.close()

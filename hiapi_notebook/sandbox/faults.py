@@ -6,6 +6,7 @@ HTTP-date), a 409 IDEMPOTENCY_KEY_PROCESSING, a slow answer, a connection droppe
 request is read, and one dropped after the request was fully processed (a task was created but
 its id never reached the client).
 """
+
 from __future__ import annotations
 
 import random
@@ -54,8 +55,15 @@ class FaultPlan:
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
 
-    def inject(self, fault: str, *, method: str | None = None, path: str | None = None,
-               times: int = 1, retry_after: float | str | None = None) -> None:
+    def inject(
+        self,
+        fault: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int = 1,
+        retry_after: float | str | None = None,
+    ) -> None:
         rule = _Rule(_parse(fault, retry_after), method and method.upper(), path, times)
         with self._lock:
             self._rules.append(rule)
@@ -63,8 +71,7 @@ class FaultPlan:
     def pick(self, method: str, path: str, *, api: bool) -> Fault | None:
         with self._lock:
             for rule in self._rules:
-                if (rule.method in (None, method)
-                        and (rule.path is None or path.startswith(rule.path))):
+                if rule.method in (None, method) and (rule.path is None or path.startswith(rule.path)):
                     rule.times -= 1
                     if rule.times <= 0:
                         self._rules.remove(rule)
@@ -78,11 +85,13 @@ class FaultPlan:
     def _random(self) -> Fault | None:
         f = self.faults
         draw = self._rng.random()
-        for rate, fault in ((f.rate_drop, Fault("drop")),
-                            (f.rate_429, Fault("429", f.retry_after)),
-                            (f.rate_500, Fault("500")),
-                            (f.rate_503, Fault("503", f.retry_after)),
-                            (f.rate_slow, Fault("slow", seconds=f.slow_seconds))):
+        for rate, fault in (
+            (f.rate_drop, Fault("drop")),
+            (f.rate_429, Fault("429", f.retry_after)),
+            (f.rate_500, Fault("500")),
+            (f.rate_503, Fault("503", f.retry_after)),
+            (f.rate_slow, Fault("slow", seconds=f.slow_seconds)),
+        ):
             if draw < rate:
                 return fault
             draw -= rate
@@ -98,5 +107,4 @@ def _parse(fault: str, retry_after: float | str | None) -> Fault:
         return Fault(fault)
     if fault.startswith("slow:"):
         return Fault("slow", seconds=float(fault.removeprefix("slow:")))
-    raise ValueError(f"unknown fault {fault!r}: use 429, 500, 503, 409, drop, drop_after "
-                     "or slow:SECONDS")
+    raise ValueError(f"unknown fault {fault!r}: use 429, 500, 503, 409, drop, drop_after or slow:SECONDS")

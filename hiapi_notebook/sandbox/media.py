@@ -5,6 +5,7 @@ request) and the prompt is written on it, so a demo shows which result belongs t
 Pillow and imageio-ffmpeg are the ``sandbox`` extra: they are imported only when a file is first
 drawn, so the API itself answers without them.
 """
+
 from __future__ import annotations
 
 import array
@@ -21,16 +22,17 @@ import tempfile
 import threading
 import wave
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .wire import canonical_json
 
 OUTPUTS = {"image": ("image",), "video": ("video", "first_frame"), "audio": ("audio",)}
 EXTENSIONS = {"image": "png", "first_frame": "png", "video": "mp4", "audio": "wav"}
 CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "wav": "audio/wav"}
-VIDEO_SECONDS, VIDEO_FPS = 2, 12   # without a duration input; with one, up to MAX_VIDEO_SECONDS
-MAX_VIDEO_SECONDS = 8               # longer requests are cut short: the clip is only a stand-in
+VIDEO_SECONDS, VIDEO_FPS = 2, 12  # without a duration input; with one, up to MAX_VIDEO_SECONDS
+MAX_VIDEO_SECONDS = 8  # longer requests are cut short: the clip is only a stand-in
 AUDIO_SECONDS, AUDIO_RATE = 2, 22050
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x*]\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -81,8 +83,8 @@ class MediaCache:
 
 # -- pictures ------------------------------------------------------------------------------
 
-def _size(input: dict, long_side: int, square_side: int,
-          default: tuple[float, float]) -> tuple[int, int]:
+
+def _size(input: dict, long_side: int, square_side: int, default: tuple[float, float]) -> tuple[int, int]:
     """Pixel size from ``aspect_ratio`` or ``size`` (16:9, 1024x1024, 2048*2048), kept small."""
     for name in ("aspect_ratio", "size"):
         match = _RATIO.match(str(input.get(name, "")))
@@ -110,8 +112,9 @@ def _canvas(seed: bytes, size: tuple[int, int]) -> Any:
     gradient = Image.linear_gradient("L")
     if rng.random() < 0.5:
         gradient = gradient.transpose(Image.Transpose.ROTATE_90)
-    canvas = ImageOps.colorize(gradient.resize(size), _colour(hue, 0.55, 0.95),
-                               _colour(hue + 0.35, 0.7, 0.45)).convert("RGBA")
+    canvas = ImageOps.colorize(
+        gradient.resize(size), _colour(hue, 0.55, 0.95), _colour(hue + 0.35, 0.7, 0.45)
+    ).convert("RGBA")
     shapes = Image.new("RGBA", size)
     pen = ImageDraw.Draw(shapes)
     w, h = size
@@ -138,8 +141,11 @@ def _overlay(size: tuple[int, int], model: str, text: str) -> Any:
     top = (h - block) // 2
     pad = font.size // 2
     widest = max(font.getlength(line) for line in lines)
-    pen.rounded_rectangle(((w - widest) / 2 - pad, top - pad, (w + widest) / 2 + pad,
-                           top + block + pad), radius=pad, fill=(0, 0, 0, 150))
+    pen.rounded_rectangle(
+        ((w - widest) / 2 - pad, top - pad, (w + widest) / 2 + pad, top + block + pad),
+        radius=pad,
+        fill=(0, 0, 0, 150),
+    )
     for i, line in enumerate(lines):
         pen.text((w / 2, top + i * line_height), line, font=font, fill="white", anchor="ma")
     small = _font(max(10, font.size // 2))
@@ -193,6 +199,7 @@ def _png(picture: Any) -> bytes:
 
 # -- video ---------------------------------------------------------------------------------
 
+
 def _seconds(input: dict) -> int:
     """The requested duration (a number of seconds), within what the sandbox draws."""
     asked = input.get("duration")
@@ -201,8 +208,9 @@ def _seconds(input: dict) -> int:
     return VIDEO_SECONDS
 
 
-def _video(seed: bytes, model: str, text: str, size: tuple[int, int],
-           seconds: int = VIDEO_SECONDS) -> dict[str, bytes]:
+def _video(
+    seed: bytes, model: str, text: str, size: tuple[int, int], seconds: int = VIDEO_SECONDS
+) -> dict[str, bytes]:
     """A ball crossing the picture behind the prompt, and a progress bar: visibly moving."""
     from PIL import Image, ImageDraw
 
@@ -232,16 +240,42 @@ def _h264(frames: list, size: tuple[int, int]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="hiapi-sandbox-") as tmp:
         out = Path(tmp) / "clip.mp4"  # +faststart rewrites the file, so it cannot be a pipe
         subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(VIDEO_FPS),
-             "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
-             "-movflags", "+faststart", "-y", str(out)],
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{w}x{h}",
+                "-r",
+                str(VIDEO_FPS),
+                "-i",
+                "-",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-preset",
+                "veryfast",
+                "-movflags",
+                "+faststart",
+                "-y",
+                str(out),
+            ],
             input=b"".join(frame.tobytes() for frame in frames),
-            capture_output=True, check=True, timeout=120)
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
         return out.read_bytes()
 
 
 # -- audio ---------------------------------------------------------------------------------
+
 
 def _tone(seed: bytes) -> bytes:
     """A WAV arpeggio (root, third, fifth, octave) whose root comes from the seed."""

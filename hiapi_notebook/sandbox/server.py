@@ -1,4 +1,5 @@
 """The HTTP side: a threading server from the standard library, faults applied per request."""
+
 from __future__ import annotations
 
 import socket
@@ -15,26 +16,42 @@ _FAULT_ANSWERS = {
     "429": ("rate limit exceeded (sandbox fault)", None),
     "500": ("internal server error (sandbox fault)", None),
     "503": ("the platform is busy, try again later (sandbox fault)", None),
-    "409": ("the first request with this Idempotency-Key is still being processed "
-            "(sandbox fault)", "IDEMPOTENCY_KEY_PROCESSING"),
+    "409": (
+        "the first request with this Idempotency-Key is still being processed (sandbox fault)",
+        "IDEMPOTENCY_KEY_PROCESSING",
+    ),
 }
 
 
 class SandboxServer:
     """A local HiAPI-compatible server; ``start()`` serves it from a daemon thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
-                 speed: float = 1.0, webhook_secret: str | None = None,
-                 faults: Faults | None = None, balance: float | None = None,
-                 url_ttl: float = 7 * 24 * 3600, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        key: str | None = None,
+        speed: float = 1.0,
+        webhook_secret: str | None = None,
+        faults: Faults | None = None,
+        balance: float | None = None,
+        url_ttl: float = 7 * 24 * 3600,
+        public_url: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.faults = faults or Faults()
         self.public_url = public_url
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self._plan = FaultPlan(self.faults)
-        self._api = SandboxApi(key=key, speed=speed, webhook_secret=webhook_secret,
-                               balance=balance, url_ttl=url_ttl, plan=self._plan)
+        self._api = SandboxApi(
+            key=key,
+            speed=speed,
+            webhook_secret=webhook_secret,
+            balance=balance,
+            url_ttl=url_ttl,
+            plan=self._plan,
+        )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -47,8 +64,12 @@ class SandboxServer:
         self.port = self._httpd.server_address[1]
         self._api.file_root = (self.public_url or self.root_url).rstrip("/")
         self._api.callbacks.start()
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="hiapi-sandbox", daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="hiapi-sandbox",
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -90,8 +111,15 @@ class SandboxServer:
         """What is left of ``balance`` (USD), or None when unlimited."""
         return self._api.store.balance
 
-    def inject(self, fault: str, *, method: str | None = None, path: str | None = None,
-               times: int = 1, retry_after: float | str | None = None) -> None:
+    def inject(
+        self,
+        fault: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        times: int = 1,
+        retry_after: float | str | None = None,
+    ) -> None:
         """Make the next ``times`` matching requests fail: see ``faults`` for the choices."""
         self._plan.inject(fault, method=method, path=path, times=times, retry_after=retry_after)
 
@@ -153,8 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "drop":
             self.close_connection = True  # hang up without reading or answering
             return
-        req = Request(self.command, url.path, dict(parse_qsl(url.query)), self.headers,
-                      self._read_body(), delay=fault.seconds if fault else 0.0)
+        req = Request(
+            self.command,
+            url.path,
+            dict(parse_qsl(url.query)),
+            self.headers,
+            self._read_body(),
+            delay=fault.seconds if fault else 0.0,
+        )
         try:
             if fault and fault.kind in STATUS_FAULTS:
                 raise _fault_error(fault)
@@ -201,4 +235,3 @@ def _fault_error(fault: Fault) -> ApiError:
         value = fault.retry_after
         headers["Retry-After"] = value if isinstance(value, str) else f"{value:g}"
     return ApiError(int(fault.kind), message, error_code, headers)
-

@@ -4,6 +4,7 @@ A task's status is computed from its creation time (queued, then handling, then 
 then success or fail), so no thread or timer runs per task and a task advances whether or not
 anyone polls it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -55,17 +56,25 @@ class TaskRecord:
     def wire(self, now: float, file_root: str) -> dict:
         """The task object of the contract, as a detail call, a list or a callback shows it."""
         status = self.status(now)
-        task = {"taskId": self.task_id, "model": self.model, "status": status,
-                "created": int(self.started),
-                "completed": int(self.finished) if status in TERMINAL else 0,
-                "storage": self.storage}
+        task = {
+            "taskId": self.task_id,
+            "model": self.model,
+            "status": status,
+            "created": int(self.started),
+            "completed": int(self.finished) if status in TERMINAL else 0,
+            "storage": self.storage,
+        }
         if self.route is not None:
             task["route"] = self.route
         if status == "success":
             task["output"] = [
-                {"url": f"{file_root}/files/{self.task_id}/{n}.{EXTENSIONS[kind]}",
-                 "type": kind, "expireAt": self.expire_at}
-                for n, kind in enumerate(self.outputs)]
+                {
+                    "url": f"{file_root}/files/{self.task_id}/{n}.{EXTENSIONS[kind]}",
+                    "type": kind,
+                    "expireAt": self.expire_at,
+                }
+                for n, kind in enumerate(self.outputs)
+            ]
         elif status == "fail":
             task["error"] = self.error
         return task
@@ -98,13 +107,20 @@ class Store:
             use = self._keys.get((owner, key))
             if use and now - use.at < IDEMPOTENCY_WINDOW:
                 if use.digest != digest:
-                    raise ApiError(422, "this Idempotency-Key was already used with a different "
-                                   "request body; use a new key for a new request",
-                                   "IDEMPOTENCY_KEY_MISMATCH")
+                    raise ApiError(
+                        422,
+                        "this Idempotency-Key was already used with a different "
+                        "request body; use a new key for a new request",
+                        "IDEMPOTENCY_KEY_MISMATCH",
+                    )
                 if use.task_id is None:
-                    raise ApiError(409, "the first request with this Idempotency-Key is still "
-                                   "being processed; retry after Retry-After",
-                                   "IDEMPOTENCY_KEY_PROCESSING", {"Retry-After": "1"})
+                    raise ApiError(
+                        409,
+                        "the first request with this Idempotency-Key is still "
+                        "being processed; retry after Retry-After",
+                        "IDEMPOTENCY_KEY_PROCESSING",
+                        {"Retry-After": "1"},
+                    )
                 return use.task_id
             self._keys[(owner, key)] = _KeyUse(digest, None, now)
             return None
@@ -119,9 +135,12 @@ class Store:
         with self._lock:
             if self.balance is not None:
                 if cost > self.balance + 1e-9:
-                    raise ApiError(402, f"insufficient balance: this task is estimated at "
-                                   f"${cost:.4f} and the balance is ${self.balance:.4f}; "
-                                   "top up your account")
+                    raise ApiError(
+                        402,
+                        f"insufficient balance: this task is estimated at "
+                        f"${cost:.4f} and the balance is ${self.balance:.4f}; "
+                        "top up your account",
+                    )
                 self.balance -= cost
             self._tasks[task.task_id] = task
             if key is not None:
@@ -136,4 +155,4 @@ class Store:
         """The total of the account's tasks and one page of them, newest first."""
         with self._lock:
             mine = [t for t in reversed(self._tasks.values()) if t.owner == owner]
-        return len(mine), mine[(page - 1) * size: page * size]
+        return len(mine), mine[(page - 1) * size : page * size]

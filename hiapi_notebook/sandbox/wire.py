@@ -1,4 +1,5 @@
 """The contract's wire shapes: task ids, the response envelope, API errors, one request."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ def canonical_json(value: Any) -> str:
 class ApiError(Exception):
     """An error answer: the envelope's ``code``, ``message`` and ``error_code``."""
 
-    def __init__(self, status: int, message: str, error_code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, error_code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -34,8 +36,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> Response:
-        body = {"code": self.status, "message": self.message, "data": None,
-                "error_code": self.error_code}
+        body = {"code": self.status, "message": self.message, "data": None, "error_code": self.error_code}
         return Response(self.status, _encode(body), headers=self.headers)
 
 
@@ -52,8 +53,7 @@ class Response:
 
 
 def ok(data: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(200, _encode({"code": 200, "message": "success", "data": data}),
-                    headers=headers or {})
+    return Response(200, _encode({"code": 200, "message": "success", "data": data}), headers=headers or {})
 
 
 @dataclass

@@ -11,6 +11,7 @@ thumbnail.
 ``LiveHTML`` (the display-handle machinery) and ``item_html`` (one result as a
 card) are shared with the comparison grid.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .. import _loop
 from ..runtime import Job, OutputFile
@@ -29,7 +31,7 @@ from .media import EMBED_LIMIT, _kind, _src, _under_cwd, read_within, safe_href,
 from .text import COLOURS, elapsed_text, esc, excerpt, failure_text, progress, style_of
 
 THUMB = 192
-_THUMB_CACHE: "OrderedDict[tuple, str | None]" = OrderedDict()
+_THUMB_CACHE: OrderedDict[tuple, str | None] = OrderedDict()
 _THUMB_CACHE_SIZE = 512
 _thumb_lock = threading.Lock()
 
@@ -50,6 +52,7 @@ STYLE = """<style>
 
 
 # --- one result as a card --------------------------------------------------------------------
+
 
 def thumbnail_uri(job: Job, file: OutputFile, data: bytes, mime: str, px: int) -> str | None:
     """A downscaled copy of an image as a data URI (Pillow), or None to use the original."""
@@ -104,6 +107,7 @@ def key_settings(job: Job, limit: int = 4) -> str:
 
 def _json(value: Any) -> str:
     import json
+
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -139,26 +143,30 @@ def pending_html(job: Job, width: int) -> str:
     pct = 3 if status == "waiting" else int(round(progress(job) * 100))
     return (
         f'<div class="hiapi-pending" data-status="{esc(status)}" style="width:100%;'
-        f'max-width:{width}px;min-height:{max(48, width // 3)}px;display:flex;flex-direction:column;'
-        'justify-content:center;gap:4px;padding:6px;box-sizing:border-box;border:1px dashed '
-        'var(--jp-border-color1,#ccc);border-radius:4px;font-size:12px;'
+        f"max-width:{width}px;min-height:{max(48, width // 3)}px;display:flex;flex-direction:column;"
+        "justify-content:center;gap:4px;padding:6px;box-sizing:border-box;border:1px dashed "
+        "var(--jp-border-color1,#ccc);border-radius:4px;font-size:12px;"
         'font-family:var(--jp-code-font-family,monospace)">'
-        f'<div>{esc(status)} · {esc(elapsed_text(job.elapsed))}</div>'
+        f"<div>{esc(status)} · {esc(elapsed_text(job.elapsed))}</div>"
         '<div style="height:6px;background:#eee;border-radius:3px">'
         f'<div style="width:{pct}%;height:100%;background:{colour};border-radius:3px"></div></div>'
-        '</div>')
+        "</div>"
+    )
 
 
 def failure_html(job: Job, width: int) -> str:
     message = failure_text(job) or job.status
-    return (f'<div class="hiapi-failure" data-status="{esc(job.status)}" style="width:100%;'
-            f'max-width:{width}px;padding:6px;box-sizing:border-box;border:1px solid {COLOURS["danger"]};'
-            f'border-radius:4px;background:rgba(217,83,79,.08);color:{COLOURS["danger"]};'
-            f'font-size:12px;word-break:break-word">{esc(job.status)}: {esc(message)}</div>')
+    return (
+        f'<div class="hiapi-failure" data-status="{esc(job.status)}" style="width:100%;'
+        f"max-width:{width}px;padding:6px;box-sizing:border-box;border:1px solid {COLOURS['danger']};"
+        f"border-radius:4px;background:rgba(217,83,79,.08);color:{COLOURS['danger']};"
+        f'font-size:12px;word-break:break-word">{esc(job.status)}: {esc(message)}</div>'
+    )
 
 
-def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
-               embed: bool = False) -> tuple[str, list[str]]:
+def media_html(
+    job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT, embed: bool = False
+) -> tuple[str, list[str]]:
     """(the media of a finished job, its download links)."""
     typed = []
     for f in job.files:
@@ -177,21 +185,28 @@ def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
             continue
         full = full_source(f, data, mime, embed_limit, embed)
         kind = _kind(f, mime)
-        links.append(f'<a href="{esc(_local(f) or full)}" download="{esc(_file_name(job, f, mime))}" '
-                     'target="_blank" style="color:var(--jp-content-link-color,#1a73e8)">'
-                     f'download {esc(f.type)}</a>')
+        links.append(
+            f'<a href="{esc(_local(f) or full)}" download="{esc(_file_name(job, f, mime))}" '
+            'target="_blank" style="color:var(--jp-content-link-color,#1a73e8)">'
+            f"download {esc(f.type)}</a>"
+        )
         if kind == "video":
             poster_attr = ""
             if poster is not None and poster[1] is not None:
-                p_uri = thumbnail_uri(job, poster[0], poster[1], poster[2], thumb * 2) or \
-                    _src(poster[0], poster[1], poster[2], embed_limit)
+                p_uri = thumbnail_uri(job, poster[0], poster[1], poster[2], thumb * 2) or _src(
+                    poster[0], poster[1], poster[2], embed_limit
+                )
                 poster_attr = f' poster="{esc(p_uri)}"'
-            items.append(f'<video controls muted loop playsinline preload="none"{poster_attr} '
-                         f'src="{esc(full)}" style="width:100%;max-width:{thumb}px;display:block">'
-                         '</video>')
+            items.append(
+                f'<video controls muted loop playsinline preload="none"{poster_attr} '
+                f'src="{esc(full)}" style="width:100%;max-width:{thumb}px;display:block">'
+                "</video>"
+            )
         elif kind == "audio":
-            items.append(f'<audio controls preload="none" src="{esc(full)}" '
-                         f'style="width:100%;max-width:{thumb}px"></audio>')
+            items.append(
+                f'<audio controls preload="none" src="{esc(full)}" '
+                f'style="width:100%;max-width:{thumb}px"></audio>'
+            )
         else:
             small = thumbnail_uri(job, f, data, mime, thumb * 2) or _src(f, data, mime, embed_limit)
             items.append(
@@ -200,12 +215,20 @@ def media_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
                 f'style="width:100%;max-width:{thumb}px;height:auto;display:block;border-radius:3px">'
                 '</summary><div class="hiapi-lb-full">'
                 f'<img src="{esc(full)}" alt="{esc(f.type)} (full size)" style="max-width:100%"></div>'
-                '</details>')
+                "</details>"
+            )
     return "".join(items), links
 
 
-def item_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
-              caption: bool | str = True, label: str | None = None, embed: bool = False) -> str:
+def item_html(
+    job: Job,
+    *,
+    thumb: int = THUMB,
+    embed_limit: int = EMBED_LIMIT,
+    caption: bool | str = True,
+    label: str | None = None,
+    embed: bool = False,
+) -> str:
     """One job as a card: live status, then its media (or its failure) and a caption."""
     links: list[str] = []
     if not job.done:
@@ -233,19 +256,23 @@ def item_html(job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT,
         if job.cached:
             bits.append("cached")
         bits.extend(links)
-        cap = f'<figcaption>{" · ".join(bits)}</figcaption>'
-    return (f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
-            f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'
-            f'max-width:{thumb}px">{body}{cap}</figure>')
+        cap = f"<figcaption>{' · '.join(bits)}</figcaption>"
+    return (
+        f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
+        f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'
+        f'max-width:{thumb}px">{body}{cap}</figure>'
+    )
 
 
 def item_text(job: Job) -> str:
     from .text import status_line
+
     files = " ".join(str(f.path or f.url) for f in job.files)
     return status_line(job) + (f" · {files}" if files else "")
 
 
 # --- static HTML kept live through a display handle ----------------------------------------
+
 
 class LiveHTML:
     """Static HTML made in the cell, re-sent (coalesced) as its jobs change.
@@ -265,8 +292,8 @@ class LiveHTML:
         self._handles: list[Any] = []
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
-        self._version = 0      # changes seen
-        self._pushed = 0       # the change the front end shows
+        self._version = 0  # changes seen
+        self._pushed = 0  # the change the front end shows
         self._pumping = False
         self._subscribed: set[int] = set()
         self._last_size = 0
@@ -287,19 +314,23 @@ class LiveHTML:
 
     def _ipython_display_(self) -> None:
         from .status import use_widgets
+
         if use_widgets():
             self.display()
         else:  # terminal IPython, scripts: what it is now, once
             from IPython import get_ipython
+
             if get_ipython() is None:
                 print(self.render_text())
                 return
             from IPython.display import display
+
             display(self._repr_mimebundle_(), raw=True)
 
     def display(self):
         """Show it in this cell; it keeps filling in after the cell has returned."""
         from IPython.display import display
+
         with self._lock:
             version = self._version
         handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
@@ -395,9 +426,17 @@ class Gallery(LiveHTML):
     is one (``embed=True`` embeds it too, for a self-contained notebook).
     """
 
-    def __init__(self, generations: Iterable[Any] = (), columns: int | None = None,
-                 thumb: int = THUMB, *, embed_limit: int | None = None, title: str | None = None,
-                 newest_first: bool = False, embed: bool = False) -> None:
+    def __init__(
+        self,
+        generations: Iterable[Any] = (),
+        columns: int | None = None,
+        thumb: int = THUMB,
+        *,
+        embed_limit: int | None = None,
+        title: str | None = None,
+        newest_first: bool = False,
+        embed: bool = False,
+    ) -> None:
         super().__init__()
         self.generations = list(generations)
         self.columns = columns
@@ -410,7 +449,7 @@ class Gallery(LiveHTML):
     def __len__(self) -> int:
         return len(self.generations)
 
-    def add(self, generation: Any) -> "Gallery":
+    def add(self, generation: Any) -> Gallery:
         self.generations.append(generation)
         if self._handles:
             self._follow()
@@ -425,20 +464,28 @@ class Gallery(LiveHTML):
         return list(reversed(jobs)) if self.newest_first else jobs
 
     def render_html(self) -> str:
-        cols = (f"repeat({int(self.columns)},minmax(0,1fr))" if self.columns
-                else f"repeat(auto-fill,minmax({self.thumb}px,1fr))")
-        cards = "".join(item_html(job, thumb=self.thumb, embed_limit=self.embed_limit,
-                                  embed=self.embed)
-                        for job in self._ordered())
+        cols = (
+            f"repeat({int(self.columns)},minmax(0,1fr))"
+            if self.columns
+            else f"repeat(auto-fill,minmax({self.thumb}px,1fr))"
+        )
+        cards = "".join(
+            item_html(job, thumb=self.thumb, embed_limit=self.embed_limit, embed=self.embed)
+            for job in self._ordered()
+        )
         done = sum(1 for job in self.jobs() if job.done)
         head = self.title or "hiapi gallery"
-        summary = (f'<div style="font-size:12px;margin-bottom:4px">{esc(head)} · '
-                   f'{done}/{len(self.generations)} done</div>')
+        summary = (
+            f'<div style="font-size:12px;margin-bottom:4px">{esc(head)} · '
+            f"{done}/{len(self.generations)} done</div>"
+        )
         if not self.generations:
             cards = '<div style="font-size:12px">(nothing yet)</div>'
-        return (f'<div class="hiapi-gallery">{STYLE}{summary}'
-                f'<div class="hiapi-gallery-grid" style="display:grid;grid-template-columns:{cols};'
-                f'gap:10px;align-items:start">{cards}</div></div>')
+        return (
+            f'<div class="hiapi-gallery">{STYLE}{summary}'
+            f'<div class="hiapi-gallery-grid" style="display:grid;grid-template-columns:{cols};'
+            f'gap:10px;align-items:start">{cards}</div></div>'
+        )
 
     def render_text(self) -> str:
         lines = [item_text(job) for job in self._ordered()]
@@ -467,6 +514,8 @@ def show_gallery(generations: Iterable[Any], **options: Any):
 
 def _embed_limit() -> int:
     from . import media
+
     return media.embed_limit
+
 
 __all__ = ["Gallery", "GenerationList", "LiveHTML", "item_html", "show_gallery"]

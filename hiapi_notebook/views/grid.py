@@ -6,11 +6,13 @@ Each cell shows its job's live status, then its media, or its failure with the
 message. Like the gallery it is static HTML behind a display handle, so the
 last state shown is what a saved notebook keeps.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..runtime import Job
 from .gallery import STYLE, THUMB, LiveHTML, _embed_limit, _job_of, item_html, item_text
@@ -37,9 +39,16 @@ class ComparisonGrid(LiveHTML):
     ``coords`` holding one value per dimension of ``dims`` (``[(name, values), ...]``).
     Several entries with the same coordinates (``-n``) share a cell."""
 
-    def __init__(self, entries: Iterable[tuple[Sequence[Any], Any]], dims: Sequence[Dim], *,
-                 thumb: int = THUMB, embed_limit: int | None = None, title: str | None = None,
-                 embed: bool = False) -> None:
+    def __init__(
+        self,
+        entries: Iterable[tuple[Sequence[Any], Any]],
+        dims: Sequence[Dim],
+        *,
+        thumb: int = THUMB,
+        embed_limit: int | None = None,
+        title: str | None = None,
+        embed: bool = False,
+    ) -> None:
         super().__init__()
         self.entries = [(tuple(c), g) for c, g in entries]
         self.dims = [(name, list(values)) for name, values in dims]
@@ -50,9 +59,15 @@ class ComparisonGrid(LiveHTML):
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
-    def from_sweep(cls, generations: Sequence[Any], *, models: Sequence[str] = (),
-                   sweeps: Mapping[str, Sequence[Any]] | None = None, n: int = 1,
-                   **options: Any) -> "ComparisonGrid":
+    def from_sweep(
+        cls,
+        generations: Sequence[Any],
+        *,
+        models: Sequence[str] = (),
+        sweeps: Mapping[str, Sequence[Any]] | None = None,
+        n: int = 1,
+        **options: Any,
+    ) -> ComparisonGrid:
         """``generations`` in the magic's order: models × sweep combinations × ``n`` variants."""
         sweeps = dict(sweeps or {})
         dims: list[Dim] = []
@@ -61,8 +76,9 @@ class ComparisonGrid(LiveHTML):
         dims.extend((name, list(values)) for name, values in sweeps.items())
         model_axis = list(models) if len(models) > 1 else [None]
         combos = list(itertools.product(*sweeps.values())) if sweeps else [()]
-        coords = [((m,) if m is not None else ()) + combo
-                  for m in model_axis for combo in combos for _ in range(n)]
+        coords = [
+            ((m,) if m is not None else ()) + combo for m in model_axis for combo in combos for _ in range(n)
+        ]
         if not dims:  # -n alone: one column per variant
             dims = [("variant", list(range(1, n + 1)))]
             coords = [(i + 1,) for i in range(n)]
@@ -71,8 +87,9 @@ class ComparisonGrid(LiveHTML):
         return cls(zip(coords, generations), dims, **options)
 
     @classmethod
-    def from_requests(cls, generations: Sequence[Any], requests: Sequence[Mapping[str, Any]],
-                      **options: Any) -> "ComparisonGrid":
+    def from_requests(
+        cls, generations: Sequence[Any], requests: Sequence[Mapping[str, Any]], **options: Any
+    ) -> ComparisonGrid:
         """Dimensions are the keys whose values differ between ``requests`` (dicts of
         ``build_request`` arguments); a grid too sparse to read becomes one row of items."""
         requests = [_flat(r) for r in requests]
@@ -123,44 +140,64 @@ class ComparisonGrid(LiveHTML):
     def render_html(self) -> str:
         row_dim, col_dims, rows, cols = self.layout()
         w = self.thumb
-        th = ('style="padding:4px 6px;font-size:12px;text-align:center;white-space:nowrap;'
-              'font-family:var(--jp-code-font-family,monospace);background:var(--jp-layout-color2,#f5f5f5)"')
+        th = (
+            'style="padding:4px 6px;font-size:12px;text-align:center;white-space:nowrap;'
+            'font-family:var(--jp-code-font-family,monospace);background:var(--jp-layout-color2,#f5f5f5)"'
+        )
         col_names = " · ".join(name for name, _ in col_dims)
         corner = ""
         if row_dim is not None:
-            corner = (f'<th class="hiapi-corner" {th}>{esc(row_dim[0])} ↓ · {esc(col_names)} →</th>')
+            corner = f'<th class="hiapi-corner" {th}>{esc(row_dim[0])} ↓ · {esc(col_names)} →</th>'
         head = "".join(
             f'<th class="hiapi-col" scope="col" data-col="{esc(_key_text(col))}" {th}>'
-            f'{esc(_col_label(col_dims, col))}</th>' for col in cols)
-        header = f'<tr>{corner or ""}{head}</tr>'
+            f"{esc(_col_label(col_dims, col))}</th>"
+            for col in cols
+        )
+        header = f"<tr>{corner or ''}{head}</tr>"
         if row_dim is None:
-            header = (f'<tr><th colspan="{len(cols)}" {th}>{esc(col_names)}</th></tr>' + header)
+            header = f'<tr><th colspan="{len(cols)}" {th}>{esc(col_names)}</th></tr>' + header
         body = []
         for row in rows:
             cells = []
             if row_dim is not None:
-                cells.append(f'<th class="hiapi-row" scope="row" data-row="{esc(_key_text(row))}" {th}>'
-                             f'{esc(_label(row[0]))}</th>')
+                cells.append(
+                    f'<th class="hiapi-row" scope="row" data-row="{esc(_key_text(row))}" {th}>'
+                    f"{esc(_label(row[0]))}</th>"
+                )
             for col in cols:
                 gens = self.cell(row, col)
-                inner = "".join(
-                    f'<div style="flex:0 0 {w}px;width:{w}px">'
-                    + item_html(_job_of(g), thumb=w, embed_limit=self.embed_limit, embed=self.embed,
-                                caption="short") + "</div>"
-                    for g in gens) or '<span style="color:#999">—</span>'
-                cells.append(f'<td class="hiapi-cell" data-row="{esc(_key_text(row))}" '
-                             f'data-col="{esc(_key_text(col))}" style="vertical-align:top;text-align:left;padding:4px;'
-                             f'min-width:{w // 2}px;max-width:{w * max(1, len(gens))}px">'
-                             f'<div style="display:flex;gap:6px;align-items:flex-start">{inner}</div></td>')
+                inner = (
+                    "".join(
+                        f'<div style="flex:0 0 {w}px;width:{w}px">'
+                        + item_html(
+                            _job_of(g),
+                            thumb=w,
+                            embed_limit=self.embed_limit,
+                            embed=self.embed,
+                            caption="short",
+                        )
+                        + "</div>"
+                        for g in gens
+                    )
+                    or '<span style="color:#999">—</span>'
+                )
+                cells.append(
+                    f'<td class="hiapi-cell" data-row="{esc(_key_text(row))}" '
+                    f'data-col="{esc(_key_text(col))}" style="vertical-align:top;text-align:left;padding:4px;'
+                    f'min-width:{w // 2}px;max-width:{w * max(1, len(gens))}px">'
+                    f'<div style="display:flex;gap:6px;align-items:flex-start">{inner}</div></td>'
+                )
             body.append("<tr>" + "".join(cells) + "</tr>")
         done = sum(1 for j in self.jobs() if j.done)
         failed = sum(1 for j in self.jobs() if j.done and not j.succeeded)
         summary = f"{done}/{len(self.entries)} done" + (f" · {failed} failed" if failed else "")
         title = self.title or "hiapi comparison"
-        return (f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{STYLE}'
-                f'<div style="font-size:12px;margin-bottom:4px">{esc(title)} · {esc(summary)}</div>'
-                '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
-                f'<thead>{header}</thead><tbody>{"".join(body)}</tbody></table></div></div>')
+        return (
+            f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{STYLE}'
+            f'<div style="font-size:12px;margin-bottom:4px">{esc(title)} · {esc(summary)}</div>'
+            '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
+            f"<thead>{header}</thead><tbody>{''.join(body)}</tbody></table></div></div>"
+        )
 
     def render_text(self) -> str:
         lines = []
@@ -194,6 +231,7 @@ def _col_label(col_dims: list[Dim], col: tuple) -> str:
 def show_grid(grid: ComparisonGrid) -> ComparisonGrid:
     """Display ``grid`` in this cell: live static HTML in a notebook, text lines elsewhere."""
     from .status import TextTaskView, use_widgets
+
     if use_widgets():
         return grid.display()
     for job in grid.jobs():

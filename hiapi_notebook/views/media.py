@@ -6,6 +6,7 @@ video, audio or several outputs become one ``text/html`` row with the media
 embedded as data URIs up to ``embed_limit``, beyond which they link to the
 local copy or the URL.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,12 @@ from .text import COLOURS, esc, headline, state_text, style_of
 DISPLAY_WIDTH = 512
 EMBED_LIMIT = 20 * 2**20
 embed_limit = EMBED_LIMIT  # the session's setting; views never reach up to read it
-_SNIFF = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"),
-          (b"RIFF", "image/webp"))
+_SNIFF = (
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"RIFF", "image/webp"),
+)
 
 
 def sniff(data: bytes, declared: str | None) -> str:
@@ -73,8 +78,9 @@ def _under_cwd(path) -> bool:
         return False
 
 
-def media_bundle(job: Job, *, embed_limit: int = EMBED_LIMIT,
-                 width: int = DISPLAY_WIDTH) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def media_bundle(
+    job: Job, *, embed_limit: int = EMBED_LIMIT, width: int = DISPLAY_WIDTH
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(data, metadata) for the job's outputs, or None when there is nothing to show."""
     files = [(f, read_within(f, embed_limit)) for f in job.files]
     if not files:
@@ -82,11 +88,14 @@ def media_bundle(job: Job, *, embed_limit: int = EMBED_LIMIT,
     typed = [(f, d, sniff(d, f.content_type) if d else (f.content_type or "")) for f, d in files]
     text = "\n".join(f"{f.type}: {f.path or f.url}" for f, _, _ in typed)
     images = [t for t in typed if _kind(t[0], t[2]) == "image"]
-    if len(typed) == 1 and images and images[0][1] is not None \
-            and images[0][2] in ("image/png", "image/jpeg"):
+    if (
+        len(typed) == 1
+        and images
+        and images[0][1] is not None
+        and images[0][2] in ("image/png", "image/jpeg")
+    ):
         f, data, mime = images[0]
-        return ({mime: base64.b64encode(data).decode(), "text/plain": text},
-                {mime: {"width": width}})
+        return ({mime: base64.b64encode(data).decode(), "text/plain": text}, {mime: {"width": width}})
     poster = next((t for t in typed if t[0].type == "first_frame"), None)
     has_video = any(_kind(f, m) == "video" for f, _, m in typed)
     items = []
@@ -99,16 +108,20 @@ def media_bundle(job: Job, *, embed_limit: int = EMBED_LIMIT,
             poster_attr = ""
             if poster is not None and poster[1] is not None:
                 poster_attr = f' poster="{esc(_src(poster[0], poster[1], poster[2], embed_limit))}"'
-            items.append(f'<video controls muted loop playsinline preload="metadata" '
-                         f'style="max-width:{width}px;width:100%"{poster_attr} src="{src}"></video>')
+            items.append(
+                f'<video controls muted loop playsinline preload="metadata" '
+                f'style="max-width:{width}px;width:100%"{poster_attr} src="{src}"></video>'
+            )
         elif kind == "audio":
             items.append(f'<audio controls src="{src}"></audio>')
         elif data is None and f.problem:
             items.append(f'<a href="{esc(safe_href(f.url))}">{esc(f.type)} (not kept: {esc(f.problem)})</a>')
         else:
             items.append(f'<img src="{src}" alt="{esc(f.type)}" style="max-width:{width}px">')
-    html = ('<div class="hiapi-media" style="display:flex;flex-wrap:wrap;gap:8px;'
-            'align-items:flex-start">' + "".join(items) + "</div>")
+    html = (
+        '<div class="hiapi-media" style="display:flex;flex-wrap:wrap;gap:8px;'
+        'align-items:flex-start">' + "".join(items) + "</div>"
+    )
     return {"text/html": html, "text/plain": text}, {}
 
 
@@ -119,11 +132,11 @@ def status_bundle(job: Job) -> dict[str, Any]:
     html = (
         f'<div class="hiapi-status hiapi-{esc(job.status)}" data-status="{esc(job.status)}" '
         'style="font-family:var(--jp-code-font-family,monospace);font-size:12px;margin:2px 0">'
-        f'<div>{esc(headline(job))}</div>'
+        f"<div>{esc(headline(job))}</div>"
         '<div style="display:flex;align-items:center;gap:8px">'
         '<div style="flex:0 0 240px;height:8px;background:#eee;border-radius:3px">'
         f'<div class="hiapi-bar hiapi-bar-{style or "running"}" '
         f'style="width:100%;height:100%;background:{colour};border-radius:3px"></div></div>'
-        f'<span>{esc(state_text(job))}</span></div></div>'
+        f"<span>{esc(state_text(job))}</span></div></div>"
     )
     return {"text/html": html, "text/plain": f"{headline(job)} — {state_text(job)}"}

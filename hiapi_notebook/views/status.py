@@ -1,6 +1,7 @@
 """Live status for a job: a tqdm-like ipywidgets bar in a notebook, lines of
 text elsewhere. At the end the bar is swapped for its static twin, so a saved
 notebook keeps a readable status and never says "Error displaying widget"."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,21 +36,24 @@ class StatusBar:
 
     def __init__(self, width: str = "240px", height: str = "14px") -> None:
         import ipywidgets as w
+
         self.title = w.HTML(layout=w.Layout(margin="0"))
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                   layout=w.Layout(width=width, height=height))
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width=width, height=height))
         self.state = w.HTML()
 
     def draw(self, job: Job) -> None:
-        self.title.value = ('<span style="font-family:var(--jp-code-font-family,monospace);'
-                            f'font-size:12px">{esc(headline(job))}</span>')
+        self.title.value = (
+            '<span style="font-family:var(--jp-code-font-family,monospace);'
+            f'font-size:12px">{esc(headline(job))}</span>'
+        )
         self.bar.bar_style = style_of(job)
         self.draw_clock(job)
 
     def draw_clock(self, job: Job) -> None:
         self.bar.value = progress(job)
-        self.state.value = (f'<span data-status="{esc(job.status)}" style="font-size:12px">'
-                            f'{esc(state_text(job))}</span>')
+        self.state.value = (
+            f'<span data-status="{esc(job.status)}" style="font-size:12px">{esc(state_text(job))}</span>'
+        )
 
 
 class LiveStatus:
@@ -91,16 +95,19 @@ class TaskView(LiveStatus):
 
     def __init__(self, job: Job, *, embed_limit: int | None = None) -> None:
         import ipywidgets as w
+
         super().__init__(job, StatusBar())
         self.embed_limit = embed_limit
-        self.widget = w.VBox([self.status.title, w.HBox([self.status.bar, self.status.state])],
-                             layout=w.Layout(margin="2px 0"))
+        self.widget = w.VBox(
+            [self.status.title, w.HBox([self.status.bar, self.status.state])], layout=w.Layout(margin="2px 0")
+        )
         self.widget.add_class("hiapi-task")
         self.status_handle = None
         self.media_handle = None
 
-    def display(self) -> "TaskView":
+    def display(self) -> TaskView:
         from IPython.display import display
+
         # The widget, with a readable text/plain fallback instead of "VBox(children=…)".
         bundle = {**self.widget._repr_mimebundle_(), "text/plain": status_line(self.job)}
         self.status_handle = display(bundle, raw=True, display_id=True)
@@ -133,7 +140,7 @@ class TextTaskView:
         self._last_status: str | None = None
         self._ended = False
 
-    def display(self) -> "TextTaskView":
+    def display(self) -> TextTaskView:
         self.job.subscribe(self.refresh)
         return self
 
@@ -160,7 +167,7 @@ class _Ticker:
     """One coroutine on the background loop moves every live bar's clock; it
     stops when no bar is live, so idle kernels do no work."""
 
-    _views: "weakref.WeakSet[TaskView]" = weakref.WeakSet()
+    _views: weakref.WeakSet[TaskView] = weakref.WeakSet()
     _running = False
     _lock = threading.Lock()
 

@@ -1,5 +1,6 @@
 """Tables for the line magics: ``%hiapi history`` (the journal) and ``%hiapi models``
 (the catalogue). HTML in a notebook, aligned text elsewhere."""
+
 from __future__ import annotations
 
 import time
@@ -19,13 +20,20 @@ class HistoryTable:
             yield when, r.status, r.model, excerpt(r.prompt or "", 40), r.task_id or "", cost, files
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in
-                       ("when", "status", "model", "prompt", "task id", "cost", "local files"))
+        head = "".join(
+            f"<th>{h}</th>" for h in ("when", "status", "model", "prompt", "task id", "cost", "local files")
+        )
         nowrap = {0, 1, 4}  # when, status, task id: one line each
-        body = "".join("<tr>" + "".join(
-            f"<td style='text-align:left;vertical-align:top"
-            f"{';white-space:nowrap' if i in nowrap else ''}'>{esc(c)}</td>"
-            for i, c in enumerate(row)) + "</tr>" for row in self._rows())
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f"<td style='text-align:left;vertical-align:top"
+                f"{';white-space:nowrap' if i in nowrap else ''}'>{esc(c)}</td>"
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
+            for row in self._rows()
+        )
         return f"<table class='hiapi-history'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
@@ -44,12 +52,16 @@ class ModelTable:
 
     def _repr_html_(self) -> str:
         left = "text-align:left;vertical-align:top"
-        body = "".join(f"<tr><td style='{left};white-space:nowrap'><code>{esc(a)}</code></td>"
-                       f"<td style='{left}'>{esc(b)}</td>"
-                       f"<td style='{left}'>{esc(c)}</td></tr>"
-                       for a, b, c in self._rows())
-        return ("<table class='hiapi-models'><thead><tr><th>model</th><th>kind</th>"
-                f"<th>inputs</th></tr></thead><tbody>{body}</tbody></table>")
+        body = "".join(
+            f"<tr><td style='{left};white-space:nowrap'><code>{esc(a)}</code></td>"
+            f"<td style='{left}'>{esc(b)}</td>"
+            f"<td style='{left}'>{esc(c)}</td></tr>"
+            for a, b, c in self._rows()
+        )
+        return (
+            "<table class='hiapi-models'><thead><tr><th>model</th><th>kind</th>"
+            f"<th>inputs</th></tr></thead><tbody>{body}</tbody></table>"
+        )
 
     def __repr__(self) -> str:
         return "\n".join(f"{a:45} {b:6} {c}" for a, b, c in self._rows())

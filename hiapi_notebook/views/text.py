@@ -1,4 +1,5 @@
 """Plain words for a job's state, shared by every view (widget, HTML, text)."""
+
 from __future__ import annotations
 
 import html
@@ -6,12 +7,18 @@ import html
 from ..runtime import Job
 
 STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
-    "submitting": "info", "submitted": "info", "attaching": "info", "queued": "info",
-    "handling": "", "archiving": "", "success": "success", "fail": "danger", "error": "danger",
+    "submitting": "info",
+    "submitted": "info",
+    "attaching": "info",
+    "queued": "info",
+    "handling": "",
+    "archiving": "",
+    "success": "success",
+    "fail": "danger",
+    "error": "danger",
     "timeout": "warning",  # we stopped watching; the task itself may still finish
 }
-COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f",
-           "warning": "#f0ad4e"}
+COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f", "warning": "#f0ad4e"}
 
 
 def excerpt(text: str, limit: int = 60) -> str:
@@ -74,9 +81,17 @@ def status_line(job: Job) -> str:
 
 def progress(job: Job) -> float:
     """A bar position: the API reports no percentage, so stages and time stand in."""
-    fixed = {"submitting": 0.03, "submitted": 0.06, "attaching": 0.06, "queued": 0.1,
-             "archiving": 0.92, "success": 1.0, "fail": 1.0, "error": 1.0,
-             "timeout": 1.0}
+    fixed = {
+        "submitting": 0.03,
+        "submitted": 0.06,
+        "attaching": 0.06,
+        "queued": 0.1,
+        "archiving": 0.92,
+        "success": 1.0,
+        "fail": 1.0,
+        "error": 1.0,
+        "timeout": 1.0,
+    }
     if job.status in fixed:
         return fixed[job.status]
     # handling (or a status we do not know): creep towards 90 %, never reach it
@@ -89,6 +104,7 @@ def esc(text: str) -> str:
 
 def _clock(ts: float | None) -> str:
     import time
+
     if not ts:
         return "earlier"
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))

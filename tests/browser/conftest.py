@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, in_ci, screenshot
 
 

@@ -24,8 +24,13 @@ LAB_OVERRIDES = ROOT / "scripts" / "lab-overrides.json"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright cannot download browsers here
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -71,9 +76,15 @@ class LabServer:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=", "--ServerApp.password=",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
             f"--ServerApp.root_dir={self.root}",
             f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
             f"--LabApp.user_settings_dir={self.tmp / 'user-settings'}",
@@ -87,7 +98,7 @@ class LabServer:
             cmd.append("--allow-root")
         return cmd
 
-    def start(self, timeout: float = 90) -> "LabServer":
+    def start(self, timeout: float = 90) -> LabServer:
         (self.tmp / "app-settings").mkdir(exist_ok=True)
         shutil.copy(LAB_OVERRIDES, self.tmp / "app-settings" / "overrides.json")
         env = {
@@ -97,11 +108,17 @@ class LabServer:
             "IPYTHONDIR": str(self.tmp / "ipython"),
             **self.env,
         }
-        for attempt in range(3):  # a free port can be taken before the server binds it
+        for _attempt in range(3):  # a free port can be taken before the server binds it
             self.port = free_port()
             log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(self.command(), env=env, cwd=self.tmp, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                self.command(),
+                env=env,
+                cwd=self.tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             log.close()
             if self._wait_ready(timeout):
                 return self
@@ -175,7 +192,8 @@ def wait_idle(page, timeout: float = 120) -> None:
     """Wait until the notebook's kernel is idle and no cell is queued or running."""
     page.wait_for_function(
         f"() => {{ const s = ({_STATE_JS})(); return s.kernel === 'idle' && s.busyCells === 0; }}",
-        timeout=timeout * 1000)
+        timeout=timeout * 1000,
+    )
 
 
 def kernel_state(page) -> dict:
@@ -189,7 +207,9 @@ def run_all(page, timeout: float = 120) -> bool:
         """async (ms) => {
              const timer = new Promise((_, fail) => setTimeout(() => fail(new Error('run-all timed out')), ms));
              return await Promise.race([window.jupyterapp.commands.execute('notebook:run-all-cells'), timer]);
-           }""", timeout * 1000)
+           }""",
+        timeout * 1000,
+    )
     wait_idle(page, timeout)
     return bool(ok)
 
@@ -198,7 +218,9 @@ def save(page, timeout: float = 30) -> None:
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function(
         "() => { const w = window.jupyterapp.shell.currentWidget;"
-        "        return w && w.context && !w.context.model.dirty; }", timeout=timeout * 1000)
+        "        return w && w.context && !w.context.model.dirty; }",
+        timeout=timeout * 1000,
+    )
 
 
 def screenshot(page, name: str) -> Path:

@@ -7,21 +7,25 @@ import zlib
 
 import nbformat
 import pytest
-
-from harness import open_notebook, run_all, screenshot, kernel_state, wait_idle
+from harness import kernel_state, open_notebook, run_all, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
 
 def png_square(size: int = 64, rgb: tuple[int, int, int] = (230, 90, 40)) -> bytes:
     """A solid-colour PNG made with the standard library only."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
     rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))  # filter byte 0 per row
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 CELL = """
@@ -47,8 +51,11 @@ BAR_WIDTH_JS = "() => document.querySelector('.widget-hprogress .progress-bar').
 def test_widget_moves_after_idle_and_image_shows(lab, page, tmp_path):
     folder = tmp_path / "smoke"
     folder.mkdir()
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        }
+    )
     nb.cells = [nbformat.v4.new_code_cell(CELL.format(png=base64.b64encode(png_square()).decode()))]
     nbformat.write(nb, folder / "smoke.ipynb")
 

@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-
 from harness import ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -131,11 +130,17 @@ IMAGES_READY_JS = """() => [...document.querySelectorAll('.jp-OutputArea img')]
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def copy_notebooks(lab, tmp_path: Path) -> str:
     """The notebooks folder without anything a previous run left in it (journal, outputs)."""
     src = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS_DIR, src, ignore=shutil.ignore_patterns(
-        ".hiapi", "hiapi-outputs", ".ipynb_checkpoints", "figures", "results.json", "my-*.png"))
+    shutil.copytree(
+        NOTEBOOKS_DIR,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".hiapi", "hiapi-outputs", ".ipynb_checkpoints", "figures", "results.json", "my-*.png"
+        ),
+    )
     return lab.add_notebooks(src)
 
 
@@ -147,8 +152,11 @@ def execute(page, command: str, timeout: float = 150) -> bool:
 
 
 def activate(page, index: int) -> None:
-    page.evaluate("""(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
-                              nb.activeCellIndex = i; nb.deselectAll(); }""", index)
+    page.evaluate(
+        """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
+                              nb.activeCellIndex = i; nb.deselectAll(); }""",
+        index,
+    )
 
 
 def cells(page) -> list[dict]:
@@ -169,8 +177,12 @@ def is_no_wait_cell(cell: dict) -> bool:
     """A `%%hiapi --no-wait` cell with one task, so one live status bar (-n, --sweep and
     --models show a grid instead)."""
     words = (cell["source"].splitlines() or [""])[0].split()
-    return (cell["type"] == "code" and words[:1] == ["%%hiapi"] and "--no-wait" in words
-            and not {"-n", "--sweep", "--models"} & set(words))
+    return (
+        cell["type"] == "code"
+        and words[:1] == ["%%hiapi"]
+        and "--no-wait" in words
+        and not {"-n", "--sweep", "--models"} & set(words)
+    )
 
 
 def wait_cell_final(page, index: int, timeout: float = 60) -> None:
@@ -178,7 +190,9 @@ def wait_cell_final(page, index: int, timeout: float = 60) -> None:
     page.wait_for_function(
         """(i) => { const node = window.jupyterapp.shell.currentWidget.content.widgets[i].node;
                     return node.querySelector('.hiapi-status') && !node.querySelector('.hiapi-task'); }""",
-        arg=index, timeout=timeout * 1000)
+        arg=index,
+        timeout=timeout * 1000,
+    )
 
 
 def fit_viewport(page, width: int = WIDTH, cap: int = 16000) -> None:
@@ -202,8 +216,9 @@ def wait_media(page, timeout: float = 30) -> None:
     try:
         page.wait_for_function(VIDEOS_READY_JS, timeout=timeout * 1000, polling=250)
     except Exception as exc:  # keep the evidence: can this Chromium play H.264 at all?
-        raise AssertionError(f"a video did not load its metadata: {page.evaluate(VIDEO_EVIDENCE_JS)}"
-                             ) from exc
+        raise AssertionError(
+            f"a video did not load its metadata: {page.evaluate(VIDEO_EVIDENCE_JS)}"
+        ) from exc
 
 
 def check_media(all_cells: list[dict]) -> tuple[int, int]:
@@ -256,10 +271,14 @@ def check_forms(page) -> int:
         prompt = form.locator(".hiapi-form-prompt textarea")
         if prompt.count() and not prompt.first.input_value().strip():
             prompt.first.fill("A green teapot on a windowsill, from the browser test")
-        page.evaluate("""(i) => [...document.querySelectorAll('.hiapi-form')][i]
-            .querySelectorAll('.hiapi-history-row').forEach(r => r.dataset.before = '1')""", i)
+        page.evaluate(
+            """(i) => [...document.querySelectorAll('.hiapi-form')][i]
+            .querySelectorAll('.hiapi-history-row').forEach(r => r.dataset.before = '1')""",
+            i,
+        )
         form.locator("button.hiapi-form-generate").first.click()
-        page.wait_for_function("""(i) => {
+        page.wait_for_function(
+            """(i) => {
             const form = [...document.querySelectorAll('.hiapi-form')][i];
             const row = [...form.querySelectorAll('.hiapi-history-row')].find(r => !r.dataset.before);
             if (!row) return false;
@@ -267,7 +286,10 @@ def check_forms(page) -> int:
             const img = row.querySelector('img'), video = row.querySelector('video');
             return state && state.dataset.status === 'success'
                    && ((img && img.complete && img.naturalWidth > 0) || (video && video.readyState >= 1));
-        }""", arg=i, timeout=60_000)
+        }""",
+            arg=i,
+            timeout=60_000,
+        )
         assert kernel_state(page)["busyCells"] == 0
     return forms
 
@@ -293,10 +315,14 @@ def check_moved_while_idle(page, index: int) -> list[dict]:
     running, after its own cell had finished."""
     recs = [r for r in records(page) if r["cell"] == index]
     assert recs, f"no live status bar was ever shown in cell {index}"
-    idle = [r for r in recs[1:]
-            if r["kernel"] == "idle" and r["busyCells"] == 0 and re.fullmatch(r"\[\d+\]:", r["prompt"] or "")]
-    assert idle, ("the --no-wait bar never changed while the kernel was idle: "
-                  + "; ".join(f"{r['kernel']}/{r['prompt']} {r['width']} {r['text']!r}" for r in recs))
+    idle = [
+        r
+        for r in recs[1:]
+        if r["kernel"] == "idle" and r["busyCells"] == 0 and re.fullmatch(r"\[\d+\]:", r["prompt"] or "")
+    ]
+    assert idle, "the --no-wait bar never changed while the kernel was idle: " + "; ".join(
+        f"{r['kernel']}/{r['prompt']} {r['width']} {r['text']!r}" for r in recs
+    )
     return idle
 
 
@@ -323,6 +349,7 @@ def reopen_without_kernel(page, base_url: str, path: str):
 
 
 # --- per-notebook expectations -----------------------------------------------------------------
+
 
 def check_quickstart(page, all_cells: list[dict], no_wait: int | None) -> None:
     connect = first_cell(all_cells, "%load_ext hiapi_notebook")
@@ -353,8 +380,11 @@ def check_quickstart(page, all_cells: list[dict], no_wait: int | None) -> None:
     assert [s["status"] for s in lighthouse["statuses"]] == ["success"] and len(lighthouse["images"]) == 1
 
     trio = first_cell(all_cells, "%%hiapi gpt-image-2/text-to-image -n 3")
-    page_cards = page.evaluate("""(i) => [...window.jupyterapp.shell.currentWidget.content.widgets[i]
-        .node.querySelectorAll('figure.hiapi-card')].map(f => f.dataset.status)""", trio["index"])
+    page_cards = page.evaluate(
+        """(i) => [...window.jupyterapp.shell.currentWidget.content.widgets[i]
+        .node.querySelectorAll('figure.hiapi-card')].map(f => f.dataset.status)""",
+        trio["index"],
+    )
     assert page_cards == ["success"] * 3, page_cards
     assert len([i for i in trio["images"] if i["visible"]]) == 3  # three thumbnails (full size: hidden)
 
@@ -386,6 +416,7 @@ CHECKS = {"01": check_quickstart, "03": check_reproducible}
 
 # --- tests -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_as_a_user_sees_it(lab, page, tmp_path, notebook):
     folder = copy_notebooks(lab, tmp_path)
@@ -401,8 +432,9 @@ def test_notebook_as_a_user_sees_it(lab, page, tmp_path, notebook):
     wait_media(page)
     shown = cells(page)
     code = [c for c in shown if c["type"] == "code"]
-    assert all(re.fullmatch(r"\[\d+\]:", c["prompt"]) for c in code), \
-        [(c["index"], c["prompt"]) for c in code if not re.fullmatch(r"\[\d+\]:", c["prompt"])]
+    assert all(re.fullmatch(r"\[\d+\]:", c["prompt"]) for c in code), [
+        (c["index"], c["prompt"]) for c in code if not re.fullmatch(r"\[\d+\]:", c["prompt"])
+    ]
     tracebacks = [c["index"] for c in shown for o in c["outputs"] if "Traceback" in o["text"]]
     assert not tracebacks, f"cells {tracebacks} show a traceback"
     check_statuses(shown)
@@ -434,22 +466,38 @@ def test_notebook_as_a_user_sees_it(lab, page, tmp_path, notebook):
         # them from the form's static history copy instead (thumbnails and full size), so
         # those cells must show at least one picture per picture seen live. Every other
         # cell shows exactly what it showed live.
-        lost = [(c["index"], c["source"][:40], len(live["images"]), len(c["images"]),
-                 len(live["videos"]), len(c["videos"]))
-                for c, live in zip(again, shown)
-                if (live["widgets"] and (len(c["images"]) < len(live["images"])
-                                         or len(c["videos"]) < len(live["videos"])))
-                or (not live["widgets"] and (len(c["images"]), len(c["videos"]))
-                    != (len(live["images"]), len(live["videos"])))]
+        lost = [
+            (
+                c["index"],
+                c["source"][:40],
+                len(live["images"]),
+                len(c["images"]),
+                len(live["videos"]),
+                len(c["videos"]),
+            )
+            for c, live in zip(again, shown)
+            if (
+                live["widgets"]
+                and (len(c["images"]) < len(live["images"]) or len(c["videos"]) < len(live["videos"]))
+            )
+            or (
+                not live["widgets"]
+                and (len(c["images"]), len(c["videos"])) != (len(live["images"]), len(live["videos"]))
+            )
+        ]
         assert not lost, f"pictures or videos lost on reopening: {lost}"
-        assert [[s["status"] for s in c["statuses"]] for c in again] == \
-               [[s["status"] for s in c["statuses"]] for c in shown]
+        assert [[s["status"] for s in c["statuses"]] for c in again] == [
+            [s["status"] for s in c["statuses"]] for c in shown
+        ]
         check_statuses(again)
         check_no_widget_errors(fresh)
         # Status bars and results are static; only a cell that showed an interactive widget
         # (a form) may show one that waits for a kernel.
-        left = [(c["index"], c["source"][:50]) for c, live in zip(again, shown)
-                if c["widgets"] and not live["widgets"]]
+        left = [
+            (c["index"], c["source"][:50])
+            for c, live in zip(again, shown)
+            if c["widgets"] and not live["widgets"]
+        ]
         assert not left, f"widgets left behind in the saved notebook: {left}"
         assert not fresh.hiapi_dialogs
         screenshot(fresh, f"notebook-{notebook.stem}-reopened")
@@ -472,14 +520,18 @@ def readme_screenshot(page, shown: list[dict]) -> None:
     page.set_viewport_size({"width": 1200 + chrome, "height": page.viewport_size["height"]})
     activate(page, len(shown) - 1)  # no selection highlight on the cells in the picture
     page.wait_for_timeout(500)
-    box = page.evaluate("""([a, b]) => {
+    box = page.evaluate(
+        """([a, b]) => {
       const panel = document.querySelector('.jp-NotebookPanel').getBoundingClientRect();
       const ws = window.jupyterapp.shell.currentWidget.content.widgets;
       const top = ws[a].node.getBoundingClientRect(), bottom = ws[b].node.getBoundingClientRect();
-      return {x: panel.left + 1, y: top.top - 4, height: bottom.bottom - top.top + 12}; }""", [start, end])
+      return {x: panel.left + 1, y: top.top - 4, height: bottom.bottom - top.top + 12}; }""",
+        [start, end],
+    )
     README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(README_SHOT), clip={"x": box["x"], "y": box["y"], "width": 1200,
-                                                 "height": box["height"]})
+    page.screenshot(
+        path=str(README_SHOT), clip={"x": box["x"], "y": box["y"], "width": 1200, "height": box["height"]}
+    )
     if README_SHOT.stat().st_size > 400_000:  # keep the repository small: 256 colours is plenty
         Image.open(README_SHOT).convert("RGB").quantize(256).save(README_SHOT, optimize=True)
     assert README_SHOT.stat().st_size < 400_000
@@ -492,16 +544,22 @@ def test_prompt_html_is_shown_as_text(lab, page, tmp_path):
     grid's captions and the history table; nothing is injected and no dialog opens."""
     folder = tmp_path / "security"
     folder.mkdir()
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
-        "%load_ext hiapi_notebook\n%hiapi connect",
-        f"%%hiapi gpt-image-2/text-to-image --no-wait -o evil\n{EVIL}",
-        f"%%hiapi gpt-image-2/text-to-image -n 2 --fresh -o pair\n{EVIL}",
-        "pair",  # a gallery, captioned with the prompt
-        f"%%hiapi gpt-image-2/text-to-image\n{EVIL} #fail",
-        "%hiapi history 5",
-    )]
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        }
+    )
+    nb.cells = [
+        nbformat.v4.new_code_cell(src)
+        for src in (
+            "%load_ext hiapi_notebook\n%hiapi connect",
+            f"%%hiapi gpt-image-2/text-to-image --no-wait -o evil\n{EVIL}",
+            f"%%hiapi gpt-image-2/text-to-image -n 2 --fresh -o pair\n{EVIL}",
+            "pair",  # a gallery, captioned with the prompt
+            f"%%hiapi gpt-image-2/text-to-image\n{EVIL} #fail",
+            "%hiapi history 5",
+        )
+    ]
     nbformat.write(nb, folder / "xss.ipynb")
     page.set_viewport_size({"width": WIDTH, "height": 1000})
     open_notebook(page, f"{lab.add_notebooks(folder)}/xss.ipynb")
@@ -529,6 +587,8 @@ def test_prompt_html_is_shown_as_text(lab, page, tmp_path):
     assert "<img src=x onerror=alert(1)>" in history, history
     assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert page.evaluate("() => document.querySelectorAll('.jp-OutputArea script').length") == 0
-    assert page.evaluate("() => [...document.scripts].filter(s => s.textContent.includes('alert(')).length") == 0
+    assert (
+        page.evaluate("() => [...document.scripts].filter(s => s.textContent.includes('alert(')).length") == 0
+    )
     assert not page.hiapi_dialogs
     screenshot(page, "prompt-html-as-text")
