@@ -18,10 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hiapi_notebook.client import AsyncHiAPI  # noqa: E402
 from hiapi_notebook.journal import open_journal  # noqa: E402
+from hiapi_notebook.models import Request
 from hiapi_notebook.recorder import JournalStore  # noqa: E402
-from hiapi_notebook.runtime import Request, Runtime  # noqa: E402
+from hiapi_notebook.runtime import Runtime  # noqa: E402
 from hiapi_notebook.sandbox import SandboxServer  # noqa: E402
-from hiapi_notebook.views import gallery  # noqa: E402
+from hiapi_notebook.views import thumbs  # noqa: E402
 from hiapi_notebook.views.gallery import Gallery  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def main() -> None:
         print(f"96 sandbox images, {full / 1024:.0f} KiB each on average")
         print("  items   first render   re-render   HTML size   HTML per item (vs full image)")
         for count in (12, 48, 96):
-            gallery._THUMB_CACHE.clear()
+            thumbs._CACHE.clear()
             view = Gallery(jobs[:count])
             t0 = time.perf_counter()
             html = view.render_html()

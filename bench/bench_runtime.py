@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hiapi_notebook import _loop  # noqa: E402
 from hiapi_notebook.client import AsyncHiAPI, poll_delay  # noqa: E402
-from hiapi_notebook.runtime import Request, Runtime  # noqa: E402
+from hiapi_notebook.models import Request
+from hiapi_notebook.runtime import Runtime  # noqa: E402
 
 MODEL = "gpt-image-2/text-to-image"
 

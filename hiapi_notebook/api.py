@@ -1,18 +1,49 @@
-"""The Python API beside the magic: ``generate`` waits, ``submit`` returns at
-once; both show live status in a notebook and text elsewhere."""
+"""The Python API, and the one way in for everything that submits.
+
+``start`` submits one request and ``start_many`` many (variants, concurrency,
+the comparison grid, waiting or not); ``generate``, ``submit``,
+``generate_many``, the ``%%hiapi`` magic (``run_cell``) and the prompt form all
+go through them, so a request is checked in one place (``build_request``) and a
+grid runs in one place. Each shows live status in a notebook and text elsewhere.
+"""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .catalog import CatalogError, estimate_cost, get_model, model_names, validate_input
-from .errors import RequestValidationError
+from . import _loop, catalog
+from .catalog import CatalogError, estimate_cost, validate_input
+from .config import Settings
+from .errors import HiAPIError, RequestValidationError, TaskFailed
 from .generation import Generation
-from .runtime import Request
+from .grammar import CellArgs
+from .models import Request
+from .runtime import Gate
 from .session import get_session
 from .views import show_job
+from .views.gallery import GenerationList
+from .views.grid import ComparisonGrid, show_grid
+
+log = logging.getLogger("hiapi_notebook")
+DEFAULT_CONCURRENCY = 8
+
+
+def settings() -> Settings:
+    """The session's settings (read-only: ``%hiapi config`` or ``configure`` change them)."""
+    return get_session().settings
+
+
+def require_key() -> None:
+    """Raise ``MissingAPIKeyError`` now, before anything is built or shown."""
+    get_session().require_key()
+
+
+# --- checking -------------------------------------------------------------------------------
 
 
 def build_request(
@@ -27,11 +58,10 @@ def build_request(
     force: bool = False,
     **fields: Any,
 ) -> Request:
-    """A checked request: fields merge over ``input``; the catalogue catches
-    what it can before anything is sent (the server stays the authority).
-    ``force`` sends a model or field the catalogue would call a typo."""
-    session = get_session()
-    model = model or session.settings.default_model
+    """A checked request: fields merge over ``input``; the catalogue catches what it
+    can before anything is sent (the server stays the authority). ``force`` sends a
+    model or field the catalogue would call a typo."""
+    model = model or settings().default_model
     if not model:
         raise RequestValidationError(
             "no model given: pass model='gpt-image-2/text-to-image' (or %hiapi config default_model=...)"
@@ -41,13 +71,12 @@ def build_request(
     if prompt is not None:
         merged["prompt"] = prompt
     if not force:
-        check_model_name(model)
         try:
+            catalog.check_model_name(model)
             validate_input(model, merged)
         except CatalogError as exc:
-            raise RequestValidationError(
-                f"{exc} (--force sends it anyway)" if "did you mean" in str(exc) else str(exc)
-            ) from None
+            hint = " (--force, or force=True, sends it as written)" if "did you mean" in str(exc) else ""
+            raise RequestValidationError(f"{exc}{hint}") from None
     if isinstance(callback, str):
         callback = {"url": callback, "when": "final"}
     return Request(
@@ -56,33 +85,139 @@ def build_request(
         route=route,
         storage=storage,
         callback=callback,
-        timeout=timeout or session.settings.timeout,
+        timeout=timeout or settings().timeout,
     )
 
 
-def check_model_name(model: str) -> None:
-    """A name the catalogue does not know but that is one typo from a known one is
-    refused before anything is paid for; a name unlike any known one (a model newer
-    than the catalogue) is sent, and the server decides."""
-    if get_model(model) is not None:
-        return
-    base = model.partition("@")[0]
-    near = difflib.get_close_matches(base, model_names(), n=1, cutoff=0.85)
-    if near:
-        raise RequestValidationError(
-            f"unknown model {model!r}: did you mean {near[0]}? (--force, or force=True, sends it as written)"
+class Variants:
+    """The n-th identical request is variant n, so the journal keeps each result
+    instead of handing back the first. A form keeps one across its clicks."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    @staticmethod
+    def _key(request: Request) -> str:
+        return json.dumps(
+            [request.model, dict(request.input), request.route, request.storage], sort_keys=True, default=str
         )
 
+    def peek(self, request: Request) -> int:
+        return self._seen.get(self._key(request), 0)
 
-def start(request: Request, *, variant: int = 0, fresh: bool = False, show: bool = True) -> Generation:
-    """Submit (or reuse, via the journal) and show a live view in this cell."""
+    def take(self, request: Request) -> int:
+        """The next variant of ``request``, counted."""
+        variant = self.peek(request)
+        self._seen[self._key(request)] = variant + 1
+        return variant
+
+
+# --- the one way in ---------------------------------------------------------------------------
+
+
+def start(
+    request: Request, *, variant: int = 0, fresh: bool = False, show: bool = True, wait: bool = False
+) -> Generation:
+    """Submit one request (or reuse its recorded result) and show a live view in this
+    cell; ``wait`` blocks until it ends (its failure stays on ``.error``)."""
     session = get_session()
     job = session.submit(
         request, variant=variant, fresh=fresh, cost=estimate_cost(request.model, dict(request.input))
     )
     if show:
-        show_job(job, embed_limit=session.settings.embed_limit)
+        show_job(job, embed_limit=int(session.settings.embed_limit))
+    generation = Generation(job)
+    if wait:
+        settle([generation])
+    return generation
+
+
+def start_many(
+    requests: Sequence[Request],
+    *,
+    n: int = 1,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    fresh: bool = False,
+    show: bool = True,
+    wait: bool = False,
+    layout: Mapping[str, Any] | None = None,
+    shown: Sequence[Mapping[str, Any]] | None = None,
+    title: str | None = None,
+) -> GenerationList:
+    """Submit every request ``n`` times with at most ``concurrency`` tasks in flight,
+    and return their ``Generation``s in order at once (the rest wait for a slot).
+
+    Identical requests get distinct variants. A notebook shows one comparison grid:
+    laid out by ``layout`` (``models`` and ``sweeps``, as the magic names them), else
+    by the values that differ between ``shown`` (dicts of ``build_request``
+    arguments; the requests themselves by default). A failure stays in its cell and
+    does not stop the others; ``wait`` blocks until all have ended.
+    """
+    concurrency = _whole("concurrency", concurrency)
+    if not requests:
+        return GenerationList()
+    session = get_session()
+    session.require_key()
+    gate = Gate(concurrency)
+    variants = Variants()
+    generations = GenerationList()
+    generations.gate = gate
+    for request in (r for r in requests for _ in range(n)):
+        try:
+            job = session.submit(
+                request,
+                variant=variants.take(request),
+                fresh=fresh,
+                cost=estimate_cost(request.model, dict(request.input)),
+                gate=gate,
+            )
+        except Exception as exc:  # this one fails alone; the others go on
+            job = session.runtime.refused(request, exc)
+        generations.append(Generation(job))
+    if show:
+        embed_limit = int(session.settings.embed_limit)
+        if layout is not None:
+            grid = ComparisonGrid.from_sweep(generations, n=n, embed_limit=embed_limit, title=title, **layout)
+        else:
+            rows = shown or [{"model": r.model, **dict(r.input)} for r in requests for _ in range(n)]
+            grid = ComparisonGrid.from_requests(generations, rows, embed_limit=embed_limit, title=title)
+        show_grid(grid)
+    if wait:
+        settle(generations)
+    return generations
+
+
+def settle(generations: Sequence[Generation]) -> list[BaseException]:
+    """Wait for every generation to end; returns the errors other than a failed task
+    (each failure also stays on its item). An interrupt stops what has not been sent."""
+    problems: list[BaseException] = []
+    try:
+        for generation in generations:
+            try:
+                generation.wait()
+            except TaskFailed:
+                continue  # its bar says so, in red, with the server's reason
+            except HiAPIError as exc:
+                problems.append(exc)
+    except KeyboardInterrupt:
+        if isinstance(generations, GenerationList):
+            generations.stop("not submitted: the cell was interrupted")
+        raise
+    return problems
+
+
+def watch(task_id: str) -> Generation:
+    """Follow any task of this key by id, live in this cell (``%hiapi status``). It is
+    asked for once first, so a wrong id is one clear line rather than a red bar."""
+    session = get_session()
+    session.require_key()
+    _loop.run_sync(session.client.tasks.retrieve(task_id))
+    job = session.attach(task_id)
+    show_job(job, embed_limit=int(session.settings.embed_limit))
     return Generation(job)
+
+
+# --- the Python API -------------------------------------------------------------------------
 
 
 def submit(
@@ -113,55 +248,32 @@ def generate(
 
 def generate_many(
     requests: Iterable[Mapping[str, Any] | Request],
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     *,
     fresh: bool = False,
     show: bool = True,
     wait: bool = True,
     title: str | None = None,
-) -> list[Generation]:
+) -> GenerationList:
     """Submit many requests, at most ``concurrency`` tasks in flight, and return their
     ``Generation``s in order (a list that displays as a gallery).
 
     ``requests`` are dicts of ``build_request`` arguments (``grid(...)`` makes them)
-    or ``Request``s; all are checked before any is sent. Identical requests get
-    distinct variants, so the journal keeps each result. A notebook shows a grid
-    labelled by the values that differ; a failure stays in its cell and does not
-    stop the others. ``wait=False`` returns at once (the feeder keeps going).
+    or ``Request``s; all are checked before any is sent. A notebook shows a grid
+    labelled by the values that differ; ``wait=False`` returns at once.
     """
-    import json
-
-    from .batch import Batch
-    from .views.gallery import GenerationList
-    from .views.grid import ComparisonGrid, show_grid
-
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
     shown = [{"model": r.model, **dict(r.input)} if isinstance(r, Request) else r for r in items]
-    seen: dict[str, int] = {}
-    variants = []
-    for req in built:  # the n-th identical request is variant n
-        key = json.dumps([req.model, dict(req.input), req.route, req.storage], sort_keys=True, default=str)
-        variants.append(seen.get(key, 0))
-        seen[key] = variants[-1] + 1
-    if built:
-        get_session().require_key()
-    batch = Batch(built, variants, concurrency=concurrency, fresh=fresh)
-    gens = GenerationList(batch.generations)
-    if show and gens:
-        show_grid(ComparisonGrid.from_requests(gens, shown, title=title))
-    batch.start()
-    if wait:
-        try:
-            for gen in gens:
-                try:
-                    gen.wait()
-                except Exception:
-                    pass  # the failure is on its own item (``.error``, its grid cell)
-        except KeyboardInterrupt:
-            batch.stop("not submitted: interrupted")
-            raise
-    return gens
+    return start_many(
+        built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title
+    )
+
+
+def cross(sweeps: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the values of ``sweeps``, in argument order."""
+    names = list(sweeps)
+    return [dict(zip(names, combo)) for combo in itertools.product(*sweeps.values())]
 
 
 def grid(**sweeps: Any) -> list[dict[str, Any]]:
@@ -171,8 +283,96 @@ def grid(**sweeps: Any) -> list[dict[str, Any]]:
 
     ``grid(model="m", prompt="p", aspect_ratio=["1:1", "16:9"])`` gives two dicts.
     """
-    import itertools
+    return cross({name: value if isinstance(value, list) else [value] for name, value in sweeps.items()})
 
-    names = list(sweeps)
-    axes = [value if isinstance(value, list) else [value] for value in sweeps.values()]
-    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+
+# --- the magic's cell -------------------------------------------------------------------------
+
+
+def run_cell(
+    args: CellArgs, prompt: str | None, *, bind: Callable[[Any], None] | None = None
+) -> Generation | GenerationList:
+    """What one ``%%hiapi`` cell asks for: one task, or models × sweeps × ``-n`` as a
+    grid. ``bind`` hears the result as soon as it exists (``-o VAR``), before any
+    waiting. Errors other than a failed task (shown in its bar) raise after the wait."""
+    models = args.models or [args.model or settings().default_model]
+    if not models[0]:
+        raise RequestValidationError(
+            "no model: name one (%%hiapi gpt-image-2/text-to-image) or set a default "
+            "with %hiapi config default_model=NAME"
+        )
+    base = {**args.input, **args.fields}
+    requests = [
+        build_request(
+            model,
+            prompt,
+            input={**base, **combo},
+            route=args.route,
+            storage=args.storage,
+            callback=args.callback,
+            timeout=args.timeout,
+            force=args.force,
+        )
+        for model in models
+        for combo in cross(args.sweeps)
+    ]
+    require_key()
+    result: Generation | GenerationList
+    if len(requests) == 1 and args.n == 1:
+        result = start(requests[0], fresh=args.fresh)
+        generations: Sequence[Generation] = [result]
+    else:
+        layout = {"models": models if len(models) > 1 else (), "sweeps": args.sweeps}
+        result = generations = start_many(
+            requests, n=args.n, concurrency=args.concurrency, fresh=args.fresh, layout=layout
+        )
+    if bind is not None:
+        bind(result)
+    if not args.wait:
+        if args.save:
+            for generation in generations:
+                generation.job.future.add_done_callback(
+                    lambda _f, g=generation: threading.Thread(  # copies off the polling loop
+                        target=_save_quietly, args=(g, args.save), daemon=True
+                    ).start()
+                )
+        return result
+    problems = settle(generations)
+    if args.save:
+        for generation in generations:
+            if generation.job.succeeded:
+                generation.save(args.save)
+    if problems:
+        lines = sorted({" ".join(str(p).split()) for p in problems})
+        raise HiAPIError("; ".join(lines))
+    return result
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RequestValidationError(f"{name} must be a whole number, at least 1, not {value!r}")
+    return value
+
+
+def _save_quietly(generation: Generation, folder: str) -> None:
+    """--no-wait --save: the cell has returned, so a failure can only be logged."""
+    try:
+        if generation.job.succeeded:
+            generation.save(folder)
+    except Exception as exc:
+        log.warning("hiapi: could not save %s into %s: %s", generation.task_id, folder, exc)
+
+
+__all__ = [
+    "build_request",
+    "cross",
+    "generate",
+    "generate_many",
+    "grid",
+    "run_cell",
+    "settle",
+    "start",
+    "start_many",
+    "submit",
+    "watch",
+]

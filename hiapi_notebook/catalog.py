@@ -19,7 +19,8 @@ from typing import Any
 CALLBACK_FIELDS = ("callback", "callback_url", "callbackUrl", "webhook")
 KINDS = ("image", "video", "audio")
 DEFAULT_OUTPUTS = {"image": ["image"], "video": ["video", "first_frame"], "audio": ["audio"]}
-TYPO_CUTOFF = 0.85  # close enough to a known field to be a typo rather than a new field
+TYPO_CUTOFF = 0.85  # close enough to a known name to be a typo rather than a new name
+HINT_CUTOFF = 0.6  # close enough to offer as "did you mean" in a message that refuses anyway
 
 
 class CatalogError(ValueError):
@@ -81,6 +82,14 @@ def all_models() -> list[ModelSpec]:
     return sorted(confirmed, key=lambda m: (m.retired, m.name.lower()))
 
 
+def closest(word: str, candidates: list[str] | tuple[str, ...], cutoff: float = TYPO_CUTOFF) -> str | None:
+    """The typo rule, for every name the package knows (models, fields, subcommands,
+    options): the candidate ``word`` most resembles, if at least ``cutoff`` alike.
+    At ``TYPO_CUTOFF`` a name is refused as a typo; at ``HINT_CUTOFF`` it is only a hint."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def suggest_model(name: str) -> str | None:
     """The closest known model name, for a "did you mean" hint."""
     names = list(_catalogue())
@@ -88,8 +97,19 @@ def suggest_model(name: str) -> str | None:
     by_lower = {n.lower(): n for n in names}
     if base.lower() in by_lower:
         return by_lower[base.lower()]
-    close = difflib.get_close_matches(base.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[close[0]] if close else None
+    close = closest(base.lower(), list(by_lower), HINT_CUTOFF)
+    return by_lower[close] if close else None
+
+
+def check_model_name(model: str) -> None:
+    """A name the catalogue does not know but that is one typo from a known one is
+    refused before anything is paid for (``CatalogError``); a name unlike any known
+    one (a model newer than the catalogue) passes, and the server decides."""
+    if get_model(model) is not None:
+        return
+    near = closest(model.partition("@")[0], model_names())
+    if near:
+        raise CatalogError(f"unknown model {model!r}: did you mean {near}?", field="model")
 
 
 def validate_input(model_name: str, input: dict) -> None:
@@ -115,9 +135,9 @@ def validate_input(model_name: str, input: dict) -> None:
             if value is not None:
                 _check_value(f, value)
             continue
-        close = difflib.get_close_matches(name, list(spec.fields), n=1, cutoff=TYPO_CUTOFF)
-        if close:
-            raise CatalogError(f"unknown input.{name} for {spec.name}: did you mean {close[0]}?", field=name)
+        near = closest(name, list(spec.fields))
+        if near:
+            raise CatalogError(f"unknown input.{name} for {spec.name}: did you mean {near}?", field=name)
 
 
 def estimate_cost(model_name: str, input: dict) -> float | None:

@@ -285,10 +285,6 @@ class AsyncHiAPI:
     def __repr__(self) -> str:
         return f"AsyncHiAPI(base_url={self.base_url!r}, key={'set' if self._api_key else 'missing'})"
 
-    @property
-    def has_key(self) -> bool:
-        return bool(self._api_key)
-
     def _ensure_http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._http_loop is not loop:

@@ -19,6 +19,7 @@
     ├── OutputExpiredError              an output URL is gone (they last ~7 days)
     ├── TaskFailed                      a polled task ended in ``fail`` (``.task``)
     ├── PollTimeout                     waiting gave up (``.task_id``; task may finish)
+    ├── NotSubmitted                    a batch stopped before this request's turn came
     └── WebhookVerificationError        a callback's signature or time is wrong
 
 Names follow HiAPI's own SDK so its users feel at home. Every message says what
@@ -175,6 +176,10 @@ class PollTimeout(HiAPIError):
             f"Task {task_id} did not finish within {timeout:g}s; it may still complete: "
             f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it"
         )
+
+
+class NotSubmitted(HiAPIError):
+    """A request that waited for a concurrency slot and was never sent: its batch stopped."""
 
 
 class WebhookVerificationError(HiAPIError):

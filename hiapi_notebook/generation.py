@@ -14,7 +14,8 @@ from typing import Any
 from . import _loop
 from .models import Task
 from .runtime import Job, OutputFile
-from .views.media import media_bundle, status_bundle
+from .session import get_session
+from .views.render import media_bundle, status_bundle
 from .views.text import status_line
 
 
@@ -34,8 +35,6 @@ class GeneratedOutput:
         """The bytes: the local copy when there is one, else fetched from the URL."""
         data = self._file.read()
         if data is None:
-            from .session import get_session
-
             client = get_session().client
             data, ctype = _loop.run_sync(client.fetch(self.url))
             self._file.data, self._file.content_type = data, self._file.content_type or ctype
@@ -110,9 +109,14 @@ class Generation:
         folder.mkdir(parents=True, exist_ok=True)
         return [o.save(folder) for o in self.outputs]
 
+    @property
+    def embed_limit(self) -> int:
+        """Media up to this size go into the saved notebook whole (``%hiapi config embed_limit=``)."""
+        return int(get_session().settings.embed_limit)
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._job.done:
-            bundle = media_bundle(self._job)
+            bundle = media_bundle(self._job, embed_limit=self.embed_limit)
             if bundle is not None:
                 return bundle
         return status_bundle(self._job), {}

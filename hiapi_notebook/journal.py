@@ -335,9 +335,8 @@ class Journal:
             self._append_status(conn, self._fetch(conn, rec_id), status, time.time() if at is None else at)
             return self._fetch(conn, rec_id)
 
-    def record_result(self, rec_id: int, task_raw: dict) -> Record:
-        """Store a final task object: outputs, error, completion time and status (not ``raw``)."""
-        task = Task.from_dict(task_raw)
+    def record_result(self, rec_id: int, task: Task) -> Record:
+        """Store a final task: outputs, error, completion time and status (not ``raw``)."""
         completed = float(task.completed_at) if task.completed_at else time.time()
         error = {"code": task.error.code, "message": task.error.message} if task.error is not None else None
         with self._write() as conn:

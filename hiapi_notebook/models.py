@@ -20,9 +20,6 @@ def new_idempotency_key() -> str:
     return f"hnb-{uuid.uuid4().hex}"
 
 
-KNOWN_STATUSES = ("queued", "handling", "archiving", "success", "fail")
-
-
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -126,6 +123,27 @@ class Task:
                 "output": [o.to_dict() for o in self.output],
             }
         )
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to generate: the create call's body, plus how long to wait for it.
+
+    ``idempotency_key`` makes a resend replay the first task instead of billing twice.
+    """
+
+    model: str
+    input: Mapping[str, Any]
+    route: str | None = None
+    storage: str | None = None
+    callback: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+    timeout: float | None = 600
+
+    @property
+    def prompt(self) -> str:
+        value = self.input.get("prompt") or self.input.get("text") or ""
+        return value if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)

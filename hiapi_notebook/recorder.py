@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 
 from .errors import APIError, NotFoundError
 from .journal import Journal, Record, local_output_path
-from .models import CreatedTask, Output, Task
-from .runtime import Job, OutputFile, Request
+from .models import CreatedTask, Output, Request, Task
+from .runtime import Job, OutputFile
 
 log = logging.getLogger("hiapi_notebook")
 _TYPE_GUESS = {
@@ -55,7 +55,7 @@ class JournalStore:
         if job.record_id is None:
             return
         if job.task is not None and job.task.is_terminal:
-            self._safely("the result", self.journal.record_result, job.record_id, job.task.to_dict())
+            self._safely("the result", self.journal.record_result, job.record_id, job.task)
             if job.files:
                 self._safely(
                     "local copies",

@@ -5,48 +5,32 @@ connection pool, and a rate-limit pause seen by one poll slows them all.
 A ``Job`` is the live state of one submission. Whoever keeps records (the
 journal) plugs in through the ``Store`` hooks; whoever shows things (views)
 subscribes to a job. The runtime itself knows neither files of its own nor
-widgets.
+widgets. A ``Gate`` gives a batch its concurrency: jobs behind it wait for a
+slot before their create is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import _loop
 from .client import AsyncHiAPI
-from .errors import HiAPIError, OutputExpiredError, PollTimeout, TaskFailed
-from .models import CreatedTask, Output, Task
+from .errors import HiAPIError, NotSubmitted, OutputExpiredError, PollTimeout, TaskFailed
+from .models import CreatedTask, Output, Request, Task
 
 log = logging.getLogger("hiapi_notebook")
 
 MEMORY_OUTPUT_LIMIT = 64 * 2**20  # without local copies, outputs are held in memory up to this
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to generate; ``idempotency_key`` makes a resend replay, not rebill."""
-
-    model: str
-    input: Mapping[str, Any]
-    route: str | None = None
-    storage: str | None = None
-    callback: Mapping[str, Any] | None = None
-    idempotency_key: str | None = None
-    timeout: float | None = 600
-
-    @property
-    def prompt(self) -> str:
-        value = self.input.get("prompt") or self.input.get("text") or ""
-        return value if isinstance(value, str) else str(value)
 
 
 @dataclass
@@ -108,6 +92,7 @@ class Job:
     attached: bool = False  # re-attached to a task submitted earlier
     sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
+    gate: Gate | None = field(default=None, repr=False)  # the batch's slots, if any
     local_id: int = field(default_factory=lambda: next(_ids))
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
@@ -134,11 +119,6 @@ class Job:
             self._listeners.append(listener)
         _safe_call(listener, self)
 
-    def unsubscribe(self, listener: Listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
     def _notify(self) -> None:
         with self._lock:
             listeners = list(self._listeners)
@@ -162,6 +142,60 @@ def _safe_call(listener: Listener, job: Job) -> None:
         log.exception("hiapi-notebook listener failed")
 
 
+class Gate:
+    """At most ``limit`` jobs past this point at once: the concurrency of one batch.
+
+    A job behind a gate shows ``waiting`` until a slot is free, takes it before
+    its create is sent and frees it when it ends, so slots pass on in order of
+    submission. ``stop`` ends every job still waiting (nothing of theirs was
+    sent); jobs already past the gate run on. Slots are counted on the loop
+    thread only; ``stop`` may come from any thread (a cell's interrupt).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"a gate needs a whole number of slots, at least 1, not {limit!r}")
+        self.limit = limit
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most jobs seen past the gate at once
+        self.stopped: str | None = None
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def enter(self) -> None:
+        if self.stopped is not None:
+            raise NotSubmitted(self.stopped)
+        if self.in_flight < self.limit and not self._waiters:
+            self._take()
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        await turn  # set by ``leave`` (a slot handed over) or ``stop`` (NotSubmitted)
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                self._take()
+                turn.set_result(None)
+                return
+
+    def stop(self, reason: str) -> None:
+        """Send nothing more: jobs still waiting end as ``stopped`` with ``reason``."""
+        self.stopped = reason
+        _loop.background_loop().call_soon_threadsafe(self._end_waiters)
+
+    def _take(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _end_waiters(self) -> None:
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_exception(NotSubmitted(self.stopped or "not submitted: stopped"))
+
+
 class Runtime:
     """Runs jobs on the background loop with one client and one optional store."""
 
@@ -177,21 +211,39 @@ class Runtime:
     def active(self) -> list[Job]:
         return [j for j in self._jobs if not j.done]
 
-    def submit(self, request: Request, *, record_id: int | None = None) -> Job:
-        """Create the task and follow it to the end, in the background."""
-        job = Job(request=request, record_id=record_id)
+    def submit(self, request: Request, *, record_id: int | None = None, gate: Gate | None = None) -> Job:
+        """Create the task and follow it to the end, in the background (after a
+        slot of ``gate``, when given, is free)."""
+        job = Job(request=request, record_id=record_id, gate=gate)
+        if gate is not None:
+            job.status = "waiting"
         return self._launch(job, self._create_and_follow(job))
 
-    def attach(self, task_id: str, request: Request | None = None, *, record_id: int | None = None) -> Job:
+    def attach(
+        self,
+        task_id: str,
+        request: Request | None = None,
+        *,
+        record_id: int | None = None,
+        gate: Gate | None = None,
+    ) -> Job:
         """Follow a task that already exists (a re-run after a restart, ``%hiapi status``)."""
         job = Job(
             request=request or Request(model="", input={}),
             task_id=task_id,
-            status="attaching",
+            status="waiting" if gate is not None else "attaching",
             attached=True,
             record_id=record_id,
+            gate=gate,
         )
         return self._launch(job, self._follow(job))
+
+    def refused(self, request: Request, error: BaseException) -> Job:
+        """A job that ended before anything was sent (say its journal row could not
+        be claimed): it shows ``error`` in its place among the others."""
+        job = Job(request=request, status="error", error=error, finished=time.time())
+        job.future.set_exception(error)
+        return job
 
     def restore(
         self,
@@ -230,14 +282,26 @@ class Runtime:
     async def _drive(self, job: Job, coro) -> None:
         """Run a job to its end, then settle it: record, tell the views, resolve."""
         error: BaseException | None = None
+        gate, entered = job.gate, False
         try:
+            if gate is not None:
+                await gate.enter()
+                entered = True
+                job.status = "attaching" if job.attached else "submitting"
+                job.started = time.time()  # the clock counts from the create, not the wait
+                job._notify()
             await coro
         except BaseException as exc:  # cancellation included: the job must still end
             error = exc
+        finally:
+            if entered:
+                gate.leave()
         if error is not None:
             job.error = error
             if isinstance(error, PollTimeout):
                 job.status = "timeout"  # not a failure: the task may still finish
+            elif isinstance(error, NotSubmitted):
+                job.status = "stopped"  # nothing was sent
             elif job.status != "fail":
                 job.status = "error"
         job.finished = time.time()

@@ -16,9 +16,9 @@ from .client import AsyncHiAPI
 from .config import Settings
 from .errors import HiAPIError, MissingAPIKeyError
 from .journal import Journal, JournalUnavailable, open_journal
+from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
-from .runtime import Job, Request, Runtime
-from .views import media
+from .runtime import Gate, Job, Runtime
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -51,7 +51,6 @@ class Session:
     def _configure(self, **changes: Any) -> Settings:
         with self._lock:
             self.settings = self.settings.with_changes(**changes)
-            media.embed_limit = int(self.settings.embed_limit)
             if _RUNTIME_SETTINGS & changes.keys():
                 # A new client and store; jobs in flight keep the runtime they started with.
                 # Other settings (default model, timeout, embed limit) are read per use, so
@@ -122,14 +121,15 @@ class Session:
         variant: int = 0,
         fresh: bool = False,
         cost: float | None = None,
-        label: str | None = None,
+        gate: Gate | None = None,
     ) -> Job:
-        """Start (or reuse) one job for ``request``; returns at once."""
+        """Start (or reuse) one job for ``request``; returns at once. Behind ``gate``
+        the job waits for a slot before anything is sent; a recorded result needs none."""
         runtime = self.runtime
         journal = self.journal
         if journal is None:
             self.require_key()
-            return runtime.submit(request)
+            return runtime.submit(request, gate=gate)
         try:
             rec, new = journal.claim(
                 request.model,
@@ -140,7 +140,6 @@ class Session:
                 idempotency_key=request.idempotency_key,
                 fresh=fresh,
                 cost=cost,
-                label=label,
                 server=runtime.client.base_url,
                 callback=dict(request.callback) if request.callback else None,
             )
@@ -148,7 +147,7 @@ class Session:
             self._journal_problem = str(exc)
             print(f"{exc} (this task is not recorded)", file=sys.stderr)
             self.require_key()
-            return runtime.submit(request)
+            return runtime.submit(request, gate=gate)
         key = (str(journal.path), rec.id)
         with self._lock:
             running = self._by_record.get(key)
@@ -166,9 +165,9 @@ class Session:
         self.require_key()
         req = request_from_record(rec, request)
         if not new and rec.task_id:
-            job = runtime.attach(rec.task_id, req, record_id=rec.id)
+            job = runtime.attach(rec.task_id, req, record_id=rec.id, gate=gate)
         else:  # new, or a create that never got its answer: same key, so the server replays
-            job = runtime.submit(req, record_id=rec.id)
+            job = runtime.submit(req, record_id=rec.id, gate=gate)
         with self._lock:
             self._by_record[key] = job
         return job

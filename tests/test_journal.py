@@ -22,25 +22,28 @@ from hiapi_notebook.journal import (
     open_journal,
     request_hash,
 )
+from hiapi_notebook.models import Task
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = {"prompt": "a red fox in snow", "aspect_ratio": "16:9"}
 
 
-def success_task(task_id: str, completed: int = 1777800799) -> dict:
-    return {
-        "taskId": task_id,
-        "model": "gpt-image-2",
-        "status": "success",
-        "created": completed - 30,
-        "completed": completed,
-        "storage": "temp",
-        "output": [
-            {"url": "https://cdn.example/0.png", "type": "image", "expireAt": completed + 86400},
-            "not an object",
-        ],
-        "secretish": "unknown fields are not stored",
-    }
+def success_task(task_id: str, completed: int = 1777800799) -> Task:
+    return Task.from_dict(
+        {
+            "taskId": task_id,
+            "model": "gpt-image-2",
+            "status": "success",
+            "created": completed - 30,
+            "completed": completed,
+            "storage": "temp",
+            "output": [
+                {"url": "https://cdn.example/0.png", "type": "image", "expireAt": completed + 86400},
+                "not an object",
+            ],
+            "secretish": "unknown fields are not stored",
+        }
+    )
 
 
 @pytest.fixture
@@ -118,12 +121,14 @@ def test_failed_task_is_never_reused(journal):
     journal.set_task_id(rec.id, "tk-hiapi-1")
     journal.record_result(
         rec.id,
-        {
-            "taskId": "tk-hiapi-1",
-            "status": "fail",
-            "completed": 5,
-            "error": {"code": "TASK_FAILED", "message": "rejected"},
-        },
+        Task.from_dict(
+            {
+                "taskId": "tk-hiapi-1",
+                "status": "fail",
+                "completed": 5,
+                "error": {"code": "TASK_FAILED", "message": "rejected"},
+            }
+        ),
     )
     again, created = journal.claim("m", PROMPT)
     assert created and again.id != rec.id and again.idempotency_key != rec.idempotency_key

@@ -2,8 +2,8 @@
 
 import pytest
 
+from hiapi_notebook.grammar import LineError, decode_value, interpolate, parse_line
 from hiapi_notebook.magics.complete import complete_line
-from hiapi_notebook.magics.parse import LineError, decode_value, interpolate, parse_line
 
 
 def test_fields_are_json_decoded_when_they_decode():

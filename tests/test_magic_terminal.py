@@ -206,7 +206,7 @@ def test_sweeps_keep_to_their_concurrency(ip, sandbox_factory, monkeypatch, caps
 
 
 def test_concurrency_option_is_checked():
-    from hiapi_notebook.magics.parse import LineError, parse_line
+    from hiapi_notebook.grammar import LineError, parse_line
 
     assert parse_line("m --concurrency 3").concurrency == 3
     with pytest.raises(LineError, match="at least 1"):

@@ -94,7 +94,7 @@ def test_a_changed_callback_is_another_request(session, sandbox, callback_receiv
 
 
 def test_a_wait_that_runs_out_is_a_warning_not_a_failure(session, sandbox_factory):
-    from hiapi_notebook.views.media import status_bundle
+    from hiapi_notebook.views.render import status_bundle
 
     slow = sandbox_factory(speed=1)
     session.configure(base_url=slow.url, timeout=0.3)

@@ -14,7 +14,7 @@ import pytest
 
 import hiapi_notebook as h
 from hiapi_notebook.form import PromptForm
-from hiapi_notebook.magics.parse import interpolate, parse_line
+from hiapi_notebook.grammar import interpolate, parse_line
 from hiapi_notebook.sandbox import SandboxServer
 from hiapi_notebook.views.gallery import Gallery, GenerationList
 from hiapi_notebook.views.grid import ComparisonGrid
@@ -252,21 +252,23 @@ def test_grid_helper_and_generate_many_in_order_with_concurrency(session, sandbo
     requests = h.grid(model=IMAGE, prompt=["cat", "dog #fail"], aspect_ratio=["1:1", "16:9", "4:3"])
     assert len(requests) == 6 and requests[0] == {"model": IMAGE, "prompt": "cat", "aspect_ratio": "1:1"}
     assert h.grid(model="m", image_urls=[["a", "b"]]) == [{"model": "m", "image_urls": ["a", "b"]}]
-    submitted, peak = [], [0]
-    real = type(session).submit
+    # Every request is claimed at once (each shows "waiting"); the gate lets at most two
+    # past it. Count, as each create is sent, the batch's jobs past the gate and not done.
+    from hiapi_notebook.client import AsyncTasks
 
-    def counting(self, request, **kw):
-        peak[0] = max(peak[0], 1 + sum(not j.done for j in submitted))
-        job = real(self, request, **kw)
-        submitted.append(job)
-        return job
+    peak = [0]
+    real = AsyncTasks.create
 
-    monkeypatch.setattr(type(session), "submit", counting)
+    async def counting(self, model, input, **kw):
+        peak[0] = max(peak[0], sum(j.status != "waiting" for j in session.runtime.active))
+        return await real(self, model, input, **kw)
+
+    monkeypatch.setattr(AsyncTasks, "create", counting)
     before = len(sandbox.last_inputs)
     gens = h.generate_many(requests + requests[:1], concurrency=2, show=False)
     assert [g.request.input.get("aspect_ratio") for g in gens] == ["1:1", "16:9", "4:3"] * 2 + ["1:1"]
     assert [g.status for g in gens] == ["success"] * 3 + ["fail"] * 3 + ["success"]
-    assert 1 <= peak[0] <= 2
+    assert 1 <= peak[0] <= 2 and gens.gate.max_in_flight == 2
     assert len(sent(sandbox, before)) == 7  # the repeated request is a new variant, sent again
     assert gens[0].task_id != gens[6].task_id
     again = h.generate_many(requests[:3], show=False)  # recorded results are reused

@@ -1,41 +1,13 @@
 """Tab completion on the ``%%hiapi`` / ``%hiapi`` line: subcommands, model names,
-then the chosen model's fields after ``--`` and their allowed values. Registered
-as an IPython matcher that, on these lines, suppresses the others (Python names
-like ``abs`` are never what comes after ``%%hiapi MODEL --``)."""
+then the chosen model's fields after ``--`` and their allowed values. Every name
+comes from ``grammar``'s tables and the catalogue. Registered as an IPython matcher
+that, on these lines, suppresses the others (Python names like ``abs`` are never
+what comes after ``%%hiapi MODEL --``)."""
 
 from __future__ import annotations
 
 from .. import catalog
-from .parse import _FLAGS, _VALUE_OPTIONS
-
-OPTIONS = [
-    "-o",
-    "-n",
-    "--no-wait",
-    "--fresh",
-    "--force",
-    "--route",
-    "--input",
-    "--callback",
-    "--timeout",
-    "--save",
-    "--sweep",
-    "--models",
-    "--storage",
-    "--concurrency",
-]
-SUBCOMMANDS = [
-    "help",
-    "models",
-    "status",
-    "login",
-    "config",
-    "sandbox",
-    "connect",
-    "history",
-    "export",
-    "form",
-]
+from ..grammar import SUBCOMMAND_NAMES, model_word, option_names
 
 
 def complete_line(line: str) -> list[str]:
@@ -51,38 +23,23 @@ def complete_line(line: str) -> list[str]:
         from ..config import Settings
 
         return [f"{name}=" for name in Settings().public() if name.startswith(current)]
-    if not cell and before[:1] and before[0] in SUBCOMMANDS:
+    if not cell and before[:1] and before[0] in SUBCOMMAND_NAMES:
         return []
-    model = _model_of(before)
+    model = model_word(before)
     spec = catalog.get_model(model) if model else None
     if before and before[-1].startswith("--") and spec is not None:
         field = spec.fields.get(before[-1][2:])
         if field is not None and field.enum:
             return [str(v) for v in field.enum if str(v).startswith(current)]
     if current.startswith("-"):
-        names = list(OPTIONS)
+        names = option_names()
         if spec is not None:
             names = [f"--{name}" for name in spec.fields if name != "prompt"] + names
         return [n for n in names if n.startswith(current)]
     if model is None:
-        firsts = ([] if cell else SUBCOMMANDS) + catalog.model_names()
+        firsts = ([] if cell else list(SUBCOMMAND_NAMES)) + catalog.model_names()
         return [m for m in firsts if m.startswith(current)]
     return []
-
-
-def _model_of(words: list[str]) -> str | None:
-    """The first word that is not an option or an option's value."""
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if not word.startswith("-"):
-            return word
-        i += (
-            1
-            if (word in _FLAGS or "=" in word or word not in _VALUE_OPTIONS and not word.startswith("--"))
-            else 2
-        )
-    return None
 
 
 def install(shell) -> None:

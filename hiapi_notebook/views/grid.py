@@ -15,7 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..runtime import Job
-from .gallery import STYLE, THUMB, LiveHTML, _embed_limit, _job_of, item_html, item_text
+from .frontend import use_widgets
+from .gallery import embed_limit_of
+from .live import LiveHTML
+from .render import CARD_STYLE, THUMB, card_html, card_text, job_of
 from .text import esc, excerpt
 
 Dim = tuple[str, list[Any]]
@@ -53,7 +56,7 @@ class ComparisonGrid(LiveHTML):
         self.entries = [(tuple(c), g) for c, g in entries]
         self.dims = [(name, list(values)) for name, values in dims]
         self.thumb = int(thumb)
-        self.embed_limit = embed_limit if embed_limit is not None else _embed_limit()
+        self.embed_limit = embed_limit
         self.title = title
         self.embed = embed
 
@@ -116,7 +119,7 @@ class ComparisonGrid(LiveHTML):
 
     # --- LiveHTML -------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
-        return [_job_of(g) for _, g in self.entries]
+        return [job_of(g) for _, g in self.entries]
 
     @property
     def generations(self) -> list[Any]:
@@ -169,10 +172,10 @@ class ComparisonGrid(LiveHTML):
                 inner = (
                     "".join(
                         f'<div style="flex:0 0 {w}px;width:{w}px">'
-                        + item_html(
-                            _job_of(g),
+                        + card_html(
+                            job_of(g),
                             thumb=w,
-                            embed_limit=self.embed_limit,
+                            embed_limit=embed_limit_of(g, self.embed_limit),
                             embed=self.embed,
                             caption="short",
                         )
@@ -193,7 +196,7 @@ class ComparisonGrid(LiveHTML):
         summary = f"{done}/{len(self.entries)} done" + (f" · {failed} failed" if failed else "")
         title = self.title or "hiapi comparison"
         return (
-            f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{STYLE}'
+            f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{CARD_STYLE}'
             f'<div style="font-size:12px;margin-bottom:4px">{esc(title)} · {esc(summary)}</div>'
             '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
             f"<thead>{header}</thead><tbody>{''.join(body)}</tbody></table></div></div>"
@@ -203,7 +206,7 @@ class ComparisonGrid(LiveHTML):
         lines = []
         for coords, gen in self.entries:
             where = " ".join(f"{name}={_label(v)}" for (name, _), v in zip(self.dims, coords))
-            lines.append(f"[{where}] {item_text(_job_of(gen))}")
+            lines.append(f"[{where}] {card_text(job_of(gen))}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -230,7 +233,7 @@ def _col_label(col_dims: list[Dim], col: tuple) -> str:
 
 def show_grid(grid: ComparisonGrid) -> ComparisonGrid:
     """Display ``grid`` in this cell: live static HTML in a notebook, text lines elsewhere."""
-    from .status import TextTaskView, use_widgets
+    from .status import TextTaskView
 
     if use_widgets():
         return grid.display()

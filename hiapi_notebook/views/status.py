@@ -5,7 +5,6 @@ notebook keeps a readable status and never says "Error displaying widget"."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
 import weakref
@@ -13,21 +12,9 @@ from typing import Any
 
 from .. import _loop
 from ..runtime import Job
-from .media import media_bundle, status_bundle
+from .frontend import use_widgets
+from .render import EMBED_LIMIT, media_bundle, status_bundle
 from .text import esc, headline, progress, state_text, status_line, style_of
-
-
-def use_widgets() -> bool:
-    """Widgets need a kernel with a front end; terminals and scripts get text."""
-    forced = os.environ.get("HIAPI_NOTEBOOK_DISPLAY", "").lower()
-    if forced in ("text", "widgets"):
-        return forced == "widgets"
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class StatusBar:
@@ -93,7 +80,7 @@ class LiveStatus:
 class TaskView(LiveStatus):
     """A status bar and a media slot, both display handles made in the cell."""
 
-    def __init__(self, job: Job, *, embed_limit: int | None = None) -> None:
+    def __init__(self, job: Job, *, embed_limit: int = EMBED_LIMIT) -> None:
         import ipywidgets as w
 
         super().__init__(job, StatusBar())
@@ -119,7 +106,7 @@ class TaskView(LiveStatus):
 
     def on_end(self) -> None:
         """Swap the widget for its static twin and fill the media slot."""
-        bundle = media_bundle(self.job, **({"embed_limit": self.embed_limit} if self.embed_limit else {}))
+        bundle = media_bundle(self.job, embed_limit=self.embed_limit)
         if bundle is not None and self.media_handle is not None:
             data, metadata = bundle
             self.media_handle.update(data, metadata=metadata, raw=True)
@@ -156,7 +143,7 @@ class TextTaskView:
                 print(f"[hiapi]   {f.type}: {f.path or f.url}", file=self.stream, flush=True)
 
 
-def show_job(job: Job, *, embed_limit: int | None = None):
+def show_job(job: Job, *, embed_limit: int = EMBED_LIMIT) -> TaskView | TextTaskView:
     """Display a live view of ``job`` in the current cell; returns the view."""
     if use_widgets():
         return TaskView(job, embed_limit=embed_limit).display()

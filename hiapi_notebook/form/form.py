@@ -5,7 +5,7 @@ model's fields, key/value rows for fields the catalogue does not describe, and
 Generate. Each click submits in the background through ``api.start`` (the kernel
 stays free) and adds a row to the history under the form, newest first: a live
 status bar, then the result. "Copy as magic" shows the ``%%hiapi`` cell that
-reproduces the settings.
+reproduces the settings (``grammar.format_cell``).
 
 Everything the background loop changes is a widget trait (status text, bar,
 ``Image.value``/``Video.value``), never ``with output:`` capture, which is
@@ -14,368 +14,22 @@ unreliable from threads.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import shlex
 from typing import Any
 
-from . import catalog
-from .catalog import CatalogError, FieldSpec, ModelSpec
-from .errors import HiAPIError, RequestValidationError
-from .runtime import Job
-from .views.gallery import Gallery
-from .views.media import _kind, read_within, sniff
-from .views.status import LiveStatus, StatusBar
-from .views.text import COLOURS, esc, excerpt
+from .. import api, catalog
+from ..catalog import CatalogError, ModelSpec
+from ..errors import HiAPIError, RequestValidationError
+from ..grammar import CellArgs, format_cell, value_text
+from ..views.frontend import use_widgets
+from ..views.gallery import Gallery
+from ..views.text import esc, excerpt
+from .fields import ExtraField, FieldControl, error_html, one_line
+from .history import HistoryRow, KeptHistory
 
 log = logging.getLogger("hiapi_notebook")
 
 KINDS = (("all", ""), ("image", "image"), ("video", "video"), ("audio", "audio"))
-_LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
-# Names the %%hiapi line reads as its own options, not as model fields.
-_MAGIC_OPTIONS = {
-    "o",
-    "out",
-    "n",
-    "route",
-    "storage",
-    "input",
-    "callback",
-    "timeout",
-    "save",
-    "sweep",
-    "models",
-    "model",
-    "no_wait",
-    "wait",
-    "fresh",
-    "force",
-    "concurrency",
-}
-_FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
-def _error_html(message: str | None) -> str:
-    if not message:
-        return ""
-    return (
-        f'<span class="hiapi-form-error" style="color:{COLOURS["danger"]};font-size:12px;'
-        f'white-space:nowrap" title="{esc(message)}">{esc(_one_line(message))}</span>'
-    )
-
-
-# --- one control per catalogue field ---------------------------------------------------------
-
-
-class _Field:
-    """A control for one catalogue field, its inline error, and how to read it."""
-
-    def __init__(self, spec: FieldSpec) -> None:
-        import ipywidgets as w
-
-        self.spec = spec
-        self.name = spec.name
-        d = spec.default
-        common: dict[str, Any] = {
-            "description": spec.name,
-            "style": {"description_width": "150px"},
-            "layout": {"width": "420px"} if spec.name in _LONG_TEXT else {},
-        }
-        common["tooltip"] = spec.description or spec.name
-        if not common["layout"]:
-            del common["layout"]
-        lo, hi = spec.min, spec.max
-        if spec.enum:
-            options = [(str(v), v) for v in spec.enum]
-            if d is None or d not in spec.enum:
-                options.insert(0, ("—", UNSET))
-            self.kind = "enum"
-            self.widget = w.Dropdown(options=options, value=d if d in spec.enum else UNSET, **common)
-        elif spec.type == "boolean":
-            self.kind = "bool"
-            self.widget = w.Checkbox(value=bool(d), indent=False, **common)
-        elif spec.type == "integer" and isinstance(d, int) and lo is not None and hi is not None:
-            self.kind = "int"
-            cls = w.IntSlider if hi - lo <= 1000 else w.BoundedIntText
-            self.widget = cls(value=d, min=int(lo), max=int(hi), **common)
-        elif spec.type == "number" and isinstance(d, int | float) and lo is not None and hi is not None:
-            self.kind = "float"
-            self.widget = w.BoundedFloatText(value=float(d), min=float(lo), max=float(hi), **common)
-        elif spec.type in ("integer", "number", "enum"):
-            self.kind = "number" if spec.type != "enum" else "json"
-            hint = {"integer": "whole number", "number": "number", "enum": "value"}[spec.type]
-            if lo is not None or hi is not None:
-                hint += f" {_num(lo) if lo is not None else ''}–{_num(hi) if hi is not None else ''}"
-            self.widget = w.Text(value="" if d is None else str(d), placeholder=hint, **common)
-        elif spec.type == "string[]":
-            self.kind = "list"
-            value = ", ".join(map(str, d)) if isinstance(d, list) else ""
-            self.widget = w.Text(value=value, placeholder="comma-separated, or a JSON list", **common)
-        elif spec.type == "string":
-            self.kind = "text"
-            cls = w.Textarea if spec.name in _LONG_TEXT else w.Text
-            self.widget = cls(
-                value="" if d is None else str(d), placeholder="(required)" if spec.required else "", **common
-            )
-        else:
-            self.kind = "json"
-            self.widget = w.Text(
-                value="" if d is None else json.dumps(d), placeholder=f"{spec.type} (JSON)", **common
-            )
-        self.widget.add_class(f"hiapi-field-{spec.name}")
-        self.error = w.HTML()
-        self.row = w.HBox([self.widget, self.error], layout=w.Layout(align_items="center"))
-
-    def read(self) -> Any:
-        """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""
-        v = self.widget.value
-        if self.kind in ("enum", "bool", "int", "float"):
-            return v
-        text = v.strip() if isinstance(v, str) else v
-        if text == "":
-            return UNSET
-        if self.kind == "number":
-            try:
-                number = json.loads(text)
-            except ValueError:
-                number = None
-            if self.spec.type == "integer" and (not isinstance(number, int) or isinstance(number, bool)):
-                raise ValueError(f"{self.name} needs a whole number, not {excerpt(text, 20)!r}")
-            if not isinstance(number, int | float) or isinstance(number, bool):
-                raise ValueError(f"{self.name} needs a number, not {excerpt(text, 20)!r}")
-            return number
-        if self.kind == "list":
-            if text.startswith("["):
-                try:
-                    items = json.loads(text)
-                except ValueError:
-                    raise ValueError(f"{self.name}: not a valid JSON list") from None
-                if not isinstance(items, list):
-                    raise ValueError(f"{self.name} needs a list")
-                return items
-            return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
-        if self.kind == "json":
-            from .magics.parse import decode_value
-
-            return decode_value(text)
-        return v  # text: as typed (spaces kept)
-
-    def is_default(self, value: Any) -> bool:
-        d = self.spec.default
-        if value is UNSET:
-            return True
-        if self.kind == "bool" and d is None:
-            return value is False
-        if isinstance(value, list) and not value:
-            return d in (None, [])
-        if self.kind == "float":
-            return isinstance(d, int | float) and value == d
-        return value == d and type(value) is type(d)
-
-    def set(self, value: Any) -> bool:
-        """Put ``value`` in the control if it fits; False when it does not."""
-        try:
-            if self.kind == "enum":
-                if value not in (self.spec.enum or []):
-                    return False
-                self.widget.value = value
-            elif self.kind == "bool":
-                if not isinstance(value, bool):
-                    return False
-                self.widget.value = value
-            elif self.kind in ("int", "float"):
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    return False
-                if not (self.widget.min <= value <= self.widget.max):
-                    return False
-                self.widget.value = int(value) if self.kind == "int" else float(value)
-            elif self.kind == "list":
-                self.widget.value = (
-                    ", ".join(map(str, value))
-                    if isinstance(value, list) and all(isinstance(i, str) and "," not in i for i in value)
-                    else json.dumps(value)
-                )
-            elif self.kind == "text":
-                if not isinstance(value, str):
-                    return False
-                self.widget.value = value
-            elif self.kind == "number":
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    return False
-                self.widget.value = str(value)
-            else:
-                self.widget.value = (
-                    value if isinstance(value, str) and _json_text_is(value) else json.dumps(value)
-                )
-            return True
-        except Exception:
-            return False
-
-
-def _json_text_is(text: str) -> bool:
-    """True when ``text`` reads back as the same string (decode_value leaves it alone)."""
-    from .magics.parse import decode_value
-
-    return decode_value(text) == text
-
-
-def _num(x: float | None) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-class _Extra:
-    """A key/value row for a field the catalogue does not describe."""
-
-    def __init__(self, form: PromptForm, key: str = "", value: Any = "") -> None:
-        import ipywidgets as w
-
-        self.key = w.Text(value=key, placeholder="field", layout=w.Layout(width="160px"))
-        text = (
-            value
-            if isinstance(value, str) and _json_text_is(value)
-            else ("" if value == "" else json.dumps(value))
-        )
-        self.value = w.Text(value=text, placeholder="value (JSON or text)", layout=w.Layout(width="260px"))
-        self.key.add_class("hiapi-extra-key")
-        self.value.add_class("hiapi-extra-value")
-        self.remove = w.Button(description="×", tooltip="remove this field", layout=w.Layout(width="32px"))
-        self.error = w.HTML()
-        self.row = w.HBox(
-            [self.key, self.value, self.remove, self.error], layout=w.Layout(align_items="center")
-        )
-        self.remove.on_click(lambda _b: form._remove_extra(self))
-        for widget in (self.key, self.value):
-            widget.observe(form._changed, names="value")
-
-    def read(self) -> tuple[str, Any] | None:
-        from .magics.parse import decode_value
-
-        key, text = self.key.value.strip(), self.value.value.strip()
-        if not key and not text:
-            return None
-        if not key:
-            raise ValueError("name this field")
-        if not _FIELD_NAME_OK.match(key) and not key.replace("-", "_").replace(".", "_").isidentifier():
-            raise ValueError(f"{excerpt(key, 20)!r} is not a field name")
-        return key, decode_value(text)
-
-
-# --- one submission in the history ---------------------------------------------------------
-
-
-class _HistoryRow(LiveStatus):
-    """A submission under the form: live status, then the media, set as widget traits
-    from the background loop (no output capture)."""
-
-    def __init__(self, generation: Any, form: PromptForm, kind: str) -> None:
-        import ipywidgets as w
-
-        super().__init__(generation.job, StatusBar(width="160px", height="12px"))
-        self.generation = generation
-        self.form = form
-        self.status.state.add_class("hiapi-history-state")
-        thumb = f"{form.thumb}px"
-        if kind == "video":
-            self.media = w.Video(
-                format="mp4",
-                controls=True,
-                autoplay=False,
-                loop=True,
-                layout=w.Layout(display="none", max_width=thumb),
-            )
-        elif kind == "audio":
-            self.media = w.Audio(format="wav", controls=True, autoplay=False, layout=w.Layout(display="none"))
-        else:
-            self.media = w.Image(layout=w.Layout(display="none", max_width=thumb, height="auto"))
-        self.media.add_class("hiapi-history-media")
-        self.kind = kind
-        self.links = w.HTML()
-        self.widget = w.VBox(
-            [
-                w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
-                self.status.title,
-                self.media,
-                self.links,
-            ],
-            layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"),
-        )
-        self.widget.add_class("hiapi-history-row")
-
-    def start(self) -> _HistoryRow:
-        self.follow()
-        return self
-
-    def refresh(self, job: Job | None = None) -> None:
-        super().refresh(job)
-        self.form._update_status()  # the running count beside the button
-
-    def on_end(self) -> None:
-        self._show_result()
-
-    def _show_result(self) -> None:
-        from .views.gallery import media_html
-
-        job = self.job
-        if not job.succeeded:
-            return  # the red bar and the message in the state line say it all
-        limit = self.form.embed_limit
-        shown = None
-        for f in job.files:
-            data = read_within(f, limit)
-            if data is None:
-                continue
-            mime = sniff(data, f.content_type)
-            if _kind(f, mime) == self.kind and not (
-                self.kind == "image" and f.type == "first_frame" and len(job.files) > 1
-            ):
-                shown = f
-                self.media.format = mime.split("/", 1)[1] if "/" in mime else mime
-                self.media.value = data
-                self.media.layout.display = ""
-                break
-        items, links = media_html(job, thumb=self.form.thumb, embed_limit=limit)
-        extra = ""
-        if shown is None:  # not the kind expected (or too big for widget state): static HTML
-            from .views.gallery import STYLE
-
-            extra = STYLE + f'<div style="display:flex;gap:6px;flex-wrap:wrap">{items}</div>'
-        self.links.value = extra + (
-            '<div style="font-size:11px">' + " · ".join(links) + "</div>" if links else ""
-        )
-
-
-class _KeptHistory(Gallery):
-    """The form's history as static HTML, newest first, for the saved notebook.
-
-    In JupyterLab the live form (``.hiapi-form``) sits in the output just before
-    this one; while it renders, a ``:has()`` rule hides this copy so results do not
-    show twice. With no kernel the form cannot render and the copy shows.
-    """
-
-    HIDE = (
-        "<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
-        ".hiapi-form-kept{display:none}</style>"
-    )
-
-    def __init__(self, thumb: int) -> None:
-        super().__init__(thumb=thumb, newest_first=True, title="PromptForm history")
-
-    def render_html(self) -> str:
-        return f'{self.HIDE}<div class="hiapi-form-kept">{super().render_html()}</div>'
-
 
 # --- the form ------------------------------------------------------------------------------
 
@@ -403,9 +57,7 @@ class PromptForm:
     ) -> None:
         import ipywidgets as w
 
-        from .session import get_session
-
-        settings = get_session().settings
+        settings = api.settings()
         self.fresh = fresh
         self.thumb = int(thumb)
         self.embed_limit = int(settings.embed_limit)
@@ -415,13 +67,13 @@ class PromptForm:
         if not model:
             model = _starting_model(kind)
         self._generations: list[Any] = []
-        self._rows: list[_HistoryRow] = []
-        self._variants: dict[str, int] = {}
-        self._fields: dict[str, _Field] = {}
-        self._extras: list[_Extra] = []
+        self._rows: list[HistoryRow] = []
+        self._variants = api.Variants()
+        self._fields: dict[str, FieldControl] = {}
+        self._extras: list[ExtraField] = []
         self._messages: dict[str, str] = {}
         self._submitted_cost = 0.0
-        self._kept = _KeptHistory(thumb=self.thumb)
+        self._kept = KeptHistory(thumb=self.thumb)
 
         self.kind_dropdown = w.Dropdown(
             options=KINDS, value=kind or "", description="kind", layout=w.Layout(width="150px")
@@ -546,7 +198,7 @@ class PromptForm:
             for name, fs in spec.fields.items():
                 if name == prompt_field:
                     continue
-                field = _Field(fs)
+                field = FieldControl(fs)
                 if name in keep:
                     field.set(keep[name])
                 field.widget.observe(self._changed, names="value")
@@ -598,13 +250,13 @@ class PromptForm:
         self._clear_errors()
         self._changed()
 
-    def _add_extra(self, key: str = "", value: Any = "") -> _Extra:
-        extra = _Extra(self, key, value)
+    def _add_extra(self, key: str = "", value: Any = "") -> ExtraField:
+        extra = ExtraField(key, value, on_change=self._changed, on_remove=self._remove_extra)
         self._extras.append(extra)
         self.extra_box.children = tuple(e.row for e in self._extras)
         return extra
 
-    def _remove_extra(self, extra: _Extra) -> None:
+    def _remove_extra(self, extra: ExtraField) -> None:
         if extra in self._extras:
             self._extras.remove(extra)
         self.extra_box.children = tuple(e.row for e in self._extras)
@@ -617,9 +269,7 @@ class PromptForm:
             return
         for extra in self._extras:
             if extra.key.value.strip() == name:
-                extra.value.value = (
-                    value if isinstance(value, str) and _json_text_is(value) else json.dumps(value)
-                )
+                extra.value.value = value_text(value)
                 return
         self._add_extra(name, value)
 
@@ -663,7 +313,7 @@ class PromptForm:
         usable in ``generate_many``. Not checked against the catalogue (``request()`` is)."""
         data, errors = self._collect(check=False)
         if errors:
-            raise RequestValidationError(_one_line(next(iter(errors.values()))))
+            raise RequestValidationError(one_line(next(iter(errors.values()))))
         out: dict[str, Any] = {"model": self.model}
         if "prompt" in data:
             out["prompt"] = data.pop("prompt")
@@ -673,15 +323,13 @@ class PromptForm:
     def request(self, *, show_errors: bool = True):
         """The current request, checked; invalid settings raise ``RequestValidationError``
         (a ``ValueError``) and, with ``show_errors``, show beside their field."""
-        from .api import build_request
-
         data, errors = self._collect()
         if show_errors:
             self._show_errors(errors)
         if errors:
-            raise RequestValidationError(_one_line(next(iter(errors.values()))))
+            raise RequestValidationError(one_line(next(iter(errors.values()))))
         try:
-            return build_request(self.model, None, input=data)
+            return api.build_request(self.model, None, input=data)
         except (HiAPIError, ValueError) as exc:
             if show_errors:
                 self._show_errors({"": str(exc)})
@@ -703,20 +351,20 @@ class PromptForm:
             shown = name if name and not name.startswith("\0") else "form"
             if name.startswith("\0extra"):
                 shown = self._extras[int(name[6:])].key.value.strip() or "(unnamed field)"
-            self._messages[shown] = _one_line(message)
+            self._messages[shown] = one_line(message)
             if name == prompt_field:
-                self.prompt_error.value = _error_html(message)
+                self.prompt_error.value = error_html(message)
             elif name in self._fields:
-                self._fields[name].error.value = _error_html(message)
+                self._fields[name].error.value = error_html(message)
             elif name.startswith("\0extra"):
-                self._extras[int(name[6:])].error.value = _error_html(message)
+                self._extras[int(name[6:])].error.value = error_html(message)
             else:
                 target = next((e for e in self._extras if e.key.value.strip() == name), None)
-                (target.error if target is not None else self.error).value = _error_html(message)
+                (target.error if target is not None else self.error).value = error_html(message)
 
     def _form_error(self, message: str) -> None:
-        self._messages["form"] = _one_line(message)
-        self.error.value = _error_html(message)
+        self._messages["form"] = one_line(message)
+        self.error.value = error_html(message)
 
     @property
     def errors(self) -> dict[str, str]:
@@ -729,26 +377,30 @@ class PromptForm:
 
         Invalid settings show inline and raise ``RequestValidationError``; nothing is sent.
         """
-        from .api import start
-        from .catalog import estimate_cost
-
         request = self.request()
-        key = json.dumps([request.model, dict(request.input)], sort_keys=True, default=str)
-        variant = self._variants.get(key, 0)
         try:
-            generation = start(
-                request, variant=variant, fresh=self.fresh if fresh is None else fresh, show=False
+            generation = api.start(
+                request,
+                variant=self._variants.peek(request),
+                fresh=self.fresh if fresh is None else fresh,
+                show=False,
             )
         except (HiAPIError, ValueError) as exc:
             self._form_error(str(exc))
             raise
-        self._variants[key] = variant + 1
+        self._variants.take(request)
         if not generation.job.cached:
-            self._submitted_cost += estimate_cost(request.model, dict(request.input)) or 0.0
+            self._submitted_cost += catalog.estimate_cost(request.model, dict(request.input)) or 0.0
         self._generations.append(generation)
         self._kept.add(generation)
         spec = self.spec
-        row = _HistoryRow(generation, self, spec.kind if spec else "image")
+        row = HistoryRow(
+            generation,
+            spec.kind if spec else "image",
+            thumb=self.thumb,
+            embed_limit=self.embed_limit,
+            on_change=self._update_status,
+        )
         self._rows.insert(0, row)
         self.history.children = (row.widget,) + tuple(self.history.children)
         row.start()
@@ -779,7 +431,7 @@ class PromptForm:
         return [g for g in self._generations if not g.done]
 
     @property
-    def rows(self) -> list[_HistoryRow]:
+    def rows(self) -> list[HistoryRow]:
         """The history under the form, newest first."""
         return list(self._rows)
 
@@ -794,8 +446,6 @@ class PromptForm:
 
     def gallery(self, **options: Any):
         """The finished results as a static ``Gallery`` (it stays in a saved notebook)."""
-        from .views.gallery import Gallery
-
         return Gallery(self.results, **options)
 
     # --- status beside the button ---------------------------------------------------------------
@@ -811,13 +461,11 @@ class PromptForm:
             self.magic_area.value = self.as_magic()
 
     def _update_status(self) -> None:
-        from .catalog import estimate_cost
-
         running = len(self.running)
         parts = [f"{running} running"] if running else []
         try:
             data, errors = self._collect()
-            cost = None if errors else estimate_cost(self.model, data)
+            cost = None if errors else catalog.estimate_cost(self.model, data)
         except Exception:
             cost = None
         if cost is not None:
@@ -838,17 +486,7 @@ class PromptForm:
         data, _errors = self._collect(check=False)
         prompt_field = self._prompt_field(self.spec)
         body = data.pop(prompt_field, "") if prompt_field == "prompt" else ""
-        words = ["%%hiapi", _quote_word(self.model)]
-        loose: dict[str, Any] = {}
-        for name, value in data.items():
-            if not _FIELD_NAME_OK.match(name) or name in _MAGIC_OPTIONS:
-                loose[name] = value  # the line cannot say it as --NAME: --input JSON can
-                continue
-            words.append(_option(name, value))
-        if loose:
-            words.append("--input " + shlex.quote(json.dumps(loose, ensure_ascii=False)))
-        body = body.replace("{", "{{").replace("}", "}}")  # the magic reads {name} as a variable
-        return " ".join(words) + "\n" + body
+        return format_cell(CellArgs(model=self.model, fields=data), body)
 
     # --- display -----------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs: Any):
@@ -860,8 +498,6 @@ class PromptForm:
         """The form, then a static copy of its history that a saved notebook keeps
         (widget state is not saved); the copy hides itself while the live form shows."""
         from IPython.display import display
-
-        from .views.status import use_widgets
 
         display(self._repr_mimebundle_(), raw=True)
         if use_widgets():
@@ -884,20 +520,6 @@ def _starting_model(kind: str | None) -> str:
     names = catalog.model_names(kind)
     prompted = [n for n in names if "prompt" in catalog.get_model(n).fields]
     return (prompted or names or ["gpt-image-2/text-to-image"])[0]
-
-
-def _quote_word(text: str) -> str:
-    return shlex.quote(text)
-
-
-def _option(name: str, value: Any) -> str:
-    """``--name VALUE`` that ``parse_line`` reads back as exactly ``value``."""
-    if isinstance(value, str) and _json_text_is(value):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False)
-    quoted = shlex.quote(text)
-    return f"--{name}={quoted}" if text.startswith("-") else f"--{name} {quoted}"
 
 
 __all__ = ["PromptForm"]

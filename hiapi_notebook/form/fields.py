@@ -1,0 +1,231 @@
+"""The form's controls: one per catalogue field (``FieldControl``), and key/value
+rows for fields the catalogue does not describe (``ExtraField``). Each reads back
+exactly what it shows, or a short reason why it cannot."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..catalog import FieldSpec
+from ..grammar import decode_value, reads_back
+from ..views.text import COLOURS, esc, excerpt
+
+LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
+
+FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def error_html(message: str | None) -> str:
+    if not message:
+        return ""
+    return (
+        f'<span class="hiapi-form-error" style="color:{COLOURS["danger"]};font-size:12px;'
+        f'white-space:nowrap" title="{esc(message)}">{esc(one_line(message))}</span>'
+    )
+
+
+# --- one control per catalogue field ---------------------------------------------------------
+
+
+class FieldControl:
+    """A control for one catalogue field, its inline error, and how to read it."""
+
+    def __init__(self, spec: FieldSpec) -> None:
+        import ipywidgets as w
+
+        self.spec = spec
+        self.name = spec.name
+        d = spec.default
+        common: dict[str, Any] = {
+            "description": spec.name,
+            "style": {"description_width": "150px"},
+            "layout": {"width": "420px"} if spec.name in LONG_TEXT else {},
+        }
+        common["tooltip"] = spec.description or spec.name
+        if not common["layout"]:
+            del common["layout"]
+        lo, hi = spec.min, spec.max
+        if spec.enum:
+            options = [(str(v), v) for v in spec.enum]
+            if d is None or d not in spec.enum:
+                options.insert(0, ("—", UNSET))
+            self.kind = "enum"
+            self.widget = w.Dropdown(options=options, value=d if d in spec.enum else UNSET, **common)
+        elif spec.type == "boolean":
+            self.kind = "bool"
+            self.widget = w.Checkbox(value=bool(d), indent=False, **common)
+        elif spec.type == "integer" and isinstance(d, int) and lo is not None and hi is not None:
+            self.kind = "int"
+            cls = w.IntSlider if hi - lo <= 1000 else w.BoundedIntText
+            self.widget = cls(value=d, min=int(lo), max=int(hi), **common)
+        elif spec.type == "number" and isinstance(d, int | float) and lo is not None and hi is not None:
+            self.kind = "float"
+            self.widget = w.BoundedFloatText(value=float(d), min=float(lo), max=float(hi), **common)
+        elif spec.type in ("integer", "number", "enum"):
+            self.kind = "number" if spec.type != "enum" else "json"
+            hint = {"integer": "whole number", "number": "number", "enum": "value"}[spec.type]
+            if lo is not None or hi is not None:
+                hint += f" {_num(lo) if lo is not None else ''}–{_num(hi) if hi is not None else ''}"
+            self.widget = w.Text(value="" if d is None else str(d), placeholder=hint, **common)
+        elif spec.type == "string[]":
+            self.kind = "list"
+            value = ", ".join(map(str, d)) if isinstance(d, list) else ""
+            self.widget = w.Text(value=value, placeholder="comma-separated, or a JSON list", **common)
+        elif spec.type == "string":
+            self.kind = "text"
+            cls = w.Textarea if spec.name in LONG_TEXT else w.Text
+            self.widget = cls(
+                value="" if d is None else str(d), placeholder="(required)" if spec.required else "", **common
+            )
+        else:
+            self.kind = "json"
+            self.widget = w.Text(
+                value="" if d is None else json.dumps(d), placeholder=f"{spec.type} (JSON)", **common
+            )
+        self.widget.add_class(f"hiapi-field-{spec.name}")
+        self.error = w.HTML()
+        self.row = w.HBox([self.widget, self.error], layout=w.Layout(align_items="center"))
+
+    def read(self) -> Any:
+        """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""
+        v = self.widget.value
+        if self.kind in ("enum", "bool", "int", "float"):
+            return v
+        text = v.strip() if isinstance(v, str) else v
+        if text == "":
+            return UNSET
+        if self.kind == "number":
+            try:
+                number = json.loads(text)
+            except ValueError:
+                number = None
+            if self.spec.type == "integer" and (not isinstance(number, int) or isinstance(number, bool)):
+                raise ValueError(f"{self.name} needs a whole number, not {excerpt(text, 20)!r}")
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                raise ValueError(f"{self.name} needs a number, not {excerpt(text, 20)!r}")
+            return number
+        if self.kind == "list":
+            if text.startswith("["):
+                try:
+                    items = json.loads(text)
+                except ValueError:
+                    raise ValueError(f"{self.name}: not a valid JSON list") from None
+                if not isinstance(items, list):
+                    raise ValueError(f"{self.name} needs a list")
+                return items
+            return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
+        if self.kind == "json":
+            return decode_value(text)
+        return v  # text: as typed (spaces kept)
+
+    def is_default(self, value: Any) -> bool:
+        d = self.spec.default
+        if value is UNSET:
+            return True
+        if self.kind == "bool" and d is None:
+            return value is False
+        if isinstance(value, list) and not value:
+            return d in (None, [])
+        if self.kind == "float":
+            return isinstance(d, int | float) and value == d
+        return value == d and type(value) is type(d)
+
+    def set(self, value: Any) -> bool:
+        """Put ``value`` in the control if it fits; False when it does not."""
+        try:
+            if self.kind == "enum":
+                if value not in (self.spec.enum or []):
+                    return False
+                self.widget.value = value
+            elif self.kind == "bool":
+                if not isinstance(value, bool):
+                    return False
+                self.widget.value = value
+            elif self.kind in ("int", "float"):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    return False
+                if not (self.widget.min <= value <= self.widget.max):
+                    return False
+                self.widget.value = int(value) if self.kind == "int" else float(value)
+            elif self.kind == "list":
+                self.widget.value = (
+                    ", ".join(map(str, value))
+                    if isinstance(value, list) and all(isinstance(i, str) and "," not in i for i in value)
+                    else json.dumps(value)
+                )
+            elif self.kind == "text":
+                if not isinstance(value, str):
+                    return False
+                self.widget.value = value
+            elif self.kind == "number":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    return False
+                self.widget.value = str(value)
+            else:
+                self.widget.value = (
+                    value if isinstance(value, str) and reads_back(value) else json.dumps(value)
+                )
+            return True
+        except Exception:
+            return False
+
+
+def _num(x: float | None) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+class ExtraField:
+    """A key/value row for a field the catalogue does not describe."""
+
+    def __init__(
+        self,
+        key: str = "",
+        value: Any = "",
+        *,
+        on_change: Callable[..., None],
+        on_remove: Callable[[ExtraField], None],
+    ) -> None:
+        import ipywidgets as w
+
+        self.key = w.Text(value=key, placeholder="field", layout=w.Layout(width="160px"))
+        text = (
+            value
+            if isinstance(value, str) and reads_back(value)
+            else ("" if value == "" else json.dumps(value))
+        )
+        self.value = w.Text(value=text, placeholder="value (JSON or text)", layout=w.Layout(width="260px"))
+        self.key.add_class("hiapi-extra-key")
+        self.value.add_class("hiapi-extra-value")
+        self.remove = w.Button(description="×", tooltip="remove this field", layout=w.Layout(width="32px"))
+        self.error = w.HTML()
+        self.row = w.HBox(
+            [self.key, self.value, self.remove, self.error], layout=w.Layout(align_items="center")
+        )
+        self.remove.on_click(lambda _b: on_remove(self))
+        for widget in (self.key, self.value):
+            widget.observe(on_change, names="value")
+
+    def read(self) -> tuple[str, Any] | None:
+        key, text = self.key.value.strip(), self.value.value.strip()
+        if not key and not text:
+            return None
+        if not key:
+            raise ValueError("name this field")
+        if not FIELD_NAME_OK.match(key) and not key.replace("-", "_").replace(".", "_").isidentifier():
+            raise ValueError(f"{excerpt(key, 20)!r} is not a field name")
+        return key, decode_value(text)

@@ -1,0 +1,106 @@
+"""The form's history: a row per submission (live status, then the result as
+widget traits, set from the background loop), and a static copy of it that a
+saved notebook keeps (widget state is not saved)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..runtime import Job
+from ..views.gallery import Gallery
+from ..views.render import CARD_STYLE, card_media, primary_output
+from ..views.status import LiveStatus, StatusBar
+
+# --- one submission in the history ---------------------------------------------------------
+
+
+class HistoryRow(LiveStatus):
+    """A submission under the form: live status, then the media, set as widget traits
+    from the background loop (no output capture)."""
+
+    def __init__(
+        self, generation: Any, kind: str, *, thumb: int, embed_limit: int, on_change: Callable[[], None]
+    ) -> None:
+        import ipywidgets as w
+
+        super().__init__(generation.job, StatusBar(width="160px", height="12px"))
+        self.generation = generation
+        self.thumb = thumb
+        self.embed_limit = embed_limit
+        self.on_change = on_change
+        self.status.state.add_class("hiapi-history-state")
+        width = f"{thumb}px"
+        if kind == "video":
+            self.media = w.Video(
+                format="mp4",
+                controls=True,
+                autoplay=False,
+                loop=True,
+                layout=w.Layout(display="none", max_width=width),
+            )
+        elif kind == "audio":
+            self.media = w.Audio(format="wav", controls=True, autoplay=False, layout=w.Layout(display="none"))
+        else:
+            self.media = w.Image(layout=w.Layout(display="none", max_width=width, height="auto"))
+        self.media.add_class("hiapi-history-media")
+        self.kind = kind
+        self.links = w.HTML()
+        self.widget = w.VBox(
+            [
+                w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
+                self.status.title,
+                self.media,
+                self.links,
+            ],
+            layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"),
+        )
+        self.widget.add_class("hiapi-history-row")
+
+    def start(self) -> HistoryRow:
+        self.follow()
+        return self
+
+    def refresh(self, job: Job | None = None) -> None:
+        super().refresh(job)
+        self.on_change()  # the running count beside the form's button
+
+    def on_end(self) -> None:
+        self._show_result()
+
+    def _show_result(self) -> None:
+        job = self.job
+        if not job.succeeded:
+            return  # the red bar and the message in the state line say it all
+        shown = primary_output(job, self.kind, self.embed_limit)
+        if shown is not None:
+            self.media.format = shown.mime.split("/", 1)[1] if "/" in shown.mime else shown.mime
+            self.media.value = shown.data
+            self.media.layout.display = ""
+        items, links = card_media(job, thumb=self.thumb, embed_limit=self.embed_limit)
+        extra = ""
+        if shown is None:  # not the kind expected (or too big for widget state): static HTML
+            extra = CARD_STYLE + f'<div style="display:flex;gap:6px;flex-wrap:wrap">{items}</div>'
+        self.links.value = extra + (
+            '<div style="font-size:11px">' + " · ".join(links) + "</div>" if links else ""
+        )
+
+
+class KeptHistory(Gallery):
+    """The form's history as static HTML, newest first, for the saved notebook.
+
+    In JupyterLab the live form (``.hiapi-form``) sits in the output just before
+    this one; while it renders, a ``:has()`` rule hides this copy so results do not
+    show twice. With no kernel the form cannot render and the copy shows.
+    """
+
+    HIDE = (
+        "<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
+        ".hiapi-form-kept{display:none}</style>"
+    )
+
+    def __init__(self, thumb: int) -> None:
+        super().__init__(thumb=thumb, newest_first=True, title="PromptForm history")
+
+    def render_html(self) -> str:
+        return f'{self.HIDE}<div class="hiapi-form-kept">{super().render_html()}</div>'
