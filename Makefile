@@ -23,6 +23,7 @@ test: install lint $(STAMP6) chromium
 lint: install
 	$(VENV)/bin/ruff check hiapi_notebook tests bench
 	$(VENV)/bin/ruff format --check hiapi_notebook tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 lab: install
 	PORT="$(PORT)" bash scripts/lab.sh $(LAB_ARGS)

@@ -285,7 +285,11 @@ class Runtime:
         gate, entered = job.gate, False
         try:
             if gate is not None:
-                await gate.enter()
+                try:
+                    await gate.enter()
+                except BaseException:
+                    coro.close()  # never started: nothing to clean up, nothing was sent
+                    raise
                 entered = True
                 job.status = "attaching" if job.attached else "submitting"
                 job.started = time.time()  # the clock counts from the create, not the wait

@@ -7,7 +7,8 @@ what comes after ``%%hiapi MODEL --``)."""
 from __future__ import annotations
 
 from .. import catalog
-from ..grammar import SUBCOMMAND_NAMES, model_word, option_names
+from ..grammar import model_word, option_names
+from ..subcommands import SUBCOMMAND_NAMES
 
 
 def complete_line(line: str) -> list[str]:

@@ -19,9 +19,10 @@ from IPython.display import display
 from traitlets import Unicode
 
 from .. import catalog
-from ..grammar import (
+from ..grammar import CellArgs, interpolate, parse_line, split_one_line
+from ..session import get_session
+from ..subcommands import (
     SUBCOMMAND_NAMES,
-    CellArgs,
     ConfigArgs,
     ExportArgs,
     FormArgs,
@@ -31,12 +32,8 @@ from ..grammar import (
     SandboxArgs,
     StatusArgs,
     help_text,
-    interpolate,
-    parse_line,
     parse_subcommand,
-    split_one_line,
 )
-from ..session import get_session
 from .errors import one_line_errors, usage_error
 
 

@@ -1,0 +1,184 @@
+"""The subcommands of ``%hiapi`` (``help``, ``models``, ``status``…): one table, with
+the typed arguments each handler receives, and the help text for the whole magic.
+Like ``grammar``, no IPython here; mistakes raise ``LineError`` with one line."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .grammar import OPTIONS, LineError, parse_line, usage
+
+MAX_HISTORY = 100_000  # rows %hiapi history shows at most
+
+
+@dataclass(frozen=True)
+class NoArgs:
+    pass
+
+
+@dataclass(frozen=True)
+class ModelsArgs:
+    filter: str = ""
+
+
+@dataclass(frozen=True)
+class StatusArgs:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class ConfigArgs:
+    name: str | None = None  # show this one setting
+    changes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SandboxArgs:
+    speed: float | None = None
+
+
+@dataclass(frozen=True)
+class HistoryArgs:
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class ExportArgs:
+    path: str
+
+
+@dataclass(frozen=True)
+class FormArgs:
+    model: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _no_args(name: str) -> Callable[[str], NoArgs]:
+    def parse(rest: str) -> NoArgs:
+        if rest.strip():
+            raise LineError(f"%hiapi {name} takes nothing after it, not {rest.strip()!r}")
+        return NoArgs()
+
+    return parse
+
+
+def _parse_status(rest: str) -> StatusArgs:
+    task_id = rest.strip()
+    if not task_id:
+        raise LineError("usage: %hiapi status TASK_ID (the id is shown in every status bar)")
+    return StatusArgs(task_id)
+
+
+def _parse_config(rest: str) -> ConfigArgs:
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:
+        raise LineError(f"cannot read the line ({exc}); check its quotes") from None
+    if len(words) == 1 and "=" not in words[0]:
+        return ConfigArgs(name=words[0])
+    changes = {}
+    for item in words:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise LineError(f"config takes key=value pairs, not {item!r}")
+        if key == "api_key":
+            raise LineError("use %hiapi login to set the key (it is never echoed)")
+        changes[key] = value
+    return ConfigArgs(changes=changes)
+
+
+def _parse_sandbox(rest: str) -> SandboxArgs:
+    tokens = rest.split()
+    if not tokens:
+        return SandboxArgs()
+    if tokens[0] != "--speed" or len(tokens) != 2:
+        raise LineError("usage: %hiapi sandbox [--speed FACTOR]")
+    try:
+        speed = float(tokens[1])
+    except ValueError:
+        speed = math.nan
+    if not math.isfinite(speed) or not 0 < speed <= 1000:
+        raise LineError("--speed needs a number above 0 and at most 1000, e.g. %hiapi sandbox --speed 4")
+    return SandboxArgs(speed)
+
+
+def _parse_history(rest: str) -> HistoryArgs:
+    text = rest.strip() or "20"
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
+        raise LineError(
+            f"usage: %hiapi history [N] (N a whole number of rows, 1 to {MAX_HISTORY}), not {text!r}"
+        )
+    return HistoryArgs(int(text))
+
+
+def _parse_export(rest: str) -> ExportArgs:
+    path = rest.strip()
+    if not path:
+        raise LineError("usage: %hiapi export FILE.json")
+    return ExportArgs(path)
+
+
+def _parse_form(rest: str) -> FormArgs:
+    if not rest.strip():
+        return FormArgs()
+    args = parse_line(rest)
+    return FormArgs(model=args.model, fields={**args.input, **args.fields})
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str  # what follows %hiapi
+    help: str
+    parse: Callable[[str], Any]
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("help", "help", "this text", _no_args("help")),
+    Subcommand(
+        "models",
+        "models [filter]",
+        "the catalogue: fields, allowed values, ranges",
+        lambda rest: ModelsArgs(rest.strip()),
+    ),
+    Subcommand("status", "status TASK_ID", "watch any task of this key", _parse_status),
+    Subcommand("login", "login", "type the key (kept in memory only)", _no_args("login")),
+    Subcommand("config", "config [key=value ...]", "show or change settings", _parse_config),
+    Subcommand(
+        "sandbox", "sandbox [--speed F]", "use the built-in sandbox (no key, synthetic)", _parse_sandbox
+    ),
+    Subcommand("connect", "connect", "HiAPI when a key is set, else the sandbox", _parse_sandbox),
+    Subcommand("history", "history [N]", "the journal's latest submissions", _parse_history),
+    Subcommand("export", "export FILE", "the journal as a JSON manifest", _parse_export),
+    Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
+)
+SUBCOMMAND_NAMES = tuple(sub.name for sub in SUBCOMMANDS)
+_SUBCOMMAND = {sub.name: sub for sub in SUBCOMMANDS}
+
+
+def parse_subcommand(name: str, rest: str) -> Any:
+    """The typed arguments of ``%hiapi NAME rest``."""
+    return _SUBCOMMAND[name].parse(rest)
+
+
+def help_text() -> str:
+    width = max(len(option.example) for option in OPTIONS) + 2
+    options = "\n".join(f"  {option.example:{width}}{option.help}" for option in OPTIONS if option.shown)
+    subs = "\n".join(f"  %hiapi {sub.usage:34}{sub.help}" for sub in SUBCOMMANDS)
+    return (
+        "%%hiapi — generate images and videos with HiAPI from a cell.\n\n"
+        f"  {usage()}\n"
+        "  <prompt text; {name} is replaced by the notebook variable `name`, {{ gives {>\n\n"
+        f"  {'MODEL':{width}}a model name (default: %hiapi config default_model=...)\n"
+        f"{options}\n"
+        f"  {'--FIELD VALUE':{width}}any model input (VALUE is JSON when it decodes: 5, true, [..])\n\n"
+        f"{subs}\n"
+        f"  %hiapi {'MODEL [options] prompt…':34}a one-line generation\n"
+    )
+
+
+__all__ = ["SUBCOMMANDS", "SUBCOMMAND_NAMES", "help_text", "parse_subcommand"]
