@@ -97,18 +97,19 @@ class Variants:
         self._seen: dict[str, int] = {}
 
     @staticmethod
-    def _key(request: Request) -> str:
+    def key(request: Request) -> str:
+        """What makes two requests the same one (model, input, route, storage)."""
         return json.dumps(
             [request.model, dict(request.input), request.route, request.storage], sort_keys=True, default=str
         )
 
     def peek(self, request: Request) -> int:
-        return self._seen.get(self._key(request), 0)
+        return self._seen.get(self.key(request), 0)
 
     def take(self, request: Request) -> int:
         """The next variant of ``request``, counted."""
         variant = self.peek(request)
-        self._seen[self._key(request)] = variant + 1
+        self._seen[self.key(request)] = variant + 1
         return variant
 
 
@@ -202,6 +203,9 @@ def settle(generations: Sequence[Generation]) -> list[BaseException]:
     except KeyboardInterrupt:
         if isinstance(generations, GenerationList):
             generations.stop("not submitted: the cell was interrupted")
+        for generation in generations:
+            if not generation.done:  # nothing is cancelled: each bar says so, and ends as the task does
+                generation.job.note("you stopped waiting; it runs on and ends here")
         raise
     return problems
 

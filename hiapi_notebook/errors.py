@@ -28,12 +28,30 @@ to do next; none ever contains the API key.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-KEY_HELP = (
-    "set the HIAPI_API_KEY environment variable, run %hiapi login in a notebook, "
-    "or use the local sandbox (%hiapi sandbox)"
-)
+
+def in_ipython() -> bool:
+    """True inside IPython (a notebook or terminal IPython): advice may name ``%hiapi``
+    there; a plain script gets advice it can follow (environment, the sandbox command)."""
+    ipython = sys.modules.get("IPython")
+    try:
+        return ipython is not None and ipython.get_ipython() is not None
+    except Exception:
+        return False
+
+
+def key_help() -> str:
+    if in_ipython():
+        return (
+            "set the HIAPI_API_KEY environment variable, run %hiapi login, "
+            "or use the local sandbox (%hiapi sandbox)"
+        )
+    return (
+        "set the HIAPI_API_KEY environment variable; to try things with no key, start the local "
+        "sandbox (hiapi-notebook sandbox) and set HIAPI_BASE_URL to the URL it prints"
+    )
 
 
 class HiAPIError(Exception):
@@ -53,13 +71,17 @@ class HiAPIError(Exception):
 
 class MissingAPIKeyError(HiAPIError):
     def __init__(self) -> None:
-        super().__init__(f"No HiAPI key: {KEY_HELP}.")
+        super().__init__(f"No HiAPI key: {key_help()}.")
 
 
 class APIError(HiAPIError):
     """The server refused; ``server_message`` is its own words."""
 
     hint = ""
+
+    def advice(self, server_message: str) -> str:
+        """What to do next, in words that fit where the code runs (notebook or script)."""
+        return self.hint
 
     def __init__(
         self,
@@ -74,19 +96,33 @@ class APIError(HiAPIError):
         status = status if status is not None else type(self).status
         parts = [f"HiAPI {status}" + (f" {error_code}" if error_code else "")]
         text = ": ".join(p for p in (parts[0], server_message) if p)
-        if self.hint:
-            text += f" ({self.hint})"
+        advice = self.advice(server_message)
+        if advice:
+            text += f" ({advice})"
         super().__init__(text, status=status, error_code=error_code)
 
 
 class InvalidRequestError(APIError):
     status = 400
-    hint = "fix the request; `%hiapi models MODEL` lists a model's fields"
+
+    def advice(self, server_message: str) -> str:
+        unknown_model = "model" in server_message.lower() and "unknown" in server_message.lower()
+        if in_ipython():
+            return (
+                "%hiapi models lists the models"
+                if unknown_model
+                else ("fix the request; %hiapi models MODEL lists a model's fields")
+            )
+        if unknown_model:
+            return "hiapi_notebook.catalog.model_names() lists the models"
+        return "fix the request; hiapi_notebook.catalog.get_model(NAME) describes a model's fields"
 
 
 class AuthenticationError(APIError):
     status = 401
-    hint = f"the key was refused: {KEY_HELP}"
+
+    def advice(self, server_message: str) -> str:
+        return f"the key was refused: {key_help()}"
 
 
 class PaymentRequiredError(APIError):
@@ -174,7 +210,11 @@ class PollTimeout(HiAPIError):
         self.timeout = timeout
         super().__init__(
             f"Task {task_id} did not finish within {timeout:g}s; it may still complete: "
-            f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it"
+            + (
+                f"%hiapi status {task_id} (or client.tasks.wait) resumes watching it"
+                if in_ipython()
+                else f"client.tasks.wait({task_id!r}) resumes watching it"
+            )
         )
 
 

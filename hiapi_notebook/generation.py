@@ -15,6 +15,7 @@ from . import _loop
 from .models import Task
 from .runtime import Job, OutputFile
 from .session import get_session
+from .views import show_job, use_widgets
 from .views.render import media_bundle, status_bundle
 from .views.text import status_line
 
@@ -113,6 +114,17 @@ class Generation:
     def embed_limit(self) -> int:
         """Media up to this size go into the saved notebook whole (``%hiapi config embed_limit=``)."""
         return int(get_session().settings.embed_limit)
+
+    def _ipython_display_(self) -> None:
+        """Shown in a cell: the result once done; while it runs, a live bar that follows it
+        here too (never a frozen one), in a notebook."""
+        from IPython.display import display
+
+        if not self._job.done and use_widgets():
+            show_job(self._job, embed_limit=self.embed_limit)
+            return
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._job.done:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import closest
+
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 MAX_COUNT = 100  # -n: tasks of one request in one cell
@@ -102,6 +104,10 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError as exc:
+        if text.lstrip().startswith("{") and text.rstrip().endswith("}"):  # whole, so quoted: say where
+            at = exc.pos
+            shown = f"{text[max(0, at - 20) : at]}▸{text[at : at + 20]}"
+            raise LineError(f"{name} is not valid JSON: {exc.msg} at column {exc.colno} ({shown})") from None
         raise LineError(
             f"{name} is not valid JSON ({exc.msg} at column {exc.colno}); "
             'quote it: --input \'{"aspect_ratio": "16:9"}\''
@@ -258,6 +264,10 @@ def parse_line(line: str) -> CellArgs:
             raise LineError(
                 f"unknown option {name!r}; options: -o VAR, -n N, or --FIELD VALUE for a model input"
             )
+        if option is None:
+            near = closest(name, [n for n, o in _BY_NAME.items() if o.is_flag and o.shown])
+            if near is not None:  # --nowait is a mistyped flag, not a field waiting for its value
+                raise LineError(f"unknown option {name}: did you mean {near}?")
         if eq:
             value = inline
         else:

@@ -93,6 +93,8 @@ class Job:
     sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
     gate: Gate | None = field(default=None, repr=False)  # the batch's slots, if any
+    looked_up: bool = False  # shown from the journal by task id (%hiapi status), not a re-run
+    notice: str | None = None  # a word beside the status while running (say, a wait interrupted)
     local_id: int = field(default_factory=lambda: next(_ids))
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
@@ -118,6 +120,11 @@ class Job:
         with self._lock:
             self._listeners.append(listener)
         _safe_call(listener, self)
+
+    def note(self, text: str | None) -> None:
+        """Say ``text`` beside the status until the job ends; its views redraw now."""
+        self.notice = text
+        self._notify()
 
     def _notify(self) -> None:
         with self._lock:

@@ -178,7 +178,7 @@ class Session:
         journal = self.journal
         rec = journal.find_task(task_id) if journal is not None else None
         if rec is not None and rec.succeeded:
-            return self.runtime.restore(
+            job = self.runtime.restore(
                 request_from_record(rec, None),
                 task_from_record(rec),
                 files_from_record(rec),
@@ -186,6 +186,8 @@ class Session:
                 started=rec.created_at,
                 finished=rec.completed_at,
             )
+            job.looked_up = True  # shown by id: no cell to re-run, no --fresh to offer
+            return job
         with self._lock:  # already followed here (say a --no-wait cell): show that job
             running = next((j for j in self._by_record.values() if j.task_id == task_id and not j.done), None)
         if running is not None:

@@ -112,7 +112,8 @@ def check_widgets(nb):
     assert submitted.outputs[0]["data"]["text/plain"] == "'success'"
     (magic,) = cells_with(nb, "print(form.as_magic())")
     assert magic.outputs[0]["text"] == (
-        "%%hiapi gpt-image-2/text-to-image --aspect_ratio 3:2\nA watercolour hummingbird at a foxglove\n"
+        "%%hiapi gpt-image-2/text-to-image --aspect_ratio 3:2 --resolution 1K --size auto\n"
+        "A watercolour hummingbird at a foxglove\n"
     )
     (sweep,) = cells_with(nb, "%%hiapi gpt-image-2/text-to-image --sweep")
     html = sweep.outputs[-1]["data"]["text/html"]

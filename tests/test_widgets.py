@@ -20,6 +20,7 @@ from hiapi_notebook.views.gallery import Gallery, GenerationList
 from hiapi_notebook.views.grid import ComparisonGrid
 
 IMAGE = "gpt-image-2/text-to-image"
+GPT_SHOWN = {"aspect_ratio": "auto", "resolution": "1K", "size": "auto"}  # what its controls show at first
 PNG = b"\x89PNG"
 
 
@@ -46,9 +47,12 @@ def test_controls_follow_the_catalogue(session):
     assert isinstance(c["generate_audio"], w.Checkbox) and c["generate_audio"].value is False
     assert isinstance(c["first_frame_url"], w.Text)
     assert "prompt" not in c and form.prompt_area.value == "waves"
-    # nothing but the prompt differs from the defaults: nothing else is sent
-    assert form.value == {"model": "seedance-2-0", "prompt": "waves"}
-    assert form.request().input == {"prompt": "waves"}
+    # what the controls show is what is sent: the defaults they show included, empty ones not
+    shown = {"aspect_ratio": "16:9", "duration": 5, "resolution": "720p", "generate_audio": False}
+    assert form.value == {"model": "seedance-2-0", "prompt": "waves", **shown}
+    assert form.request().input == {"prompt": "waves", **shown}
+    c["duration"].value = 9
+    assert form.request().input["duration"] == 9
     assert "PromptForm(model='seedance-2-0'" in repr(form)
     bundle = form._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and "text/plain" in bundle
@@ -70,7 +74,7 @@ def test_changing_the_model_rebuilds_controls_and_keeps_the_prompt(session):
 
 def test_fields_the_catalogue_does_not_describe(session):
     form = PromptForm(model=IMAGE, prompt="p", style="noir", steps=30)
-    assert form.value == {"model": IMAGE, "prompt": "p", "style": "noir", "steps": 30}
+    assert form.value == {"model": IMAGE, "prompt": "p", **GPT_SHOWN, "style": "noir", "steps": 30}
     form.add_field_button.click()
     extra = form._extras[-1]
     extra.key.value, extra.value.value = "guidance", "7.5"
@@ -88,12 +92,18 @@ def test_generate_clicks_submit_in_the_background_and_fill_the_history(session, 
     form.controls["aspect_ratio"].value = "16:9"
     started = time.monotonic()
     form.generate_button.click()
-    form.generate_button.click()  # the same settings again: a second task, not the first's result
+    form.generate_button.click()  # a double click: one paid task, and the form says so
     assert time.monotonic() - started < 1.0, "a click must not wait for the task"
-    assert len(form.generations) == 2
+    assert len(form.generations) == 1 and "ignored a second click" in form.notice.value
+    form.repeat_window = 0  # later, the same settings again: a second task, not the first's result
+    form.generate_button.click()
+    assert len(form.generations) == 2 and form.notice.value == ""
     assert "running" in form.status_label.value or all(g.done for g in form.generations)
     results = form.wait(30)
-    expected = {"model": IMAGE, "input": {"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"}}
+    expected = {
+        "model": IMAGE,
+        "input": {"prompt": "a lighthouse at dusk", **GPT_SHOWN, "aspect_ratio": "16:9"},
+    }
     assert sent(sandbox, before) == [expected, expected]
     assert len(results) == 2 and all(g.status == "success" for g in results)
     assert len({g.task_id for g in results}) == 2
@@ -110,7 +120,10 @@ def test_submit_from_code_returns_the_generation(session, sandbox):
     form = PromptForm(model=IMAGE, prompt="one", resolution="2K")
     gen = form.submit()
     assert gen.wait(30).status == "success"
-    assert sandbox.last_inputs[-1] == {"model": IMAGE, "input": {"prompt": "one", "resolution": "2K"}}
+    assert sandbox.last_inputs[-1] == {
+        "model": IMAGE,
+        "input": {"prompt": "one", **GPT_SHOWN, "resolution": "2K"},
+    }
     assert form.results == [gen]
 
 
@@ -200,6 +213,10 @@ def test_copy_as_magic_round_trips_through_the_magic_parser(session):
     args = parse_line(first[len("%%hiapi ") :])
     assert args.model == "seedance-2.0"
     assert {**args.fields, **args.input} == {
+        "aspect_ratio": "16:9",  # shown by its control, so sent, so in the cell
+        "nsfw_checker": False,
+        "return_last_frame": False,
+        "web_search": False,
         "duration": 8,
         "generate_audio": True,
         "seed": 42,

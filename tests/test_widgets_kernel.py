@@ -174,11 +174,21 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
     assert "a &lt;b&gt;lighthouse&lt;/b&gt; at dusk" in kept_updates[-1]
 
     assert sandbox_server.last_inputs == [
-        {"model": IMAGE, "input": {"prompt": "a <b>lighthouse</b> at dusk", "aspect_ratio": "16:9"}}
+        {
+            "model": IMAGE,
+            "input": {
+                "prompt": "a <b>lighthouse</b> at dusk",
+                "aspect_ratio": "16:9",
+                "resolution": "1K",
+                "size": "auto",
+            },
+        }
     ]
     reply, msgs = kernel.execute("print(len(form.results), form.results[0].status, form.as_magic())")
     text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
-    assert text.startswith(f"1 success %%hiapi {IMAGE} --aspect_ratio 16:9\n"), text
+    assert text.startswith(f"1 success %%hiapi {IMAGE} --aspect_ratio 16:9 --resolution 1K --size auto\n"), (
+        text
+    )
 
 
 def test_sweep_cell_shows_a_labelled_grid_that_ends_static(kernel, sandbox_server):

@@ -15,6 +15,7 @@ unreliable from threads.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .. import api, catalog
@@ -24,7 +25,7 @@ from ..grammar import CellArgs, format_cell, value_text
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
-from .fields import ExtraField, FieldControl, error_html, one_line
+from .fields import UNSET, ExtraField, FieldControl, error_html, one_line
 from .history import HistoryRow, KeptHistory
 
 log = logging.getLogger("hiapi_notebook")
@@ -73,6 +74,8 @@ class PromptForm:
         self._extras: list[ExtraField] = []
         self._messages: dict[str, str] = {}
         self._submitted_cost = 0.0
+        self._last_click: tuple[str, float] | None = None
+        self.repeat_window = 1.5  # seconds in which the same request again is a double click
         self._kept = KeptHistory(thumb=self.thumb)
 
         self.kind_dropdown = w.Dropdown(
@@ -107,6 +110,7 @@ class PromptForm:
         )
         self.magic_area = w.Textarea(rows=4, layout=w.Layout(width="100%", display="none"))
         self.error = w.HTML()
+        self.notice = w.HTML()  # a word that is not an error (say, a double click ignored)
         self.history = w.VBox()
         for widget, cls in (
             (self.kind_dropdown, "hiapi-form-kind"),
@@ -129,7 +133,7 @@ class PromptForm:
                 self.extra_box,
                 self.add_field_button,
                 w.HBox(
-                    [self.generate_button, self.status_label, self.magic_button, self.error],
+                    [self.generate_button, self.status_label, self.magic_button, self.error, self.notice],
                     layout=w.Layout(align_items="center", flex_flow="row wrap"),
                 ),
                 self.magic_area,
@@ -290,7 +294,7 @@ class PromptForm:
             except ValueError as exc:
                 errors[name] = str(exc)
                 continue
-            if not field.is_default(value):
+            if value is not UNSET and value != []:  # what a control shows is what is sent
                 data[name] = value
         for i, extra in enumerate(self._extras):
             try:
@@ -391,6 +395,7 @@ class PromptForm:
         self._variants.take(request)
         if not generation.job.cached:
             self._submitted_cost += catalog.estimate_cost(request.model, dict(request.input)) or 0.0
+        self.notice.value = ""
         self._generations.append(generation)
         self._kept.add(generation)
         spec = self.spec
@@ -408,7 +413,20 @@ class PromptForm:
         return generation
 
     def _on_generate(self, _button=None) -> None:
+        """A click. A second click on the same request within ``repeat_window`` seconds is
+        a double click, not a second paid task: it is ignored, and the form says so."""
         try:
+            request = self.request()
+            key = api.Variants.key(request)
+            now = time.monotonic()
+            last = self._last_click
+            if last is not None and last[0] == key and now - last[1] < self.repeat_window:
+                self.notice.value = (
+                    '<span class="hiapi-form-notice" style="font-size:12px;opacity:.8">'
+                    "ignored a second click: this request was just sent</span>"
+                )
+                return
+            self._last_click = (key, now)
             self.submit()
         except (HiAPIError, ValueError):
             pass  # shown inline
@@ -450,6 +468,7 @@ class PromptForm:
 
     # --- status beside the button ---------------------------------------------------------------
     def _changed(self, _change=None) -> None:
+        self.notice.value = ""
         if (
             any((self.prompt_error.value, self.error.value))
             or any(f.error.value for f in self._fields.values())

@@ -19,6 +19,7 @@ from IPython.display import display
 from traitlets import Unicode
 
 from .. import catalog
+from ..errors import HiAPIError
 from ..grammar import CellArgs, interpolate, parse_line, split_one_line
 from ..session import get_session
 from ..subcommands import (
@@ -34,7 +35,7 @@ from ..subcommands import (
     help_text,
     parse_subcommand,
 )
-from .errors import one_line_errors, usage_error
+from .errors import ShownInCell, one_line, one_line_errors, usage_error
 
 
 def _looks_like_model(word: str) -> bool:
@@ -77,7 +78,13 @@ class HiAPIMagics(Magics):
         try:
             api.run_cell(args, prompt, bind=bind)
         except KeyboardInterrupt:
-            raise usage_error(_interrupted(bound)) from None
+            if not bound:
+                raise
+            raise ShownInCell(_interrupted(bound)) from None  # each bar says it runs on
+        except HiAPIError as exc:
+            if not bound:
+                raise
+            raise ShownInCell(one_line(exc)) from None  # its bar (or grid cell) shows it, in red
 
     @line_magic("hiapi")
     @one_line_errors

@@ -201,7 +201,8 @@ class SandboxApi:
             model=shown_model,
             route=route,
             kind=spec.kind,
-            input=input,
+            # what was omitted takes the model's documented default, as the real models do
+            input={**{f.name: f.default for f in spec.fields.values() if f.default is not None}, **input},
             storage=storage,
             callback=callback,
             started=started,

@@ -17,6 +17,8 @@ STYLE = {  # tqdm's vocabulary: info while queued, running, then success or dang
     "fail": "danger",
     "error": "danger",
     "timeout": "warning",  # we stopped watching; the task itself may still finish
+    "waiting": "info",  # for a concurrency slot: nothing sent yet
+    "stopped": "warning",  # its batch stopped before its turn: nothing was sent
 }
 COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f", "warning": "#f0ad4e"}
 
@@ -53,6 +55,8 @@ def state_text(job: Job) -> str:
     status = job.status
     if job.cached:
         when = _clock(job.finished)
+        if job.looked_up:
+            return f"{status} · from the journal (finished {when})"
         return f"{status} · cached (made {when}; --fresh to run again)"
     text = f"{status} · {elapsed_text(job.elapsed)}"
     if job.replayed:
@@ -64,13 +68,15 @@ def state_text(job: Job) -> str:
     problem = failure_text(job)
     if problem:
         text += f" · {problem}"
+    if job.notice and not job.done:
+        text += f" · {job.notice}"
     return text
 
 
 def failure_text(job: Job) -> str | None:
     if job.status == "fail" and job.task is not None and job.task.error is not None:
         return job.task.error.message or job.task.error.code or "failed"
-    if job.error is not None and job.status in ("error", "fail", "timeout"):
+    if job.error is not None and job.status in ("error", "fail", "timeout", "stopped"):
         return str(job.error) or type(job.error).__name__
     return None
 
@@ -91,6 +97,8 @@ def progress(job: Job) -> float:
         "fail": 1.0,
         "error": 1.0,
         "timeout": 1.0,
+        "waiting": 0.0,
+        "stopped": 1.0,
     }
     if job.status in fixed:
         return fixed[job.status]
