@@ -50,9 +50,10 @@ install: $(STAMP) $(LAB_OVERRIDES)
 venv-python:
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash scripts/apt-install.sh python3-venv
 
+# The test tools are the PEP 735 dependency group "dev", which pip installs from 25.1 on: the venv's
+# own pip (whatever ensurepip bundled) is upgraded first.
 $(STAMP): pyproject.toml | venv-python
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	# The test tools are the PEP 735 group "dev", which pip installs from 25.1 on.
 	$(VENV)/bin/python -m pip install -q --upgrade 'pip>=25.1'
 	$(VENV)/bin/python -m pip install -q -e '.[sandbox]' --group dev
 	touch $@
@@ -73,7 +74,7 @@ chromium:
 	@test -x /usr/bin/chromium || bash scripts/apt-install.sh chromium
 
 clean:
-	rm -rf test-artifacts .pytest_cache build dist *.egg-info
+	rm -rf test-artifacts .pytest_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
 # Also drop both venvs (the next make reinstalls them).
