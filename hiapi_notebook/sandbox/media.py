@@ -97,7 +97,7 @@ def unavailable(kind: str) -> str | None:
     Videos and audio always can: the sample clip needs nothing, tones need only the standard library.
     """
     if kind == "image" and not can_draw_pictures():
-        return f"this sandbox draws images with Pillow, which is not installed: {INSTALL_EXTRA}"
+        return "this sandbox draws images with Pillow, which cannot be imported here: pip install pillow"
     return None
 
 
