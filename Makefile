@@ -1,6 +1,8 @@
 # One entry point for humans and CI:
 #   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
-#   make test   install everything (both kernel venvs, Chromium), lint, then run the whole test suite
+#   make test   install everything (both kernel venvs, Chromium), lint, type-check, then run the whole
+#               test suite (it builds the wheel and runs it in clean venvs: tests/test_package.py)
+#   make dist   build the wheel and the sdist into dist/ and check them with twine
 SHELL := /bin/bash
 PYTHON ?= python3
 PORT ?= 8888
@@ -14,9 +16,9 @@ STAMP := $(VENV)/.installed
 STAMP6 := $(VENV6)/.installed
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: test lint lab bench clean distclean install venv-python chromium
+.PHONY: test lint typecheck dist lab bench clean distclean install venv-python chromium
 
-test: install lint $(STAMP6) chromium
+test: install lint typecheck $(STAMP6) chromium
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Seconds, and first: a wrong-way import, a dead name or an unformatted file fails the build.
@@ -24,6 +26,15 @@ lint: install
 	$(VENV)/bin/ruff check hiapi_notebook tests bench
 	$(VENV)/bin/ruff format --check hiapi_notebook tests bench
 	$(VENV)/bin/lint-imports --no-cache
+
+# The modules it checks are listed in pyproject.toml ([tool.mypy] files).
+typecheck: install
+	$(VENV)/bin/mypy
+
+dist: install
+	rm -rf dist
+	$(VENV)/bin/python -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 lab: install
 	PORT="$(PORT)" bash scripts/lab.sh $(LAB_ARGS)
@@ -40,9 +51,12 @@ install: $(STAMP) $(LAB_OVERRIDES)
 venv-python:
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || bash scripts/apt-install.sh python3-venv
 
+# The test tools are the PEP 735 dependency group "dev", which pip installs from 25.1 on: the venv's
+# own pip (whatever ensurepip bundled) is upgraded first.
 $(STAMP): pyproject.toml | venv-python
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(VENV)/bin/python -m pip install -q --upgrade 'pip>=25.1'
+	$(VENV)/bin/python -m pip install -q -e '.[sandbox]' --group dev
 	touch $@
 
 # A second kernel environment: the live-update tests must pass on ipykernel 6 as well as 7.
@@ -61,7 +75,7 @@ chromium:
 	@test -x /usr/bin/chromium || bash scripts/apt-install.sh chromium
 
 clean:
-	rm -rf test-artifacts .pytest_cache build dist *.egg-info
+	rm -rf test-artifacts .pytest_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
 # Also drop both venvs (the next make reinstalls them).

@@ -1,13 +1,17 @@
-"""The ``hiapi-notebook`` command: ``hiapi-notebook sandbox [options]`` runs the local sandbox."""
+"""The ``hiapi-notebook`` command: ``hiapi-notebook sandbox [options]`` runs the local sandbox;
+``hiapi-notebook --version`` prints the installed version."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import __version__
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hiapi-notebook")
+    parser.add_argument("--version", action="version", version=f"hiapi-notebook {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     sandbox = commands.add_parser(
         "sandbox",

@@ -59,7 +59,8 @@ class ModelSpec:
 
     @property
     def retired(self) -> bool:
-        return bool(self.status) and any(w in self.status for w in ("legacy", "retired"))
+        status = self.status or ""
+        return any(w in status for w in ("legacy", "retired"))
 
 
 def get_model(name: str) -> ModelSpec | None:
@@ -130,10 +131,10 @@ def validate_input(model_name: str, input: dict) -> None:
         if f.required and f.default is None and _missing(input.get(f.name)):
             raise CatalogError(f"input.{f.name} is required for {spec.name}", field=f.name)
     for name, value in input.items():
-        f = spec.fields.get(name)
-        if f is not None:
+        known = spec.fields.get(name)
+        if known is not None:
             if value is not None:
-                _check_value(f, value)
+                _check_value(known, value)
             continue
         near = closest(name, list(spec.fields))
         if near:

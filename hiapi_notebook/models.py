@@ -8,7 +8,7 @@ objects are skipped rather than failing a whole task.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,7 +170,7 @@ class TaskPage:
             total=_int_or_none(data.get("total")) or 0,
         )
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Task]:
         return iter(self.items)
 
     def __len__(self) -> int:

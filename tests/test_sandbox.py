@@ -5,6 +5,7 @@ import hmac
 import io
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,13 +13,15 @@ import threading
 import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import imageio_ffmpeg
 import pytest
 from PIL import Image
 
-from hiapi_notebook.sandbox import Faults
+from hiapi_notebook.sandbox import Faults, media
+from hiapi_notebook.sandbox import server as server_module
 
 TASK_ID = re.compile(r"^tk-hiapi-[0-9A-HJKMNP-TV-Z]{26}$")
 IMAGE = "gpt-image-2/text-to-image"
@@ -251,6 +254,87 @@ def test_stop_hangs_up_and_start_again_keeps_the_tasks(sandbox):
             client.get(f"/tasks/{task_id}")
         sandbox.start()
         assert client.get(f"/tasks/{task_id}").json()["data"]["taskId"] == task_id
+
+
+# -- what a plain install can draw --------------------------------------------------------------
+# A plain `pip install hiapi-notebook` has Pillow but not imageio-ffmpeg (the `sandbox` extra);
+# tests/test_package.py runs that install for real. Here a module is made unimportable in this
+# process the way Python itself spells it: None in sys.modules.
+
+
+def without(monkeypatch, *prefixes):
+    """Make every module under these names fail to import for the rest of the test."""
+    for prefix in prefixes:
+        for name in [prefix, *(m for m in list(sys.modules) if m.startswith(prefix + "."))]:
+            monkeypatch.setitem(sys.modules, name, None)
+
+
+def sample_files():
+    folder = Path(media.__file__).with_name("sample")
+    return (folder / "clip.mp4").read_bytes(), (folder / "first_frame.png").read_bytes()
+
+
+def test_the_shipped_sample_clip_is_a_real_h264_mp4(tmp_path):
+    clip, first_frame = sample_files()
+    assert clip[4:8] == b"ftyp" and len(clip) < 100_000
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "clip.mp4")],
+        capture_output=True,
+        text=True,
+    )
+    assert "Video: h264" in probe.stderr and "yuv420p" in probe.stderr
+    assert Image.open(io.BytesIO(first_frame)).size == media.SAMPLE_SIZE
+
+
+def test_without_imageio_ffmpeg_videos_are_the_sample_clip_and_a_note_says_why(
+    monkeypatch, sandbox_factory, capsys
+):
+    without(monkeypatch, "imageio_ffmpeg")
+    monkeypatch.setattr(server_module, "_said", set())
+    server = sandbox_factory()
+    note = capsys.readouterr().out
+    assert note.count("\n") == 1 and "pip install 'hiapi-notebook[sandbox]'" in note
+    assert "imageio-ffmpeg" in note and "sample clip" in note
+    sandbox_factory()  # a second sandbox in the same process does not say it again
+    assert capsys.readouterr().out == ""
+    with api(server) as client:
+        video = run(client, model="seedance-2-0", input={"prompt": "a paper boat", "duration": 5})
+        image = run(client, input={"prompt": "a red fox"})
+    clip, first_frame = sample_files()
+    served = httpx.get(video["output"][0]["url"])
+    assert video["status"] == "success" and served.headers["content-type"] == "video/mp4"
+    assert served.content == clip
+    assert httpx.get(video["output"][1]["url"]).content == first_frame
+    picture = httpx.get(image["output"][0]["url"])  # pictures still show the prompt: Pillow is there
+    assert picture.status_code == 200 and Image.open(io.BytesIO(picture.content)).size == (512, 512)
+
+
+def test_with_everything_installed_the_sandbox_says_nothing(monkeypatch, sandbox_factory, capsys):
+    monkeypatch.setattr(server_module, "_said", set())
+    sandbox_factory()
+    assert capsys.readouterr().out == ""
+    assert media.extra_note() is None
+
+
+def test_an_ffmpeg_that_fails_gives_the_sample_clip_not_a_500(monkeypatch, sandbox):
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", shutil.which("false"))
+    with api(sandbox) as client:
+        video = run(client, model="seedance-2-0", input={"prompt": "a paper boat"})
+    served = httpx.get(video["output"][0]["url"])
+    assert served.status_code == 200 and served.content == sample_files()[0]
+
+
+def test_without_pillow_image_tasks_are_refused_with_the_fix(monkeypatch, sandbox):
+    without(monkeypatch, "PIL")
+    with api(sandbox) as client:
+        refused = create(client, input={"prompt": "a red fox"})
+        video = run(client, model="seedance-2-0", input={"prompt": "a paper boat"})
+        audio = run(client, model="minimax-music-2.6", input={"prompt": "calm piano"})
+    assert_error(refused, 503, "MODEL_UNAVAILABLE", "Pillow", "pip install pillow")
+    assert sandbox.task_count == 2  # nothing was made for the refused create
+    assert httpx.get(video["output"][0]["url"]).content == sample_files()[0]
+    assert httpx.get(audio["output"][0]["url"]).headers["content-type"] == "audio/wav"
 
 
 # -- errors -----------------------------------------------------------------------------------

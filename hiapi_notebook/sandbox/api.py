@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from ..catalog import CatalogError, ModelSpec, estimate_cost, get_model, suggest_model, validate_input
 from .callbacks import CallbackSender
 from .faults import FaultPlan
-from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text
+from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text, unavailable
 from .state import PHASES, Store, TaskRecord
 from .wire import ApiError, Request, Response, canonical_json, invalid, new_task_id, ok
 
@@ -139,14 +139,16 @@ class SandboxApi:
     def file(self, req: Request) -> Response:
         """An output file: public like a CDN URL, drawn on first request, gone after expireAt."""
         match = _FILE.match(req.path)
-        task = self.store.get(match[1]) if match else None
+        if match is None:
+            raise ApiError(404, "no such file")
+        task = self.store.get(match[1])
         now = time.time()
-        index = int(match[2]) if match else 0
+        index, extension = int(match[2]), match[3]
         if (
             task is None
             or task.status(now) != "success"
             or index >= len(task.outputs)
-            or EXTENSIONS[task.outputs[index]] != match[3]
+            or EXTENSIONS[task.outputs[index]] != extension
         ):
             raise ApiError(404, "no such file")
         if now >= task.expire_at:
@@ -160,7 +162,7 @@ class SandboxApi:
             "Accept-Ranges": "bytes",
             "Access-Control-Allow-Origin": "*",
         }
-        content_type = CONTENT_TYPES[match[3]]
+        content_type = CONTENT_TYPES[extension]
         wanted = _RANGE.match(req.headers.get("Range") or "")
         if wanted and (wanted[1] or wanted[2]):  # browsers ask for ranges of video
             start, end = _byte_range(wanted[1], wanted[2], len(data))
@@ -190,11 +192,16 @@ class SandboxApi:
             validate_input(spec.name, input)
         except CatalogError as exc:
             raise invalid(str(exc)) from None
+        problem = unavailable(spec.kind)  # refused now, not a success whose file cannot be drawn
+        if problem:
+            raise ApiError(503, problem, "MODEL_UNAVAILABLE")
+        error: dict | None
         if FAIL_TAG in prompt_text(input):
             error = FAIL_ERROR
         else:
             error = RANDOM_FAIL_ERROR if self.plan.task_fails() else None
         started = time.time()
+        queued, handling, archiving = PHASES[spec.kind]
         task = TaskRecord(
             task_id=new_task_id(),
             owner=owner,
@@ -206,7 +213,7 @@ class SandboxApi:
             storage=storage,
             callback=callback,
             started=started,
-            phases=tuple(s / self.speed for s in PHASES[spec.kind]),
+            phases=(queued / self.speed, handling / self.speed, archiving / self.speed),
             error=error,
             outputs=OUTPUTS[spec.kind],
             expire_at=math.ceil(started + self.url_ttl),
@@ -249,10 +256,13 @@ def _resolve(model: str, route: object) -> tuple[ModelSpec, str, str | None]:
 def _callback(callback: object) -> dict | None:
     if callback is None:
         return None
-    url = callback.get("url") if isinstance(callback, dict) else None
+    wrong = invalid('callback must be {"url": "https://...", "when": "final"} with an http(s) url')
+    if not isinstance(callback, dict):
+        raise wrong
+    url = callback.get("url")
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise invalid('callback must be {"url": "https://...", "when": "final"} with an http(s) url')
+        raise wrong
     if callback.get("when", "final") != "final":
         raise invalid("invalid callback.when: the only allowed value is final")
     return {"url": url, "when": "final"}

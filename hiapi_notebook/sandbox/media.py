@@ -2,8 +2,13 @@
 
 The same model and input give the same picture (its colours and shapes come from a hash of the
 request) and the prompt is written on it, so a demo shows which result belongs to which prompt.
-Pillow and imageio-ffmpeg are the ``sandbox`` extra: they are imported only when a file is first
-drawn, so the API itself answers without them.
+Pillow (a base dependency) draws the pictures; imageio-ffmpeg (the ``sandbox`` extra) encodes the
+videos. Both are imported only when a file is first drawn, so the API itself answers without them.
+
+Without imageio-ffmpeg every video task gets the sample clip shipped in ``sample/`` (a real H.264
+MP4 and its first frame), and ``extra_note()`` says what the extra adds. Without Pillow, image
+tasks are refused when created (``unavailable``): a task never succeeds with an output that
+cannot be served.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import array
 import colorsys
 import functools
 import hashlib
+import importlib
+import importlib.resources
 import io
+import logging
 import math
 import random
 import re
@@ -33,8 +41,12 @@ EXTENSIONS = {"image": "png", "first_frame": "png", "video": "mp4", "audio": "wa
 CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4", "wav": "audio/wav"}
 VIDEO_SECONDS, VIDEO_FPS = 2, 12  # without a duration input; with one, up to MAX_VIDEO_SECONDS
 MAX_VIDEO_SECONDS = 8  # longer requests are cut short: the clip is only a stand-in
+SAMPLE_SIZE, SAMPLE_SECONDS = (320, 180), 3
+SAMPLE_TEXT = "Sample clip: pip install 'hiapi-notebook[sandbox]' to see a video of your prompt"
+INSTALL_EXTRA = "pip install 'hiapi-notebook[sandbox]'"
 AUDIO_SECONDS, AUDIO_RATE = 2, 22050
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x*]\s*(\d+(?:\.\d+)?)\s*$")
+log = logging.getLogger(__name__)
 
 
 def prompt_text(input: dict) -> str:
@@ -50,10 +62,70 @@ def draw(kind: str, model: str, input: dict) -> dict[str, bytes]:
     seed = hashlib.sha256(f"{model}\n{canonical_json(input)}".encode()).digest()
     text = prompt_text(input) or "(no prompt)"
     if kind == "video":
-        return _video(seed, model, text, _size(input, 320, 240, (16, 9)), _seconds(input))
+        if not can_draw_videos():
+            return sample_clip()
+        try:
+            return _video(seed, model, text, _size(input, 320, 240, (16, 9)), _seconds(input))
+        except (OSError, subprocess.SubprocessError) as exc:  # ffmpeg missing, killed or failing
+            log.warning("hiapi sandbox: could not encode a video (%s); serving the sample clip", exc)
+            return sample_clip()
     if kind == "audio":
         return {"audio": _tone(seed)}
     return {"image": _png(_picture(seed, model, text, _size(input, 640, 512, (1, 1))))}
+
+
+def _importable(*modules: str) -> bool:
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def can_draw_pictures() -> bool:
+    return _importable("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.ImageOps")
+
+
+def can_draw_videos() -> bool:
+    return can_draw_pictures() and _importable("imageio_ffmpeg")
+
+
+def unavailable(kind: str) -> str | None:
+    """Why this sandbox cannot make tasks of this kind (``image``, ``video``, ``audio``), or None.
+
+    Videos and audio always can: the sample clip needs nothing, tones need only the standard library.
+    """
+    if kind == "image" and not can_draw_pictures():
+        return "this sandbox draws images with Pillow, which cannot be imported here: pip install pillow"
+    return None
+
+
+def extra_note() -> str | None:
+    """One line on what the ``sandbox`` extra adds here, or None when nothing is missing."""
+    if can_draw_videos():
+        return None
+    return (
+        "HiAPI sandbox: every video is the same sample clip; "
+        f"{INSTALL_EXTRA} adds imageio-ffmpeg, which draws a video of each prompt."
+    )
+
+
+def sample_clip() -> dict[str, bytes]:
+    """The shipped stand-in video and its first frame (made by ``make_sample_clip``)."""
+    folder = importlib.resources.files(__package__).joinpath("sample")
+    return {
+        "video": folder.joinpath("clip.mp4").read_bytes(),
+        "first_frame": folder.joinpath("first_frame.png").read_bytes(),
+    }
+
+
+def make_sample_clip(folder: Path) -> None:
+    """Write ``sample/clip.mp4`` and ``sample/first_frame.png`` again (needs the ``sandbox`` extra)."""
+    seed = hashlib.sha256(b"hiapi-notebook sample clip").digest()
+    files = _video(seed, "sample clip", SAMPLE_TEXT, SAMPLE_SIZE, SAMPLE_SECONDS)
+    (folder / "clip.mp4").write_bytes(files["video"])
+    (folder / "first_frame.png").write_bytes(files["first_frame"])
 
 
 class MediaCache:
@@ -236,12 +308,16 @@ def _h264(frames: list, size: tuple[int, int]) -> bytes:
     """Pipe raw RGB frames to ffmpeg for an MP4 that browsers play (H.264, yuv420p, faststart)."""
     import imageio_ffmpeg
 
+    try:
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:  # its binary is missing for this platform, and no ffmpeg elsewhere
+        raise FileNotFoundError(str(exc)) from exc
     w, h = size
     with tempfile.TemporaryDirectory(prefix="hiapi-sandbox-") as tmp:
         out = Path(tmp) / "clip.mp4"  # +faststart rewrites the file, so it cannot be a pipe
         subprocess.run(
             [
-                imageio_ffmpeg.get_ffmpeg_exe(),
+                ffmpeg,
                 "-hide_banner",
                 "-loglevel",
                 "error",

@@ -6,10 +6,12 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
 from .api import SandboxApi
 from .faults import STATUS_FAULTS, Fault, FaultPlan, Faults
+from .media import extra_note
 from .wire import ApiError, Request, Response
 
 _FAULT_ANSWERS = {
@@ -60,6 +62,7 @@ class SandboxServer:
         if self._httpd is not None:
             return self
         self._httpd = _HTTPServer((self.host, self.port), _Handler)
+        _say_once(extra_note())
         self._httpd.sandbox = self
         self.port = self._httpd.server_address[1]
         self._api.file_root = (self.public_url or self.root_url).rstrip("/")
@@ -128,24 +131,29 @@ class SandboxServer:
             self.requests.append((method, path))
 
 
+_Request: TypeAlias = socket.socket | tuple[bytes, socket.socket]  # what socketserver hands over
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # a client opening dozens of connections at once is not refused
     sandbox: SandboxServer
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
+    def process_request(self, request: _Request, client_address: Any) -> None:
+        if isinstance(request, socket.socket):  # always, over TCP
+            with self._connections_lock:
+                self._connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
+    def shutdown_request(self, request: _Request) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.discard(request)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
@@ -157,7 +165,7 @@ class _HTTPServer(ThreadingHTTPServer):
                 except OSError:
                     pass
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: _Request, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is not news
             super().handle_error(request, client_address)
 
@@ -226,6 +234,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
+
+
+_said: set[str] = set()
+
+
+def _say_once(note: str | None) -> None:
+    """Print a note on what this install lacks once per process, where its user reads: the
+    terminal running the sandbox, or the notebook cell that started it."""
+    if note and note not in _said:
+        _said.add(note)
+        print(note, flush=True)
 
 
 def _fault_error(fault: Fault) -> ApiError:
