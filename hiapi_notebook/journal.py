@@ -389,12 +389,22 @@ class Journal:
         )
         return Record._from_row(row) if row else None
 
-    def history(self, limit: int = 20) -> list[Record]:
-        """Newest first."""
-        return [
-            Record._from_row(r)
-            for r in self._query("SELECT * FROM submissions ORDER BY id DESC LIMIT ?", (limit,))
-        ]
+    def history(self, limit: int = 20, *, text: str = "", model: str = "", status: str = "") -> list[Record]:
+        """Newest first; ``text`` is found in the inputs (the prompt), ``model`` in the model's
+        name (both ignoring case), ``status`` is matched whole."""
+        where, params = [], []
+        if text:
+            where.append("input LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like(text)}%")
+        if model:
+            where.append("model LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like(model)}%")
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        sql = f"SELECT * FROM submissions {clause}ORDER BY id DESC LIMIT ?"
+        return [Record._from_row(r) for r in self._query(sql, (*params, limit))]
 
     def records(self) -> list[Record]:
         """Every submission, oldest first (the order a notebook made them)."""
@@ -542,6 +552,11 @@ class Journal:
         conn.execute(
             "UPDATE submissions SET status = ?, events = ? WHERE id = ?", (status, _dumps(events), rec.id)
         )
+
+
+def _like(text: str) -> str:
+    """``text`` as itself inside a LIKE pattern (``%`` and ``_`` are not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _dumps(value: Any) -> str:

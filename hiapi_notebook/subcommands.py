@@ -44,6 +44,9 @@ class SandboxArgs:
 @dataclass(frozen=True)
 class HistoryArgs:
     limit: int = 20
+    text: str = ""  # words found in the prompt
+    model: str = ""
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,48 @@ def _parse_sandbox(rest: str) -> SandboxArgs:
 
 
 def _parse_history(rest: str) -> HistoryArgs:
-    text = rest.strip() or "20"
+    """``[N] [words…] [--model M] [--status S] [-n N]``: a bare number is the row count."""
+    try:
+        tokens = shlex.split(rest)
+    except ValueError as exc:
+        raise LineError(f"cannot read the line ({exc}); check its quotes") from None
+    limit, words, named = 20, [], {"--model": "", "--status": ""}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in ("-n", *named):
+            if i + 1 >= len(tokens):
+                raise LineError(
+                    f"{token} needs a value, e.g. %hiapi history {token} {_HISTORY_SAMPLES[token]}"
+                )
+            value = tokens[i + 1]
+            if token == "-n":
+                limit = _rows(value)
+            else:
+                named[token] = value
+            i += 2
+            continue
+        if token.startswith("-"):
+            raise LineError(
+                f"unknown option {token!r}; usage: %hiapi history [N] [words] [--model M] [--status S] [-n N]"
+            )
+        if token.isascii() and token.isdigit() and not words:
+            limit = _rows(token)
+        else:
+            words.append(token)
+        i += 1
+    return HistoryArgs(limit, " ".join(words), named["--model"], named["--status"])
+
+
+_HISTORY_SAMPLES = {"-n": "50", "--model": "seedance", "--status": "fail"}
+
+
+def _rows(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY:
         raise LineError(
             f"usage: %hiapi history [N] (N a whole number of rows, 1 to {MAX_HISTORY}), not {text!r}"
         )
-    return HistoryArgs(int(text))
+    return int(text)
 
 
 def _parse_export(rest: str) -> ExportArgs:
@@ -152,7 +191,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "sandbox", "sandbox [--speed F]", "use the built-in sandbox (no key, synthetic)", _parse_sandbox
     ),
     Subcommand("connect", "connect", "HiAPI when a key is set, else the sandbox", _parse_sandbox),
-    Subcommand("history", "history [N]", "the journal's latest submissions", _parse_history),
+    Subcommand(
+        "history",
+        "history [N] [words] [--model M] [--status S]",
+        "the journal's latest results",
+        _parse_history,
+    ),
     Subcommand("export", "export FILE", "the journal as a JSON manifest", _parse_export),
     Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
 )

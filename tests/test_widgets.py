@@ -7,6 +7,8 @@ sandbox's ``last_inputs``.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import ipywidgets as w
@@ -231,10 +233,10 @@ def test_copy_as_magic_round_trips_through_the_magic_parser(session):
         args.model, interpolate(body, {}).strip(), input={**args.input, **args.fields}
     )
     assert rebuilt.input == form.request().input
-    form.magic_button.click()
-    assert form.magic_area.layout.display == "" and form.magic_area.value == cell
+    # the button carries the cell; a click in the page copies it (tests/browser reads the clipboard)
+    assert f'data-cell="{html.escape(cell, quote=True)}"' in form.copy_magic.value
     form.controls["duration"].value = 10  # the shown cell follows the form
-    assert "--duration 10" in form.magic_area.value
+    assert "--duration 10" in html.unescape(form.copy_magic.value)
 
 
 # --- gallery and grid ---------------------------------------------------------------------
@@ -255,14 +257,21 @@ def test_gallery_is_static_html_with_thumbnails_captions_and_downloads(session):
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "dog #fail &lt;b&gt;" in html
     assert gens[0].task_id in html and gens[1].task_id in html
-    assert 'class="hiapi-thumb"' in html and 'class="hiapi-lb"' in html
+    # a thumbnail that opens its full size in a popover (Escape or a click beside it closes it)
+    (target,) = re.findall(r'class="hiapi-zoom hiapi-lb" popovertarget="([^"]+)"', html)
+    assert f'<div id="{target}" popover class="hiapi-lb-full"' in html
     assert 'class="hiapi-thumb" src="data:image/' in html  # the thumbnail is embedded
-    assert 'download="' in html and "hiapi-outputs/" in html  # full size: the local copy
+    full = html.split(f'<div id="{target}"')[1].split('<div class="hiapi-lb-caption">')[0]
+    assert '<img src="hiapi-outputs/' in full  # full size: the local copy
+    assert 'download="' in html and "hiapi-outputs/" in html
+    caption = re.search(r'<figcaption title="([^"]*)">([^<]*)</figcaption>', html)
+    assert caption[2] == IMAGE and gens[0].task_id in caption[1]  # one short line; the rest on hover
     assert "hiapi-failure" in html and "rejected" in html
     assert gens[0].task_id in text
     assert gens._repr_mimebundle_()["text/html"].count("<figure") == 2
     embedded = Gallery(gens, embed=True).render_html()
-    assert "hiapi-outputs/" not in embedded.split('class="hiapi-lb-full"')[1].split("</details>")[0]
+    full = embedded.split('class="hiapi-lb-full"')[1].split('<div class="hiapi-lb-caption">')[0]
+    assert '<img src="data:image/' in full and "hiapi-outputs/" not in full
 
 
 def test_grid_helper_and_generate_many_in_order_with_concurrency(session, sandbox, monkeypatch):

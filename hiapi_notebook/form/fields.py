@@ -14,6 +14,8 @@ from ..grammar import decode_value, reads_back
 from ..views.text import COLOURS, esc, excerpt
 
 LONG_TEXT = ("lyrics", "negative_prompt", "instruction", "text")
+LABEL_WIDTH = "150px"
+FIELD_WIDTH = "460px"
 
 FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -51,14 +53,14 @@ class FieldControl:
         self.spec = spec
         self.name = spec.name
         d = spec.default
+        # One column of labels (LABEL_WIDTH) and one of inputs wide enough for their
+        # placeholders and a usable slider track.
         common: dict[str, Any] = {
             "description": spec.name,
-            "style": {"description_width": "150px"},
-            "layout": {"width": "420px"} if spec.name in LONG_TEXT else {},
+            "style": {"description_width": LABEL_WIDTH},
+            "layout": {"width": FIELD_WIDTH},
+            "tooltip": spec.description or spec.name,
         }
-        common["tooltip"] = spec.description or spec.name
-        if not common["layout"]:
-            del common["layout"]
         lo, hi = spec.min, spec.max
         if spec.enum:
             options = [(str(v), v) for v in spec.enum]
@@ -68,7 +70,12 @@ class FieldControl:
             self.widget = w.Dropdown(options=options, value=d if d in spec.enum else UNSET, **common)
         elif spec.type == "boolean":
             self.kind = "bool"
+            # the box sits in the inputs' column, its name in the labels' column like the others
+            common["layout"] = {"width": "auto"}
+            common["description"] = ""
             self.widget = w.Checkbox(value=bool(d), indent=False, **common)
+            self.label = w.Label(spec.name, layout=w.Layout(width=LABEL_WIDTH, margin="0 4px 0 0"))
+            self.label.add_class("hiapi-field-label")
         elif spec.type == "integer" and isinstance(d, int) and lo is not None and hi is not None:
             self.kind = "int"
             cls = w.IntSlider if hi - lo <= 1000 else w.BoundedIntText
@@ -99,7 +106,8 @@ class FieldControl:
             )
         self.widget.add_class(f"hiapi-field-{spec.name}")
         self.error = w.HTML()
-        self.row = w.HBox([self.widget, self.error], layout=w.Layout(align_items="center"))
+        parts = [self.label, self.widget, self.error] if self.kind == "bool" else [self.widget, self.error]
+        self.row = w.HBox(parts, layout=w.Layout(align_items="center"))
 
     def read(self) -> Any:
         """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""

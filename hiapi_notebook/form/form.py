@@ -105,10 +105,8 @@ class PromptForm:
             description="Generate", button_style="primary", icon="play", tooltip="submit in the background"
         )
         self.status_label = w.HTML()
-        self.magic_button = w.Button(
-            description="Copy as magic", tooltip="the %%hiapi cell that reproduces these settings"
-        )
-        self.magic_area = w.Textarea(rows=4, layout=w.Layout(width="100%", display="none"))
+        # one click puts the cell on the clipboard, in the browser: no round trip to the kernel
+        self.copy_magic = w.HTML()
         self.error = w.HTML()
         self.notice = w.HTML()  # a word that is not an error (say, a double click ignored)
         self.history = w.VBox()
@@ -118,8 +116,7 @@ class PromptForm:
             (self.prompt_area, "hiapi-form-prompt"),
             (self.generate_button, "hiapi-form-generate"),
             (self.add_field_button, "hiapi-form-add-field"),
-            (self.magic_button, "hiapi-form-copy-magic"),
-            (self.magic_area, "hiapi-form-magic"),
+            (self.copy_magic, "hiapi-form-copy-magic"),
             (self.status_label, "hiapi-form-status"),
             (self.error, "hiapi-form-message"),
             (self.history, "hiapi-form-history"),
@@ -133,10 +130,9 @@ class PromptForm:
                 self.extra_box,
                 self.add_field_button,
                 w.HBox(
-                    [self.generate_button, self.status_label, self.magic_button, self.error, self.notice],
+                    [self.generate_button, self.copy_magic, self.status_label, self.error, self.notice],
                     layout=w.Layout(align_items="center", flex_flow="row wrap"),
                 ),
-                self.magic_area,
                 self.history,
             ]
         )
@@ -152,8 +148,8 @@ class PromptForm:
         self.prompt_area.observe(self._changed, names="value")
         self.generate_button.on_click(self._on_generate)
         self.add_field_button.on_click(lambda _b: self._add_extra())
-        self.magic_button.on_click(self._on_copy_magic)
         self._update_status()
+        self.copy_magic.value = copy_button_html(self.as_magic())
 
     # --- model and controls -----------------------------------------------------------------
     @property
@@ -162,7 +158,7 @@ class PromptForm:
 
     @model.setter
     def model(self, name: str) -> None:
-        if name not in self.model_dropdown.options:
+        if name not in _values(self.model_dropdown.options):
             self.model_dropdown.options = self._model_options(self.kind_dropdown.value, name)
         self.model_dropdown.value = name
 
@@ -183,11 +179,12 @@ class PromptForm:
         """The control of each catalogue field, by name (the prompt has ``prompt_area``)."""
         return {name: f.widget for name, f in self._fields.items()}
 
-    def _model_options(self, kind: str, current: str | None) -> list[str]:
+    def _model_options(self, kind: str, current: str | None) -> list[tuple[str, str]]:
+        """(label, name) in alphabetical order; retired models say so in their label."""
         names = catalog.model_names(kind or None)
         if current and current not in names:
             names = [current] + names  # a model the catalogue does not know, or of another kind
-        return names
+        return sorted(((_label(name), name) for name in names), key=lambda pair: pair[1].lower())
 
     def _prompt_field(self, spec: ModelSpec | None) -> str:
         if spec is not None and "prompt" not in spec.fields and "text" in spec.fields:
@@ -226,9 +223,10 @@ class PromptForm:
             self.model_dropdown.options = self._model_options(kind, current)
             self.model_dropdown.value = current
         else:
-            self.model_dropdown.options = names  # ipywidgets selects the first: _on_model rebuilds
-            if self.model_dropdown.value != names[0]:
-                self.model_dropdown.value = names[0]
+            options = self._model_options(kind, None)
+            self.model_dropdown.options = options  # ipywidgets selects the first: _on_model rebuilds
+            if self.model_dropdown.value != options[0][1]:
+                self.model_dropdown.value = options[0][1]
 
     def _on_model(self, change) -> None:
         if change["new"] is None or change["new"] == change["old"]:
@@ -476,8 +474,7 @@ class PromptForm:
         ):
             self._clear_errors()
         self._update_status()
-        if self.magic_area.layout.display != "none":
-            self.magic_area.value = self.as_magic()
+        self.copy_magic.value = copy_button_html(self.as_magic())
 
     def _update_status(self) -> None:
         running = len(self.running)
@@ -496,12 +493,8 @@ class PromptForm:
         )
 
     # --- copy as magic --------------------------------------------------------------------------
-    def _on_copy_magic(self, _button=None) -> None:
-        self.magic_area.value = self.as_magic()
-        self.magic_area.layout.display = ""
-
     def as_magic(self) -> str:
-        """The ``%%hiapi`` cell that reproduces the current settings (non-default fields only)."""
+        """The ``%%hiapi`` cell that sends exactly what Generate would send now."""
         data, _errors = self._collect(check=False)
         prompt_field = self._prompt_field(self.spec)
         body = data.pop(prompt_field, "") if prompt_field == "prompt" else ""
@@ -529,6 +522,41 @@ class PromptForm:
             f"{len(self._generations)} submitted, {len(self.results)} finished "
             "(widgets need a notebook; .submit() works anywhere)"
         )
+
+
+# The click runs in the page: the Clipboard API needs the click itself (a user gesture). Where a
+# front end or browser refuses it, the cell shows selected in a text box with a one-line hint.
+_COPY_SCRIPT = (
+    "(b=>{const t=b.dataset.cell,p=b.parentElement,s=p.querySelector('.hiapi-copy-state'),"
+    "a=p.querySelector('textarea');const f=()=>{a.value=t;a.style.display='block';a.focus();a.select();"
+    "s.textContent='selected: press Ctrl+C (⌘C) to copy'};if(navigator.clipboard&&window.isSecureContext)"
+    "{navigator.clipboard.writeText(t).then(()=>{s.textContent='copied';a.style.display='none'},f)}else{f()}})(this)"
+)
+
+
+def copy_button_html(cell: str) -> str:
+    """A "Copy as magic" button carrying ``cell``; the text box is its fallback."""
+    return (
+        '<span class="hiapi-copy" style="display:inline-flex;flex-wrap:wrap;align-items:center;gap:6px">'
+        '<button type="button" class="jupyter-button widget-button hiapi-copy-button" '
+        f'title="put the %%hiapi cell that sends these settings on the clipboard" data-cell="{esc(cell)}" '
+        f'onclick="{esc(_COPY_SCRIPT)}">Copy as magic</button>'
+        '<span class="hiapi-copy-state" style="font-size:12px"></span>'
+        '<textarea class="hiapi-copy-text" readonly rows="4" '
+        'style="display:none;width:100%;font-family:var(--jp-code-font-family,monospace)"></textarea></span>'
+    )
+
+
+def _label(name: str) -> str:
+    spec = catalog.get_model(name)
+    if spec is None or not spec.retired:
+        return name
+    return f"{name} (retired)" if "retired" in (spec.status or "") else f"{name} (legacy name)"
+
+
+def _values(options: Any) -> list[str]:
+    """The values of a dropdown's options, given as names or as (label, name) pairs."""
+    return [o[1] if isinstance(o, tuple) else o for o in options]
 
 
 def _starting_model(kind: str | None) -> str:

@@ -24,7 +24,7 @@ class HistoryRow(LiveStatus):
     ) -> None:
         import ipywidgets as w
 
-        super().__init__(generation.job, StatusBar(width="160px", height="12px"))
+        super().__init__(generation.job, StatusBar())  # the same bar as a cell's
         self.generation = generation
         self.thumb = thumb
         self.embed_limit = embed_limit
@@ -46,14 +46,17 @@ class HistoryRow(LiveStatus):
         self.media.add_class("hiapi-history-media")
         self.kind = kind
         self.links = w.HTML()
+        # laid out as a %%hiapi cell shows a task: title, bar and state, then the result
         self.widget = w.VBox(
             [
-                w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
                 self.status.title,
+                w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
                 self.media,
                 self.links,
             ],
-            layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"),
+            layout=w.Layout(
+                border_top="1px solid var(--jp-border-color2, #ddd)", padding="6px 0 2px", margin="4px 0"
+            ),
         )
         self.widget.add_class("hiapi-history-row")
 

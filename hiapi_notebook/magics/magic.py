@@ -189,9 +189,12 @@ class HiAPIMagics(Magics):
             _note(f"Using HiAPI at {url} with the key from {source}.")
 
     def handle_history(self, args: HistoryArgs) -> Any:
-        from ..views.tables import HistoryTable
+        from ..views.history import HistoryView
 
-        return HistoryTable(_journal().history(args.limit))
+        records = _journal().history(args.limit, text=args.text, model=args.model, status=args.status)
+        shown = [f"“{args.text}”" if args.text else "", args.model, args.status]
+        title = " · ".join(p for p in shown if p)
+        return HistoryView(records, title=f"history: {title}" if title else "")
 
     def handle_export(self, args: ExportArgs) -> None:
         journal = _journal()

@@ -14,10 +14,13 @@ Settings arrive as arguments (``embed_limit``); this module reads no globals.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import mimetypes
 import os
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..runtime import Job, OutputFile
@@ -46,20 +49,25 @@ _SNIFF = (
     (b"RIFF", "image/webp"),
 )
 
-# One scoped style block per output. Front ends that strip <style> (GitHub, an
-# untrusted notebook) still show the thumbnail, and the full image below it on a click.
+# One scoped style block per output. A thumbnail opens its full size in a popover
+# (native: a click outside or Escape closes it, no script). Where a front end strips
+# the styling and those attributes (GitHub, an untrusted notebook), the thumbnail
+# still shows and the full size stays hidden.
 CARD_STYLE = """<style>
-.hiapi-lb>summary{list-style:none;cursor:zoom-in;display:block;outline:none}
-.hiapi-lb>summary::-webkit-details-marker{display:none}
-.hiapi-lb>summary::marker{content:""}
-.hiapi-lb[open]>summary::after{content:"";position:fixed;inset:0;z-index:10001;cursor:zoom-out}
-.hiapi-lb[open]>.hiapi-lb-full{display:flex;position:fixed;inset:0;z-index:10000;
-  background:rgba(0,0,0,.85);align-items:center;justify-content:center;box-sizing:border-box;padding:2vh 2vw}
-.hiapi-lb-full img{max-width:96vw;max-height:94vh;object-fit:contain}
-.hiapi-card figcaption{text-align:left;font-size:11px;line-height:1.35;word-break:break-word;margin-top:3px;
-  font-family:var(--jp-code-font-family,monospace);color:var(--jp-content-font-color2,#555)}
+.hiapi-zoom{all:unset;display:block;cursor:zoom-in}
+.hiapi-lb-full:popover-open{display:flex !important;flex-direction:column;align-items:center;gap:8px;
+  border:0;padding:8px;background:transparent;color:#eee;max-width:98vw;max-height:98vh;overflow:auto}
+.hiapi-lb-full::backdrop{background:rgba(0,0,0,.85);cursor:zoom-out}
+.hiapi-lb-full img,.hiapi-lb-full video{max-width:96vw;max-height:86vh;object-fit:contain}
+.hiapi-lb-caption{font:12px var(--jp-code-font-family,monospace);max-width:96vw;text-align:center;
+  overflow-wrap:anywhere}
+.hiapi-card figcaption{text-align:left;font-size:11px;line-height:1.35;margin-top:3px;white-space:nowrap;
+  overflow:hidden;text-overflow:ellipsis;font-family:var(--jp-code-font-family,monospace);
+  color:var(--jp-content-font-color2,#555)}
 .hiapi-card a{color:var(--jp-content-link-color,#1a73e8)}
+.hiapi-lb-caption a{color:#9cf}
 </style>"""
+_zoom_ids = itertools.count(1)
 
 
 # --- reading an output ----------------------------------------------------------------------
@@ -103,9 +111,13 @@ def safe_href(url: str) -> str:
 
 
 def local_path(file: OutputFile) -> str | None:
-    """The local copy as a path relative to the notebook's folder, which front ends
-    resolve; None when there is none or it lies outside that folder."""
-    path = file.path
+    """An output's local copy as a path relative to the notebook's folder (see ``local_path_of``)."""
+    return local_path_of(file.path)
+
+
+def local_path_of(path: Path | None) -> str | None:
+    """A file as a path relative to the notebook's folder, which front ends resolve;
+    None when there is none or it lies outside that folder."""
     if path is None or not path.exists():
         return None
     try:
@@ -201,7 +213,8 @@ def bar_html(job: Job, width: str, height: int = 8) -> str:
     pct = 3 if job.status == "waiting" else int(round(progress(job) * 100))
     colour = COLOURS.get(style_of(job) or "", COLOURS[""])
     return (
-        f'<div style="flex:0 0 auto;width:{width};height:{height}px;background:#eee;border-radius:3px">'
+        f'<div style="flex:0 0 auto;width:{width};height:{height}px;background:var(--jp-layout-color3,#eee);'
+        'border-radius:3px">'
         f'<div class="hiapi-bar hiapi-bar-{style_of(job) or "running"}" style="width:{pct}%;height:100%;'
         f'background:{colour};border-radius:3px"></div></div>'
     )
@@ -293,6 +306,37 @@ def _thumb(job: Job, s: Shown, px: int, embed_limit: int) -> str:
     return thumbnail_uri((job.local_id, s.file.index), s.data, px) or s.source(embed_limit)
 
 
+def zoom_html(small: str, full_html: str, caption_html: str, *, alt: str, width: int) -> str:
+    """A thumbnail that opens ``full_html`` (with ``caption_html`` under it) over the page on a
+    click; a click beside it or Escape closes it."""
+    pid = f"hiapi-zoom-{_page_id}-{next(_zoom_ids)}"
+    return (
+        f'<button type="button" class="hiapi-zoom hiapi-lb" popovertarget="{pid}" title="click to enlarge">'
+        f'<img class="hiapi-thumb" src="{esc(small)}" alt="{esc(alt)}" style="width:100%;max-width:{width}px;'
+        'height:auto;display:block;border-radius:3px"></button>'
+        f'<div id="{pid}" popover class="hiapi-lb-full" style="display:none">{full_html}'
+        f'<div class="hiapi-lb-caption">{caption_html}</div></div>'
+    )
+
+
+_page_id = uuid.uuid4().hex[:8]  # ids stay unique when two kernels' outputs share a page
+
+
+def details_text(job: Job) -> str:
+    """Everything a card's one-line caption leaves out: model, settings, prompt, task id."""
+    bits = [job.request.model or "task"]
+    settings = key_settings(job, limit=8)
+    if settings:
+        bits.append(settings)
+    if job.request.prompt:
+        bits.append(f'"{excerpt(job.request.prompt, 300)}"')
+    if job.task_id:
+        bits.append(job.task_id)
+    if job.cached:
+        bits.append("cached")
+    return " · ".join(bits)
+
+
 def card_media(
     job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT, embed: bool = False
 ) -> tuple[str, list[str]]:
@@ -304,24 +348,21 @@ def card_media(
             items.append(missing_link(s.file))
             continue
         full = s.full_source(embed_limit, embed)
-        links.append(
+        link = (
             f'<a href="{esc(local_path(s.file) or full)}" download="{esc(file_name(job, s))}" '
-            'target="_blank" style="color:var(--jp-content-link-color,#1a73e8)">'
-            f"download {esc(s.file.type)}</a>"
+            f'target="_blank">download {esc(s.file.type)}</a>'
         )
+        links.append(link)
         if s.kind == "video":
             cover = _thumb(job, poster, thumb * 2, embed_limit) if poster and poster.data else None
             items.append(video_tag(full, cover, thumb, preload="none"))
         elif s.kind == "audio":
             items.append(audio_tag(full, thumb))
         else:
+            caption = f"{esc(details_text(job))} · {link}"
+            big = f'<img src="{esc(full)}" alt="{esc(s.file.type)} (full size)">'
             items.append(
-                '<details class="hiapi-lb"><summary title="click to enlarge">'
-                f'<img class="hiapi-thumb" src="{esc(_thumb(job, s, thumb * 2, embed_limit))}" '
-                f'alt="{esc(s.file.type)}" style="width:100%;max-width:{thumb}px;height:auto;display:block;'
-                'border-radius:3px"></summary><div class="hiapi-lb-full">'
-                f'<img src="{esc(full)}" alt="{esc(s.file.type)} (full size)" style="max-width:100%"></div>'
-                "</details>"
+                zoom_html(_thumb(job, s, thumb * 2, embed_limit), big, caption, alt=s.file.type, width=thumb)
             )
     return "".join(items), links
 
@@ -349,8 +390,9 @@ def card_html(
     label: str | None = None,
     embed: bool = False,
 ) -> str:
-    """One job as a card: live status, then its media (or its failure) and a caption.
-    ``caption``: True for model, settings, prompt, id and links; "short" for id and links."""
+    """One job as a card: live status, then its media (or its failure), and a caption of
+    one short line: ``label`` or the model (``caption="short"``: only what the grid's labels
+    do not already say). The rest is on hover and in the enlarged view."""
     links: list[str] = []
     if not job.done:
         body = pending_html(job, thumb)
@@ -362,20 +404,14 @@ def card_html(
         body = failure_html(job, thumb)
     cap = ""
     if caption:
-        bits = [f"<b>{esc(label)}</b>"] if label else []
-        if caption != "short":
-            bits.append(esc(job.request.model or "task"))
-            settings = key_settings(job)
-            if settings:
-                bits.append(esc(settings))
-            if job.request.prompt:
-                bits.append(f'"{esc(excerpt(job.request.prompt, 60))}"')
-        if job.task_id:
-            bits.append(f'<span class="hiapi-task-id">{esc(job.task_id)}</span>')
+        line = [f"<b>{esc(label)}</b>"] if label else []
+        if caption != "short" and not label:
+            line.append(esc(job.request.model or "task"))
         if job.cached:
-            bits.append("cached")
-        bits.extend(links)
-        cap = f"<figcaption>{' · '.join(bits)}</figcaption>"
+            line.append("cached")
+        if links and not any(s.kind == "image" for s in shown_outputs(job, embed_limit)[0]):
+            line.extend(links)  # a clip or a sound has no enlarged view to carry its link
+        cap = f'<figcaption title="{esc(details_text(job))}">{" · ".join(line) or "&nbsp;"}</figcaption>'
     return (
         f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
         f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'

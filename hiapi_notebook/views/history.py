@@ -1,0 +1,153 @@
+"""``%hiapi history``: the journal's latest submissions as a compact visual list.
+
+One row per submission, newest first: a thumbnail of its result (a click enlarges
+it), its status, model, the start of its prompt, its age and cost, and a task id
+that one click selects for copying. It is one static HTML output sized to the
+output area, so a saved notebook keeps it; terminals get an aligned text table.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..journal import Record
+from .render import CARD_STYLE, local_path_of, sniff, zoom_html
+from .text import COLOURS, STYLE, esc, excerpt
+from .thumbs import thumbnail_uri
+
+THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
+READ_LIMIT = 32 * 2**20  # a local copy larger than this gets no thumbnail
+_STILL_TYPES = ("image", "first_frame", "thumbnail", "last_frame")
+
+ROW_STYLE = """<style>
+.hiapi-journal{font-size:12px;width:100%;max-width:100%;box-sizing:border-box}
+.hiapi-journal-head,.hiapi-journal-row{display:grid;align-items:center;gap:8px;padding:3px 4px;
+  grid-template-columns:60px 76px minmax(0,1.1fr) minmax(0,2fr) 64px 56px minmax(0,1fr)}
+.hiapi-journal-head{font-weight:600;color:var(--jp-content-font-color2,#666);
+  border-bottom:1px solid var(--jp-border-color2,#ddd)}
+.hiapi-journal-row{border-bottom:1px solid var(--jp-border-color3,#eee)}
+.hiapi-journal-row>*{min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.hiapi-journal-thumb{width:56px;height:56px;display:flex;align-items:center;justify-content:center;
+  background:var(--jp-layout-color2,#f3f3f3);border-radius:3px;overflow:hidden}
+.hiapi-journal-thumb img{width:56px;height:56px;object-fit:cover;display:block}
+.hiapi-journal-id{font-family:var(--jp-code-font-family,monospace);user-select:all;cursor:copy}
+.hiapi-journal-status{font-weight:600}
+</style>"""
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+def _colour(status: str) -> str:
+    style = "danger" if status in ("error", "failed", "cancelled", "canceled") else STYLE.get(status, "")
+    return COLOURS.get(style, COLOURS[""])
+
+
+class HistoryView:
+    """``HistoryView(records)``: newest first, as ``Journal.history`` gives them."""
+
+    def __init__(self, records: Sequence[Record], *, title: str = "", now: float | None = None) -> None:
+        self.records = list(records)
+        self.title = title
+        self.now = time.time() if now is None else now
+
+    # --- one row ---------------------------------------------------------------------------
+    def _still(self, rec: Record) -> tuple[Path, dict[str, Any]] | None:
+        """The local copy to show small: the image, or a video's first frame."""
+        for entry in rec.files:
+            path = Path(entry["path"]) if entry.get("path") else None
+            if path is None or entry.get("type") not in _STILL_TYPES or not path.is_file():
+                continue
+            if path.stat().st_size <= READ_LIMIT:
+                return path, entry
+        return None
+
+    def _thumb_html(self, rec: Record) -> str:
+        still = self._still(rec)
+        if still is None:
+            mark = {"success": "·", "pending": "…"}.get(rec.status, "×" if rec.status == "fail" else "…")
+            return f'<div class="hiapi-journal-thumb" title="no local copy">{mark}</div>'
+        path, entry = still
+        data = path.read_bytes()
+        small = thumbnail_uri(("history", rec.id, entry.get("index")), data, THUMB * 2)
+        if small is None:  # already small, or no Pillow: the original is its own thumbnail
+            small = f"data:{sniff(data, entry.get('content_type'))};base64,{_b64(data)}"
+        full = local_path_of(path) or small
+        video = next((f for f in rec.files if f.get("type") == "video" and f.get("path")), None)
+        inside = f'<img src="{esc(full)}" alt="{esc(rec.model)}">'
+        clip = local_path_of(Path(video["path"])) if video is not None else None
+        if clip:
+            inside = f'<video controls playsinline src="{esc(clip)}" poster="{esc(full)}"></video>'
+        caption = esc(
+            " · ".join(p for p in (rec.model, excerpt(rec.prompt or "", 300), rec.task_id or "") if p)
+        )
+        zoom = zoom_html(small, inside, caption, alt=rec.model, width=THUMB)
+        return f'<div class="hiapi-journal-thumb">{zoom}</div>'
+
+    def _row_html(self, rec: Record) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
+        prompt = rec.prompt or ""
+        cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "—"
+        task = rec.task_id or ""
+        reason = (rec.error or {}).get("message") or ""
+        return (
+            f'<div class="hiapi-journal-row" data-status="{esc(rec.status)}" data-task="{esc(task)}">'
+            f"{self._thumb_html(rec)}"
+            f'<span class="hiapi-journal-status" style="color:{_colour(rec.status)}" '
+            f'title="{esc(reason or rec.status)}">{esc(rec.status)}</span>'
+            f'<span title="{esc(rec.model)}">{esc(rec.model)}</span>'
+            f'<span title="{esc(prompt)}">{esc(excerpt(prompt, 200))}</span>'
+            f'<span title="{esc(when)}">{esc(_age(self.now - rec.created_at))}</span>'
+            f"<span>{esc(cost)}</span>"
+            f'<span class="hiapi-journal-id" title="{esc(task)}: a click selects it">{esc(task)}</span>'
+            "</div>"
+        )
+
+    # --- display ----------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        head = "".join(
+            f"<span>{h}</span>" for h in ("result", "status", "model", "prompt", "age", "cost", "task id")
+        )
+        rows = "".join(self._row_html(rec) for rec in self.records)
+        if not rows:
+            rows = '<div style="padding:6px">no submissions match</div>'
+        title = f'<div style="margin:2px 0 4px">{esc(self.title)}</div>' if self.title else ""
+        return (
+            f'<div class="hiapi-journal">{CARD_STYLE}{ROW_STYLE}{title}'
+            f'<div class="hiapi-journal-head">{head}</div>{rows}</div>'
+        )
+
+    def _text_rows(self) -> list[tuple[str, ...]]:
+        rows = [("when", "status", "model", "prompt", "task id", "cost")]
+        for rec in self.records:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
+            cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
+            rows.append(
+                (when, rec.status, rec.model, excerpt(rec.prompt or "", 40), rec.task_id or "-", cost)
+            )
+        return rows
+
+    def __repr__(self) -> str:
+        rows = self._text_rows()
+        if len(rows) == 1:
+            return "(no submissions match)"
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+__all__ = ["HistoryView"]
