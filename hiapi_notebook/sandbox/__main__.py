@@ -45,7 +45,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--rate-fail", type=float, default=0.0, metavar="R", help="share of tasks that end in fail"
     )
+    faults.add_argument(
+        "--rate-download",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="share of output downloads that fail (500, 503, dropped or cut short, in turn)",
+    )
     faults.add_argument("--seed", type=int, help="seed for the random faults")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="largest request body accepted; bigger ones get 413 (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         slow_seconds=args.slow_seconds,
         rate_drop=args.rate_drop,
         rate_fail=args.rate_fail,
+        rate_download=args.rate_download,
         seed=args.seed,
     )
     server = SandboxServer(
@@ -70,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         balance=args.balance,
         url_ttl=args.url_ttl,
         public_url=args.public_url,
+        idle_timeout=args.idle_timeout,
+        max_body_bytes=int(args.max_body_mb * 2**20),
     )
     try:
         server.start()
