@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -114,6 +115,11 @@ class SandboxServer:
     def task_count(self) -> int:
         """Distinct tasks created; idempotent replays do not count."""
         return self._api.store.task_count
+
+    def tasks(self) -> list[dict]:
+        """Every task created, oldest first: its object as a detail call shows it now, plus
+        the ``input`` it was created with (for benches and tests that audit the server)."""
+        return self._api.store.snapshot(time.time(), self._api.file_root)
 
     @property
     def last_inputs(self) -> list[dict]:

@@ -152,6 +152,11 @@ class Store:
         task = self._tasks.get(task_id)
         return task if task and owner in (None, task.owner) else None
 
+    def snapshot(self, now: float, file_root: str) -> list[dict]:
+        with self._lock:
+            tasks = list(self._tasks.values())
+        return [{**t.wire(now, file_root), "input": t.input} for t in tasks]
+
     def page(self, owner: str, page: int, size: int) -> tuple[int, list[TaskRecord]]:
         """The total of the account's tasks and one page of them, newest first."""
         with self._lock:
