@@ -4,11 +4,15 @@ be chunked, and idle or half-sent connections are closed instead of holding a th
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import httpx
 import pytest
+
+from hiapi_notebook.sandbox import Faults, SandboxServer
 
 IMAGE = "gpt-image-2/text-to-image"
 AUTH = "Authorization: Bearer test-key\r\n"
@@ -252,3 +256,37 @@ def test_a_hundred_idle_connections_do_not_keep_their_threads(sandbox_factory):
         for sock in sockets:
             sock.close()
     still_serving(server)
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"speed": float("nan")}, "speed must be a positive number"),
+        ({"speed": 0}, "speed must be a positive number"),
+        ({"url_ttl": float("nan")}, "url_ttl"),
+        ({"idle_timeout": float("nan")}, "idle_timeout"),
+        ({"max_body_bytes": 0}, "max_body_bytes"),
+        ({"balance": float("nan")}, "balance"),
+        ({"faults": Faults(rate_429=float("nan"))}, "rate_429 must be a fraction from 0 to 1"),
+        ({"faults": Faults(rate_download=2)}, "rate_download"),
+        ({"faults": Faults(retry_after=float("inf"))}, "retry_after"),
+    ],
+)
+def test_sandbox_options_are_checked(options, words):
+    with pytest.raises(ValueError, match=words):
+        SandboxServer(**options)
+
+
+@pytest.mark.parametrize("argument", [["--speed", "nan"], ["--rate-429", "1.5"], ["--max-body-mb", "inf"]])
+def test_the_cli_refuses_bad_options_in_one_line(argument):
+    done = subprocess.run(
+        [sys.executable, "-m", "hiapi_notebook.sandbox", "--port", "0", *argument],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -82,19 +83,11 @@ def run(args: argparse.Namespace) -> int:
         rate_download=args.rate_download,
         seed=args.seed,
     )
-    server = SandboxServer(
-        host=args.host,
-        port=args.port,
-        key=args.key,
-        speed=args.speed,
-        webhook_secret=args.webhook_secret,
-        faults=faults,
-        balance=args.balance,
-        url_ttl=args.url_ttl,
-        public_url=args.public_url,
-        idle_timeout=args.idle_timeout,
-        max_body_bytes=int(args.max_body_mb * 2**20),
-    )
+    try:
+        server = _server(args, faults)
+    except (ValueError, OverflowError) as exc:  # a NaN speed, a rate above 1...: one line, no traceback
+        print(f"python -m hiapi_notebook.sandbox: {exc}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except OSError as exc:
@@ -108,6 +101,24 @@ def run(args: argparse.Namespace) -> int:
     stopping.wait()
     server.stop()
     return 0
+
+
+def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
+    if not (math.isfinite(args.max_body_mb) and args.max_body_mb > 0):
+        raise ValueError(f"--max-body-mb must be a positive number, not {args.max_body_mb!r}")
+    return SandboxServer(
+        host=args.host,
+        port=args.port,
+        key=args.key,
+        speed=args.speed,
+        webhook_secret=args.webhook_secret,
+        faults=faults,
+        balance=args.balance,
+        url_ttl=args.url_ttl,
+        public_url=args.public_url,
+        idle_timeout=args.idle_timeout,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

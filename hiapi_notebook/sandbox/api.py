@@ -49,8 +49,12 @@ class SandboxApi:
         url_ttl: float,
         plan: FaultPlan,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, not {speed!r}")
+        if not (isinstance(url_ttl, (int, float)) and math.isfinite(url_ttl) and url_ttl >= 0):
+            raise ValueError(f"url_ttl must be a number of seconds, 0 or more, not {url_ttl!r}")
+        if balance is not None and not (math.isfinite(balance) and balance >= 0):
+            raise ValueError(f"balance must be 0 or more USD, not {balance!r}")
         self.key = key
         self.speed = speed
         self.url_ttl = url_ttl

@@ -12,12 +12,14 @@ minutes too, and a client must not lose a paid result to one of them.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
 
 STATUS_FAULTS = ("429", "500", "503", "409")
 DOWNLOAD_FAULTS = ("500", "drop", "503", "truncate")  # taken in turn by rate_download
+RATES = ("rate_429", "rate_500", "rate_503", "rate_slow", "rate_drop", "rate_fail", "rate_download")
 
 
 @dataclass
@@ -55,6 +57,13 @@ class FaultPlan:
     """Decides each request's fault: injected rules first (in order), then the random rates."""
 
     def __init__(self, faults: Faults) -> None:
+        for name in RATES:
+            rate = getattr(faults, name)
+            if not (isinstance(rate, (int, float)) and 0 <= rate <= 1):  # NaN fails both
+                raise ValueError(f"{name} must be a fraction from 0 to 1, not {rate!r}")
+        wait = faults.retry_after
+        if wait is not None and not isinstance(wait, str) and not (math.isfinite(wait) and wait >= 0):
+            raise ValueError(f"retry_after must be 0 or more seconds (or an HTTP-date), not {wait!r}")
         self.faults = faults
         self._rng = random.Random(faults.seed)
         self._rules: list[_Rule] = []

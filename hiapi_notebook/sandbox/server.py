@@ -10,6 +10,7 @@ half-sent connections do not each hold a thread.
 
 from __future__ import annotations
 
+import math
 import socket
 import sys
 import threading
@@ -49,8 +50,10 @@ class SandboxServer:
         idle_timeout: float = 10.0,
         max_body_bytes: int = 64 * 2**20,
     ) -> None:
-        if not idle_timeout > 0 or not max_body_bytes > 0:
-            raise ValueError("idle_timeout and max_body_bytes must be positive")
+        if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+        if not max_body_bytes > 0:
+            raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes!r}")
         self.host = host
         self.port = port
         self.idle_timeout = idle_timeout
