@@ -125,6 +125,7 @@ def main() -> int:
 
         _, first_s, _ = run(kill_at=args.tasks // 2)
         at_kill = server.task_count
+        killed = _copies(work)
         second, second_s, overran = run()
         audit = _audit(server, work, args.tasks)
         third, third_s, _ = run()
@@ -135,6 +136,10 @@ def main() -> int:
     print(f"soak: {args.tasks} requests, sandbox speed {args.speed:g}, concurrency {args.concurrency}")
     print("  faults: 10% 429, 5% 503, 2% 500, 2% dropped, 5% failed tasks, 5% broken downloads")
     print(f"  first run killed (SIGKILL) at {at_kill} tasks on the server, after {first_s:.1f} s")
+    print(
+        f"  the killed run's journal: {killed['successes']} successes, "
+        f"{killed['successes'] - killed['with_copy']} of them without a local copy yet"
+    )
     print(f"  re-run finished in {second_s:.1f} s: {second and second['statuses']}")
     for error in (second or {}).get("errors", []):
         print(f"    error: {error}")
@@ -173,21 +178,9 @@ def _audit(server: SandboxServer, work: Path, count: int) -> dict:
     duplicates = sum(
         max(0, sum(1 for t in ts if not is_failure_status(t["status"])) - 1) for ts in by_prompt.values()
     )
-    with open_journal(work / ".hiapi") as journal:
-        records = journal.records()
-    kept: dict[str, dict] = {}
-    successes = with_copy = 0
-    for rec in records:
-        if not rec.succeeded:
-            continue
-        successes += 1
-        if (
-            rec.outputs
-            and all(_copy_verified(work, f) for f in rec.files)
-            and len(rec.files) == len(rec.outputs)
-        ):
-            with_copy += 1
-            kept[rec.task_id] = rec
+    copies = _copies(work)
+    records, kept = copies["records"], copies["kept"]
+    successes, with_copy = copies["successes"], copies["with_copy"]
     finished = [t for t in tasks if t["status"] == "success"]
     lost = sum(
         1
@@ -211,6 +204,19 @@ def _audit(server: SandboxServer, work: Path, count: int) -> dict:
         "open_requests": count - sum(1 for n in range(count) if outcomes[f"soak request {n}"]),
         "stray": stray,
     }
+
+
+def _copies(work: Path) -> dict:
+    """The journal's successes, and those whose every output has a verified local copy."""
+    with open_journal(work / ".hiapi") as journal:
+        records = journal.records()
+    kept = {}
+    for rec in records:
+        verified = [_copy_verified(work, f) for f in rec.files]
+        if rec.succeeded and rec.outputs and len(verified) == len(rec.outputs) and all(verified):
+            kept[rec.task_id] = rec
+    successes = sum(1 for rec in records if rec.succeeded)
+    return {"records": records, "kept": kept, "successes": successes, "with_copy": len(kept)}
 
 
 def _copy_verified(work: Path, entry: dict) -> bool:
