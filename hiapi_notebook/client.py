@@ -19,6 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from .errors import (
     HiAPIError,
     MissingAPIKeyError,
     OutputExpiredError,
+    OutputRefusedError,
     PollTimeout,
     RateLimitError,
     RequestValidationError,
@@ -41,7 +43,19 @@ from .errors import (
     WebhookVerificationError,
     error_for,
 )
-from .models import CreatedTask, Task, TaskPage, new_idempotency_key
+from .models import (
+    CreatedTask,
+    Task,
+    TaskPage,
+    api_key_problem,
+    base_url_problem,
+    idempotency_key_problem,
+    json_problem,
+    new_idempotency_key,
+    number_problem,
+    task_id_problem,
+    wait_timeout_problem,
+)
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -110,10 +124,45 @@ def poll_delay(age: float, min_interval: float, max_interval: float) -> float:
 
 
 def normalize_base_url(url: str) -> str:
+    problem = base_url_problem(url)
+    if problem:
+        raise RequestValidationError(problem)
     url = url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise RequestValidationError(f"HIAPI_BASE_URL must start with http:// or https:// (got {url!r})")
     return url if url.endswith("/v1") else url + "/v1"
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <key>`` to each request as it leaves.
+
+    The header is put together here, once, from a key already checked to be plain
+    ASCII, so adding it cannot fail. No frame of the request path holds the key in
+    a local (only this object does, and it shows as hidden): a traceback printed with
+    every frame's variables (``%xmode Verbose``) therefore cannot reveal it.
+    """
+
+    def __init__(self, header: str) -> None:
+        self._header = header
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "<HiAPI key hidden>"
+
+
+def _auth_for(api_key: str | None) -> tuple[_BearerAuth | None, str | None]:
+    """The auth for ``api_key`` (else ``HIAPI_API_KEY``), or why the key is malformed.
+
+    Returns instead of raising, so the key is out of every frame by the time the
+    caller raises the one-line error."""
+    key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
+    if not key:
+        return None, None
+    problem = api_key_problem(key)
+    if problem:
+        return None, problem if api_key is not None else f"HIAPI_API_KEY: {problem}"
+    return _BearerAuth("Bearer " + str.__str__(key)), None
 
 
 def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -163,6 +212,10 @@ class AsyncTasks:
             raise RequestValidationError("model must be a non-empty string, e.g. 'gpt-image-2'")
         if not isinstance(input, Mapping):
             raise RequestValidationError("input must be a JSON object (a dict)")
+        if route is not None and not isinstance(route, str):
+            raise RequestValidationError(f"route must be a string, not {type(route).__name__}")
+        if storage is not None and not isinstance(storage, str):
+            raise RequestValidationError(f"storage must be a string, not {type(storage).__name__}")
         body: dict[str, Any] = {"model": model, "input": dict(input)}
         cb = _check_callback(callback)
         if cb:
@@ -172,8 +225,9 @@ class AsyncTasks:
         if storage:
             body["storage"] = storage
         key = idempotency_key or new_idempotency_key()
-        if len(key.encode()) > 255:
-            raise RequestValidationError("Idempotency-Key must be at most 255 bytes")
+        problem = idempotency_key_problem(key) or json_problem(body, "body")
+        if problem:
+            raise RequestValidationError(problem.removeprefix("body."))
         data, headers = await self._client._request("POST", "/tasks", json_body=body, idempotency_key=key)
         task_id = (data or {}).get("taskId") if isinstance(data, Mapping) else None
         if not task_id:
@@ -182,19 +236,32 @@ class AsyncTasks:
         return CreatedTask(task_id=task_id, idempotent_replay=replay, idempotency_key=key)
 
     async def retrieve(self, task_id: str) -> Task:
-        if not task_id or "/" in task_id:
-            raise RequestValidationError(f"not a task id: {task_id!r}")
+        problem = task_id_problem(task_id)
+        if problem:
+            raise RequestValidationError(problem)
         data, _ = await self._client._request("GET", f"/tasks/{task_id}")
-        return Task.from_dict(data or {})
+        return Task.from_dict(data if isinstance(data, Mapping) else {})
 
     async def list(self, page: int = 1, size: int = 20) -> TaskPage:
+        problem = number_problem("page", page, 1, 10**9, integer=True) or number_problem(
+            "size", size, 1, 100, integer=True
+        )
+        if problem:
+            raise RequestValidationError(problem)
         data, _ = await self._client._request("GET", "/tasks", params={"page": page, "size": size})
-        return TaskPage.from_dict(data or {})
+        return TaskPage.from_dict(data if isinstance(data, Mapping) else {})
 
     async def wait(
         self, task_id: str, *, timeout: float | None = 600, on_update: UpdateHook | None = None
     ) -> Task:
-        """Poll until the task ends; ``on_update`` hears every status change."""
+        """Poll until the task ends; ``on_update`` hears every status change.
+
+        A task that ends without a result (``fail``, ``cancelled``, ``error``… in any
+        case) raises ``TaskFailed``; running out of ``timeout`` raises ``PollTimeout``
+        (we stopped waiting, the task may still finish): the two never mix."""
+        problem = wait_timeout_problem(timeout)
+        if problem:
+            raise RequestValidationError(problem)
         client = self._client
         started = time.monotonic()
         last_status: str | None = None
@@ -244,6 +311,9 @@ class AsyncTasks:
         timeout: float | None = 600,
         on_update: UpdateHook | None = None,
     ) -> Task:
+        problem = wait_timeout_problem(timeout)
+        if problem:  # before the create: a wait that cannot work must not cost a task
+            raise RequestValidationError(problem)
         created = await self.create(
             model, input, callback=callback, route=route, idempotency_key=idempotency_key, storage=storage
         )
@@ -266,8 +336,20 @@ class AsyncHiAPI:
         max_concurrency: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._api_key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
-        self.base_url = normalize_base_url(base_url or os.environ.get("HIAPI_BASE_URL") or DEFAULT_BASE_URL)
+        self._auth, problem = _auth_for(api_key)
+        del api_key  # from here on only the auth object holds the key (see _BearerAuth)
+        problem = problem or _numbers_problem(
+            timeout=timeout,
+            max_retries=max_retries,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            max_concurrency=max_concurrency,
+        )
+        if problem:
+            raise RequestValidationError(problem)
+        # (the environment is read in a helper: a verbose traceback of a line that spelled
+        # out os.environ would print all of it, HIAPI_API_KEY included)
+        self.base_url = normalize_base_url(base_url or _env("HIAPI_BASE_URL") or DEFAULT_BASE_URL)
         self.timeout = timeout
         self.max_retries = max_retries
         self.poll_interval = poll_interval
@@ -283,7 +365,13 @@ class AsyncHiAPI:
         self.tasks = AsyncTasks(self)
 
     def __repr__(self) -> str:
-        return f"AsyncHiAPI(base_url={self.base_url!r}, key={'set' if self._api_key else 'missing'})"
+        # getattr: a client whose __init__ refused its arguments still shows in a traceback
+        key = "set" if getattr(self, "_auth", None) is not None else "missing"
+        return f"AsyncHiAPI(base_url={getattr(self, 'base_url', None)!r}, key={key})"
+
+    @property
+    def has_key(self) -> bool:
+        return self._auth is not None
 
     def _ensure_http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -315,19 +403,17 @@ class AsyncHiAPI:
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Any, httpx.Headers]:
-        if not self._api_key:
+        if self._auth is None:
             raise MissingAPIKeyError()
         http = self._ensure_http()
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
-            "Accept": "application/json",
-            "User-Agent": "hiapi-notebook",
-        }
+        headers = {"Accept": "application/json", "User-Agent": "hiapi-notebook"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         content = None
         if json_body is not None:
-            content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            # Strict JSON: NaN and Infinity were refused with the field's name before this.
+            content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            content = content.encode()
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
         attempt = 0
@@ -341,10 +427,19 @@ class AsyncHiAPI:
             try:
                 assert self._gate is not None
                 async with self._gate:
-                    resp = await http.request(method, url, content=content, params=params, headers=headers)
-            except httpx.HTTPError as exc:
+                    resp = await http.request(
+                        method, url, content=content, params=params, headers=headers, auth=self._auth
+                    )
+            except httpx.InvalidURL as exc:
+                failure = RequestValidationError(f"cannot send to {url[:120]!r}: {exc}")
+                status = 0  # not worth a retry: the URL is wrong, not the network
+            except Exception as exc:
+                # httpx errors, and whatever else the network stack throws at us (an
+                # ExceptionGroup from a connect, an OverflowError for a bad port): one line,
+                # built here and raised below, outside this block, so the exception carries
+                # no chain back into httpcore's frames (which hold the request's headers).
                 failure: HiAPIError = APIConnectionError(
-                    f"Could not reach HiAPI at {self.base_url} ({type(exc).__name__}); "
+                    f"Could not reach HiAPI at {self.base_url} ({_network_reason(exc)}); "
                     "check your network and HIAPI_BASE_URL"
                 )
             else:
@@ -368,8 +463,10 @@ class AsyncHiAPI:
                     self._paused_until = max(
                         self._paused_until, time.monotonic() + min(retry_after, MAX_RETRY_AFTER)
                     )
-            if attempt >= self.max_retries or not should_retry(
-                method, status, error_code, idempotent_post=bool(idempotency_key)
+            if (
+                attempt >= self.max_retries
+                or status == 0
+                or not should_retry(method, status, error_code, idempotent_post=bool(idempotency_key))
             ):
                 if isinstance(failure, RateLimitError) and attempt:
                     failure.message += f" [gave up after {attempt + 1} attempts]"
@@ -382,11 +479,16 @@ class AsyncHiAPI:
 
     async def fetch(self, url: str, *, max_bytes: int = 200 * 2**20) -> tuple[bytes, str]:
         """An output's bytes and content type (no API key is sent to media hosts)."""
-        chunks: list[bytes] = []
-        ctype = ""
-        async for ctype, chunk in self._stream(url, max_bytes):  # noqa: B007 (ctype: the last is kept)
-            chunks.append(chunk)
-        return b"".join(chunks), ctype
+
+        async def once() -> tuple[bytes, str]:
+            chunks: list[bytes] = []
+            ctype = ""
+            async with aclosing(self._stream(url, max_bytes)) as stream:
+                async for ctype, chunk in stream:  # noqa: B007 (ctype: the last is kept)
+                    chunks.append(chunk)
+            return b"".join(chunks), ctype
+
+        return await self._retrying(once)
 
     async def download(
         self,
@@ -396,54 +498,92 @@ class AsyncHiAPI:
         max_bytes: int = 2 * 2**30,
         accept: tuple[str, ...] = ("image/", "video/", "audio/", "application/octet-stream"),
     ) -> Download:
-        """Stream an output to ``dest`` (via a temporary file, never whole in memory)."""
+        """Stream an output to ``dest`` (via a temporary file, never whole in memory).
+
+        A dropped connection, a cut-short body, a 5xx or a 429 is tried again, with
+        backoff, like an API call: one bad minute of a CDN must not lose a paid result.
+        403, 404 and 410 are a real expiry (``OutputExpiredError``); a full disk or an
+        unwritable folder is an ``OSError``, not worth an immediate retry."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        # A name of its own: two kernels (or jobs) keeping the same output never
-        # write into one temporary file; the rename at the end is atomic.
-        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        digest = hashlib.sha256()
-        size = 0
-        ctype = ""
-        try:
-            with open(tmp, "wb") as fh:
-                async for ctype, chunk in self._stream(url, max_bytes, accept):  # noqa: B007 (as above)
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return Download(dest, digest.hexdigest(), size, ctype)
+
+        async def once() -> Download:
+            # A name of its own: two kernels (or jobs) keeping the same output never
+            # write into one temporary file; the rename at the end is atomic.
+            tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
+            digest = hashlib.sha256()
+            size = 0
+            ctype = ""
+            try:
+                with open(tmp, "wb") as fh:
+                    async with aclosing(self._stream(url, max_bytes, accept)) as stream:
+                        async for ctype, chunk in stream:  # noqa: B007 (as above)
+                            fh.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return Download(dest, digest.hexdigest(), size, ctype)
+
+        return await self._retrying(once)
+
+    async def _retrying(self, once):
+        """Run one download attempt, again after a transient failure, up to ``max_retries``."""
+        attempt = 0
+        while True:
+            try:
+                return await once()
+            except _TransientDownload as exc:
+                if attempt >= self.max_retries:
+                    raise APIConnectionError(
+                        f"{exc.message} [gave up after {attempt + 1} attempts]", status=exc.status
+                    ) from None
+                delay = retry_delay(attempt, exc.retry_after)
+                log.debug("download failed (%s); trying again in %.2fs", exc.message, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
 
     async def _stream(self, url: str, max_bytes: int, accept: tuple[str, ...] | None = None):
-        if not url.startswith(("http://", "https://")):
-            raise RequestValidationError(f"refusing to fetch a non-http(s) URL: {url[:80]!r}")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise RequestValidationError(f"refusing to fetch a non-http(s) URL: {str(url)[:80]!r}")
         http = self._ensure_http()
         assert self._media_gate is not None
+        problem: HiAPIError | None = None
         try:
             async with (
                 self._media_gate,
                 http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp,
             ):
-                if resp.status_code in (403, 404, 410):
-                    raise OutputExpiredError(url, resp.status_code)
-                if resp.status_code >= 400:
-                    raise APIConnectionError(f"could not download the output (HTTP {resp.status_code})")
+                status = resp.status_code
+                if status in (403, 404, 410):
+                    raise OutputExpiredError(url, status)
+                if status >= 500 or status in (408, 429):
+                    raise _TransientDownload(
+                        f"could not download the output (HTTP {status})",
+                        status=status,
+                        retry_after=parse_retry_after(resp.headers.get("retry-after")),
+                    )
+                if status >= 300:
+                    raise APIConnectionError(f"could not download the output (HTTP {status})", status=status)
                 ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
                 if accept is not None and not ctype.startswith(accept):
-                    raise APIConnectionError(f"output is {ctype or 'of no type'}, not media; not saved")
+                    raise OutputRefusedError(f"output is {ctype or 'of no type'}, not media; not saved")
                 declared = int(resp.headers.get("content-length") or 0)
                 if declared > max_bytes:
-                    raise APIConnectionError(f"output is {declared} bytes, over the {max_bytes}-byte limit")
+                    raise OutputRefusedError(f"output is {declared} bytes, over the {max_bytes}-byte limit")
                 seen = 0
                 async for chunk in resp.aiter_bytes():
                     seen += len(chunk)
                     if seen > max_bytes:
-                        raise APIConnectionError(f"output exceeds the {max_bytes}-byte limit")
+                        raise OutputRefusedError(f"output exceeds the {max_bytes}-byte limit")
                     yield ctype, chunk
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(f"could not download the output ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # refused, reset, cut short, timed out: worth another try
+            problem = _TransientDownload(f"could not download the output ({type(exc).__name__})")
+        except ValueError:  # a Content-Length that is not a number
+            problem = _TransientDownload("could not download the output (a malformed answer)")
+        if problem is not None:
+            raise problem
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -457,6 +597,41 @@ class AsyncHiAPI:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
+
+
+class _TransientDownload(APIConnectionError):
+    """A download attempt that may work if tried again (network, 5xx, 429)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The innermost exception's type: an ``ExceptionGroup`` from a connect names its cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return type(exc).__name__
+
+
+def _numbers_problem(**values: Any) -> str | None:
+    ranges = {
+        "timeout": (0.001, 3600.0, False),
+        "max_retries": (0, 20, True),
+        "poll_interval": (0.01, 3600.0, False),
+        "max_poll_interval": (0.01, 3600.0, False),
+        "max_concurrency": (1, 1000, True),
+    }
+    for name, value in values.items():
+        lo, hi, integer = ranges[name]
+        problem = number_problem(name, value, lo, hi, integer=integer)
+        if problem:
+            return problem
+    return None
 
 
 def _decode(resp: httpx.Response) -> dict[str, Any] | None:
@@ -495,7 +670,8 @@ class HiAPI:
         self.tasks = _SyncTasks(self._async.tasks)
 
     def __repr__(self) -> str:
-        return repr(self._async).replace("AsyncHiAPI", "HiAPI", 1)
+        inner = getattr(self, "_async", None)
+        return repr(inner).replace("AsyncHiAPI", "HiAPI", 1) if inner is not None else "HiAPI(not set up)"
 
     @property
     def base_url(self) -> str:
@@ -522,23 +698,59 @@ def verify_webhook(
     """Check a callback's ``X-HiAPI-Signature`` over the raw body and return its task.
 
     Verify the exact bytes received (re-serialising JSON changes them), compare
-    in constant time, and refuse timestamps outside ``tolerance`` (replays).
+    in constant time, and refuse timestamps outside ``tolerance`` (replays). Any
+    callback that does not verify, however malformed, raises ``WebhookVerificationError``.
     """
-    raw = body.encode() if isinstance(body, str) else bytes(body)
-    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        return _verify_webhook(body, headers, secret, tolerance, now)
+    except WebhookVerificationError:
+        raise
+    except Exception as exc:  # whatever shape a forged callback takes: it is not verified
+        raise WebhookVerificationError(f"callback could not be verified ({type(exc).__name__})") from None
+
+
+def _verify_webhook(body, headers, secret, tolerance, now) -> Task:
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, bytes) or not secret:
+        raise WebhookVerificationError("no webhook secret given: pass the signing secret set for callbacks")
+    if isinstance(body, str):
+        try:
+            raw = body.encode()
+        except UnicodeEncodeError:
+            raise WebhookVerificationError("callback body is not valid text") from None
+    elif isinstance(body, (bytes, bytearray, memoryview)):
+        raw = bytes(body)
+    else:
+        raise WebhookVerificationError(f"callback body must be the raw bytes, not {type(body).__name__}")
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    lower = {_header_text(k).lower(): _header_text(v) for k, v in pairs}
     ts, sig = lower.get("x-hiapi-timestamp"), lower.get("x-hiapi-signature")
     if not ts or not sig:
         raise WebhookVerificationError("callback lacks X-HiAPI-Timestamp or X-HiAPI-Signature")
-    try:
-        ts_int = int(ts)
-    except ValueError:
-        raise WebhookVerificationError("callback timestamp is not an integer") from None
-    if tolerance and abs((time.time() if now is None else now) - ts_int) > tolerance:
+    ts = ts.strip()
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
+        raise WebhookVerificationError("callback timestamp is not Unix seconds")
+    if tolerance and abs((time.time() if now is None else now) - int(ts)) > tolerance:
         raise WebhookVerificationError("callback timestamp is outside the tolerance (a replay?)")
-    expected = hmac.new(secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, sig.strip().lower()):
+    sig = sig.strip().lower()
+    if not (sig.isascii() and len(sig) == 64 and all(c in "0123456789abcdef" for c in sig)):
+        raise WebhookVerificationError("callback signature is not a hex SHA-256 digest")
+    expected = hmac.new(secret, ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), sig.encode()):
         raise WebhookVerificationError("callback signature does not match; check the secret")
     try:
-        return Task.from_dict(json.loads(raw))
+        data = json.loads(raw)
     except ValueError:
         raise WebhookVerificationError("callback body is not JSON") from None
+    if not isinstance(data, Mapping):
+        raise WebhookVerificationError("callback body is not a task object")
+    return Task.from_dict(data)
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    if not isinstance(value, str):
+        raise WebhookVerificationError("callback headers must be text")
+    return value

@@ -2,6 +2,11 @@
 
 The API key lives here in memory only: never printed (the repr says whether
 it is set), never written to the journal or to a notebook.
+
+Every setting is checked where it enters (the environment, ``%hiapi config``,
+``configure(...)``): a bad value is one line naming the allowed range, before
+anything is sent. ``nan`` as a poll interval once made thousands of requests
+for one task.
 """
 
 from __future__ import annotations
@@ -11,13 +16,41 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import RequestValidationError
+from .models import MAX_WAIT_SECONDS, api_key_problem, base_url_problem, number_problem
+
+# name: (lowest, highest, whole numbers only)
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0.001, MAX_WAIT_SECONDS, False),  # seconds a cell waits for one task
+    "poll_interval": (0.01, 3600.0, False),
+    "max_poll_interval": (0.01, 3600.0, False),
+    "embed_limit": (0, 2**30, True),
+    "max_output_mb": (0.001, 10**6, False),
+}
+_ENV_NUMBERS = {"poll_interval": "HIAPI_POLL_INTERVAL", "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL"}
+
+
+class HiddenKey(str):
+    """The API key as settings hold it: a plain string everywhere but in a ``repr``,
+    so a traceback that prints its frames' variables shows no key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<HiAPI key hidden>"
+
+
+def hide_key(value: Any) -> Any:
+    return HiddenKey(value) if isinstance(value, str) and not isinstance(value, HiddenKey) else value
 
 
 def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
         return default
+    try:
+        return float(text)
+    except ValueError:
+        return text  # refused with its range by Settings
 
 
 @dataclass(frozen=True)
@@ -25,7 +58,7 @@ class Settings:
     default_model: str | None = None
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
-    timeout: float = 600.0  # how long a cell waits for one task
+    timeout: float | None = 600.0  # how long a cell waits for one task (None: no limit)
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
     embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
@@ -34,17 +67,34 @@ class Settings:
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
 
+    def __post_init__(self) -> None:
+        if self.api_key is not None:
+            object.__setattr__(self, "api_key", hide_key(self.api_key))
+        problem = _problem(self)
+        if problem:
+            raise RequestValidationError(problem)
+
     @classmethod
     def from_env(cls) -> Settings:
+        values = {
+            name: _env_float(var, 1.0 if name == "poll_interval" else 10.0)
+            for name, var in _ENV_NUMBERS.items()
+        }
+        for name, var in _ENV_NUMBERS.items():
+            lo, hi, integer = RANGES[name]
+            problem = number_problem(var, values[name], lo, hi, integer=integer)
+            if problem:
+                raise RequestValidationError(problem)
         return cls(
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
-            poll_interval=_env_float("HIAPI_POLL_INTERVAL", 1.0),
-            max_poll_interval=_env_float("HIAPI_MAX_POLL_INTERVAL", 10.0),
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
+            **values,
         )
 
     def with_changes(self, **changes: Any) -> Settings:
         names = {f.name for f in fields(self)}
+        if "api_key" in changes:
+            changes["api_key"] = hide_key(changes["api_key"])
         for key, value in list(changes.items()):
             if key not in names:
                 raise RequestValidationError(
@@ -62,6 +112,32 @@ class Settings:
         return shown
 
 
+def _problem(s: Settings) -> str | None:
+    """The first setting that is wrong, as one line naming what is allowed; None if all fit."""
+    for name, (lo, hi, integer) in RANGES.items():
+        value = getattr(s, name)
+        if name == "timeout" and value is None:
+            continue
+        problem = number_problem(name, value, lo, hi, integer=integer)
+        if problem:
+            return problem + (" (or none, to wait without limit)" if name == "timeout" else "")
+    for name in ("default_model", "home"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            return f"{name} must be a non-empty string or none, not {value!r}"[:200]
+    if not isinstance(s.outputs_dir, str) or not s.outputs_dir.strip():
+        return f"outputs_dir must be a folder name, not {s.outputs_dir!r}"[:200]
+    if not isinstance(s.journal, bool):
+        return f"journal takes true or false, not {s.journal!r}"[:200]
+    if s.base_url is not None:
+        problem = base_url_problem(s.base_url)
+        if problem:
+            return problem.replace("HIAPI_BASE_URL", "base_url", 1)
+    if s.api_key:
+        return api_key_problem(s.api_key)
+    return None
+
+
 def _coerce(key: str, value: Any, current: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -73,9 +149,16 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if value.lower() in ("0", "false", "off", "no"):
             return False
         raise RequestValidationError(f"setting {key} takes true or false, not {value!r}")
-    if isinstance(current, (int, float)) and not isinstance(current, bool):
+    if key in RANGES:
+        lo, hi, integer = RANGES[key]
         try:
-            return type(current)(float(value)) if isinstance(current, int) else float(value)
+            number = float(value)
         except ValueError:
-            raise RequestValidationError(f"setting {key} takes a number, not {value!r}") from None
+            number = value
+        if integer and isinstance(number, float) and number.is_integer():
+            number = int(number)
+        problem = number_problem(key, number, lo, hi, integer=integer)
+        if problem:
+            raise RequestValidationError(problem)
+        return number
     return value

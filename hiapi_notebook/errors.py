@@ -15,9 +15,10 @@
     │   ├── ServiceUnavailableError     503
     │   └── ServerError                 other 5xx
     ├── APIConnectionError              network failure, nothing usable came back
+    │   └── OutputRefusedError          an output deliberately not kept (not media, too big)
     ├── RequestValidationError          refused before sending (also a ValueError)
     ├── OutputExpiredError              an output URL is gone (they last ~7 days)
-    ├── TaskFailed                      a polled task ended in ``fail`` (``.task``)
+    ├── TaskFailed                      a polled task ended in ``fail``, ``cancelled``… (``.task``)
     ├── PollTimeout                     waiting gave up (``.task_id``; task may finish)
     ├── NotSubmitted                    a batch stopped before this request's turn came
     └── WebhookVerificationError        a callback's signature or time is wrong
@@ -174,6 +175,11 @@ class APIConnectionError(HiAPIError):
     """No usable answer came back (refused, reset, timed out, not JSON)."""
 
 
+class OutputRefusedError(APIConnectionError):
+    """An output the client chose not to keep (not media, over the size limit): a
+    deliberate refusal, so a re-run does not fetch it again."""
+
+
 class RequestValidationError(HiAPIError, ValueError):
     """The request is wrong in a way the client can tell; nothing was sent."""
 
@@ -182,24 +188,29 @@ class OutputExpiredError(HiAPIError):
     """Output URLs expire about 7 days after creation; local copies outlive them."""
 
     def __init__(self, url: str, status: int) -> None:
+        # Says nothing about local copies: whoever raises this cannot know whether one exists.
         super().__init__(
-            f"The output URL has expired or is gone (HTTP {status}); results kept in the "
-            "journal's local copies (hiapi-outputs/) still show",
+            f"The output URL has expired or is gone (HTTP {status}): this output can no longer be "
+            "downloaded (output URLs last about 7 days; keep the journal on so local copies are "
+            'made while they live, or create tasks with storage="persistent")',
             status=status,
         )
         self.url = url
 
 
 class TaskFailed(HiAPIError):
-    """A task being waited on ended in ``fail``; ``.task`` holds it."""
+    """A task being waited on ended without a result (``fail``, ``cancelled``, ``error``…);
+    ``.task`` holds it and ``.task_status`` the server's own word."""
 
     def __init__(self, task: Any) -> None:
         err = getattr(task, "error", None)
         self.task = task
         self.task_id = getattr(task, "task_id", None)
+        self.task_status = str(getattr(task, "status", None) or "fail")
         self.code = getattr(err, "code", None)
         reason = getattr(err, "message", None) or "no reason given"
-        super().__init__(f"Task {self.task_id} failed: {reason}", error_code=self.code)
+        ended = "failed" if self.task_status == "fail" else f"ended {self.task_status!r}"
+        super().__init__(f"Task {self.task_id} {ended}: {reason}", error_code=self.code)
 
 
 class PollTimeout(HiAPIError):

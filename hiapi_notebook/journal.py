@@ -9,12 +9,17 @@ Several kernels may share one folder: every write is a short ``BEGIN IMMEDIATE``
 transaction in WAL mode, so two processes claiming the same request get one row between
 them. The journal never touches the network and never sees the API key: only model,
 input, route, storage and task objects come in.
+
+A journal that cannot be written (a read-only file or folder, say a shared results
+folder) is opened read-only: recorded results are still served, so nothing is paid for
+twice; new submissions go unrecorded, and each write says so in one line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -26,8 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import HiAPIError
-from .models import TERMINAL_STATUSES, Task, new_idempotency_key
+from .errors import HiAPIError, RequestValidationError
+from .models import (
+    FAILURE_STATUSES,
+    Task,
+    idempotency_key_problem,
+    is_failure_status,
+    is_terminal_status,
+    json_problem,
+    new_idempotency_key,
+)
 
 SCHEMA_VERSION = 1
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -90,6 +103,13 @@ class JournalUnavailable(HiAPIError):
     """The journal file cannot be used; the notebook can still run without the cache."""
 
 
+# Errors that mean "this file cannot be written" (as opposed to locked or corrupt):
+# the journal is then opened read-only rather than not at all.
+_UNWRITABLE = ("READONLY", "CANTOPEN", "PERM", "AUTH")
+# SQL spelling of "a row that ended without a result" (the server's word, any case).
+_FAILED_SQL = "lower(status) IN (" + ", ".join(f"'{s}'" for s in sorted(FAILURE_STATUSES)) + ")"
+
+
 def request_hash(
     model: str,
     input: dict,
@@ -105,7 +125,7 @@ def request_hash(
     ``callback`` is part of the body the idempotency key covers: a changed one is
     another request (resending the old key with it would be refused with a 422).
     """
-    canonical = json.dumps(
+    canonical = _dumps(
         {
             "model": model,
             "input": input,
@@ -115,8 +135,6 @@ def request_hash(
             "callback": callback,
         },
         sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -181,11 +199,16 @@ class Record:
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return is_terminal_status(self.status)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "success"
+        return self.status.lower() == "success"
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a result (``fail``, ``cancelled``…): a re-run submits anew."""
+        return is_failure_status(self.status)
 
     @property
     def elapsed(self) -> float | None:
@@ -231,6 +254,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.read_only = False  # True when the file can be read but not written
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         try:
@@ -242,12 +266,49 @@ class Journal:
                 self._conn.row_factory = sqlite3.Row
                 self._enable_wal()
                 self._setup_schema()
+        except JournalUnavailable as exc:
+            self.close()
+            cause = exc.__cause__
+            name = getattr(cause, "sqlite_errorname", None) or ""
+            if not name.removeprefix("SQLITE_").startswith(_UNWRITABLE) or not self._open_read_only():
+                raise
         except BaseException:
             self.close()
             raise
 
     def __repr__(self) -> str:
-        return f"Journal({str(self.path)!r})"
+        return f"Journal({str(self.path)!r}{', read-only' if self.read_only else ''})"
+
+    def _open_read_only(self) -> bool:
+        """Open an existing journal that cannot be written, for reading; False if that fails too.
+
+        A WAL journal needs its ``-shm`` file to be read; in a folder that cannot be
+        written that file cannot be made, and SQLite reads the file as it stands only
+        when told it is immutable (nobody can write it here either)."""
+        if not self.path.is_file():
+            return False
+        uri = self.path.resolve().as_uri()
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{flags}", uri=True, timeout=self.timeout, check_same_thread=False
+                )
+            except sqlite3.Error:
+                continue
+            try:
+                conn.row_factory = sqlite3.Row
+                found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                conn.execute("SELECT 1 FROM submissions LIMIT 1").fetchall()
+            except sqlite3.Error:
+                conn.close()
+                continue
+            if found is None or int(found[0]) > SCHEMA_VERSION:
+                conn.close()
+                return False
+            self._conn = conn
+            self.read_only = True
+            return True
+        return False
 
     def __enter__(self) -> Journal:
         return self
@@ -284,14 +345,20 @@ class Journal:
         terminal (re-attach if it has a task id, else re-send with its idempotency key).
         Failed rows are never reused; ``fresh`` always makes a new row.
         """
+        problem = json_problem(input, "input") or json_problem(callback, "callback")
+        if idempotency_key is not None:
+            problem = problem or idempotency_key_problem(idempotency_key)
+        if problem:  # refused before a row is written, so no row waits on a request never sent
+            raise RequestValidationError(problem)
         digest = request_hash(model, input, route, storage, server, callback)
+        if self.read_only:
+            row = None if fresh else self._reusable(digest, variant)
+            if row is None:
+                raise self._read_only_error()
+            return Record._from_row(row), False
         with self._write() as conn:
             if not fresh:
-                row = conn.execute(
-                    "SELECT * FROM submissions WHERE request_hash = ? AND variant = ? "
-                    "AND status != 'fail' ORDER BY id DESC LIMIT 1",
-                    (digest, variant),
-                ).fetchone()
+                row = self._reusable(digest, variant, conn)
                 if row is not None:
                     return Record._from_row(row), False
             cursor = conn.execute(
@@ -313,6 +380,23 @@ class Journal:
                 ),
             )
             return self._fetch(conn, cursor.lastrowid), True
+
+    def _reusable(self, digest: str, variant: int, conn: sqlite3.Connection | None = None):
+        """The newest row for this request that did not end in failure (a re-run of a failed
+        task, ``cancelled`` or ``error`` included, submits anew)."""
+        sql = (
+            "SELECT * FROM submissions WHERE request_hash = ? AND variant = ? "
+            f"AND NOT {_FAILED_SQL} ORDER BY id DESC LIMIT 1"
+        )
+        if conn is not None:
+            return conn.execute(sql, (digest, variant)).fetchone()
+        return self._query_one(sql, (digest, variant))
+
+    def _read_only_error(self) -> JournalUnavailable:
+        return JournalUnavailable(
+            f"hiapi journal is read-only ({self.path}): recorded results are reused, new ones are "
+            "not recorded; make it writable, or set HIAPI_HOME to a writable folder"
+        )
 
     # -- recording changes ----------------------------------------------------------------
 
@@ -419,18 +503,40 @@ class Journal:
         return [_flat_row(rec) for rec in self.records()]
 
     def export(self, path: str | os.PathLike, records: Iterable[Record] | None = None) -> Path:
-        """Write a JSON manifest of results (request, task, outputs, files, hashes) for a report."""
-        target = Path(path)
+        """Write a JSON manifest of results (request, task, outputs, files, hashes) for a report.
+
+        Strict JSON: a NaN or infinity recorded by an older version is written as the
+        string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``. Missing folders are made; a
+        path that names a folder, or a file that cannot be written, is one clear error
+        and leaves nothing behind."""
+        text = os.fspath(path)
+        target = Path(text)
+        if not target.name or text.endswith(("/", os.sep)) or target.is_dir():
+            raise RequestValidationError(
+                f"cannot export to {text!r}: it is a folder; give a file name, e.g. "
+                f"{(target / 'hiapi-manifest.json').as_posix()!r}"
+            )
         chosen = self.records() if records is None else list(records)
         manifest = {
             "generated_at": _iso(time.time()),
             "journal": _relative_to(self.path, target.parent),
             "results": [_manifest_entry(rec) for rec in chosen],
         }
-        target.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps(_finite(manifest), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        partial.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(body, encoding="utf-8")
+            partial.replace(target)
+        except OSError as exc:
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise HiAPIError(
+                f"cannot write {text!r} ({exc.strerror or type(exc).__name__}): "
+                "choose a file in a folder you can write"
+            ) from None
         return target
 
     # -- plumbing -------------------------------------------------------------------------
@@ -476,6 +582,8 @@ class Journal:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction; IMMEDIATE takes the write lock up front, so a
         read-then-insert (claim) cannot interleave with another process's."""
+        if self.read_only:
+            raise self._read_only_error()
         with self._guard():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
@@ -546,7 +654,7 @@ class Journal:
     @staticmethod
     def _append_status(conn: sqlite3.Connection, rec: Record, status: str, at: float) -> None:
         # A late poll must not pull a finished task back to "handling".
-        if status == rec.status or (rec.is_terminal and status not in TERMINAL_STATUSES):
+        if status == rec.status or (rec.is_terminal and not is_terminal_status(status)):
             return
         events = [*rec.events, (at, status)]
         conn.execute(
@@ -559,8 +667,20 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Strict JSON (no NaN, no Infinity), as every file the package writes."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats spelled as strings, for strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _iso(t: float | None) -> str | None:

@@ -7,12 +7,32 @@ objects are skipped rather than failing a whole task.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-TERMINAL_STATUSES = frozenset({"success", "fail"})
+from .errors import RequestValidationError
+
+# The documented ends are ``success`` and ``fail``; HiAPI's own published tools also
+# end a task on these other words, so a client must too, whatever their case.
+FAILURE_STATUSES = frozenset({"fail", "failed", "error", "cancelled", "canceled", "timeout"})
+TERMINAL_STATUSES = FAILURE_STATUSES | {"success"}
+MAX_IDEMPOTENCY_KEY_BYTES = 255
+MAX_TASK_ID_LENGTH = 200  # ids are 35 characters today; room to grow, not room to abuse
+MAX_WAIT_SECONDS = 30 * 86400  # a wait for one task; tasks take minutes, URLs last 7 days
+MAX_JSON_DEPTH = 64  # task inputs are flat objects with a few lists; deeper is a mistake
+
+
+def is_terminal_status(status: str | None) -> bool:
+    return str(status or "").lower() in TERMINAL_STATUSES
+
+
+def is_failure_status(status: str | None) -> bool:
+    """``fail`` and the other words a task can end in without a result, in any case."""
+    return str(status or "").lower() in FAILURE_STATUSES
 
 
 def new_idempotency_key() -> str:
@@ -99,15 +119,16 @@ class Task:
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return is_terminal_status(self.status)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "success"
+        return self.status.lower() == "success"
 
     @property
     def failed(self) -> bool:
-        return self.status == "fail"
+        """Ended without a result: ``fail``, or another failure word (``status`` keeps the server's)."""
+        return is_failure_status(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form, e.g. for the journal; unknown fields survive."""
@@ -139,6 +160,13 @@ class Request:
     callback: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
     timeout: float | None = 600
+
+    def __post_init__(self) -> None:
+        # Checked here, where every request is made, so a bad wait is refused before the
+        # task is created and paid for (not after, when the wait begins).
+        problem = wait_timeout_problem(self.timeout)
+        if problem:
+            raise RequestValidationError(problem)
 
     @property
     def prompt(self) -> str:
@@ -175,3 +203,162 @@ class TaskPage:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+# --- checks made before anything is sent: pure, they return a problem or None ---
+
+
+def api_key_problem(key: Any) -> str | None:
+    """Why ``key`` cannot be sent as ``Authorization: Bearer <key>``, or None.
+
+    The answer never quotes the key. It is a plain return, not an exception, so the
+    frame holding the key is gone before any caller raises (a verbose traceback
+    prints the locals of every frame it passes through).
+    """
+    if not isinstance(key, str):
+        return f"the HiAPI key is malformed: it must be text, not {type(key).__name__}"
+    for position, char in enumerate(key, 1):
+        if "!" <= char <= "~":
+            continue
+        if char in "\r\n":
+            kind = "a line break"
+        elif char in " \t" or char.isspace():
+            kind = "a space"
+        elif not char.isascii():
+            kind = "a non-ASCII character"
+        else:
+            kind = "a control character"
+        where = "at its end" if position == len(key) else f"at position {position}"
+        return (
+            f"the HiAPI key is malformed: it has {kind} {where}, which cannot go in an HTTP header; "
+            "copy the key again from your HiAPI dashboard"
+        )
+    return None
+
+
+def idempotency_key_problem(key: Any) -> str | None:
+    """Why ``key`` cannot be an ``Idempotency-Key`` header, or None."""
+    if not isinstance(key, str) or not key:
+        return f"idempotency_key must be a non-empty string, not {_short(key)}"
+    if len(key) > MAX_IDEMPOTENCY_KEY_BYTES:
+        return f"idempotency_key is {len(key)} characters; at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes"
+    if not all("!" <= c <= "~" for c in key):
+        return (
+            f"idempotency_key {_short(key)} must be printable ASCII with no spaces "
+            f"(letters, digits, - _ . : and the like), at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes"
+        )
+    return None
+
+
+def task_id_problem(task_id: Any) -> str | None:
+    """Why ``task_id`` cannot be a task id in a URL, or None (the server judges the rest)."""
+    if not isinstance(task_id, str) or not task_id:
+        return f"not a task id: {_short(task_id)} (ids look like tk-hiapi-01HZTQ8BX2N3GM3YFK4Z9D7VQR)"
+    allowed = all(c.isascii() and (c.isalnum() or c in "-_.~") for c in task_id)
+    if len(task_id) > MAX_TASK_ID_LENGTH or not allowed:
+        return (
+            f"not a task id: {_short(task_id)} ({len(task_id)} characters); ids look like "
+            "tk-hiapi-01HZTQ8BX2N3GM3YFK4Z9D7VQR (letters, digits and dashes, 35 characters)"
+        )
+    return None
+
+
+def number_problem(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> str | None:
+    """Why ``value`` is not a number from ``lo`` to ``hi`` (a whole one if ``integer``), or None.
+
+    NaN, infinities and booleans are refused: ``nan`` as a poll interval once made
+    thousands of requests for one task."""
+    wanted = f"{name} must be {'a whole number' if integer else 'a number'} from {_num(lo)} to {_num(hi)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{wanted}, not {_short(value)}"
+    if integer and not isinstance(value, int) and not (math.isfinite(value) and value == int(value)):
+        return f"{wanted}, not {_short(value)}"
+    if not (math.isfinite(value) and lo <= value <= hi):
+        return f"{wanted}, not {_short(value)}"
+    return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def wait_timeout_problem(timeout: Any) -> str | None:
+    """Why ``timeout`` cannot bound a wait for a task (None waits without limit), or None."""
+    if timeout is None:
+        return None
+    problem = number_problem("timeout", timeout, 0.001, MAX_WAIT_SECONDS)
+    return problem and problem + " (or None, to wait without limit)"
+
+
+def json_problem(value: Any, name: str) -> str | None:
+    """Why ``value`` cannot be sent as strict JSON, naming the field, or None.
+
+    Python's ``json`` writes ``NaN`` and ``Infinity`` by default, which strict parsers
+    (HiAPI's among them) refuse; text must be valid Unicode; keys must be strings.
+    Walked without recursion, so a deeply nested value is an answer, not a crash.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, name, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"{name} nests deeper than {MAX_JSON_DEPTH} levels (at {where[:80]}…)"
+        if item is None or isinstance(item, (bool, int)):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{where} is {item!r}: NaN and Infinity are not valid JSON; give a finite number"
+        elif isinstance(item, str):
+            if not _is_unicode(item):
+                return f"{where} contains a lone surrogate (not valid Unicode text); remove it"
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return f"{where} has a key {_short(key)} that is not a string"
+                if not _is_unicode(key):
+                    return f"{where} has a key that is not valid Unicode text"
+                stack.append((child, f"{where}.{key}", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+        else:
+            kind = type(item).__name__
+            return f"{where} is a {kind}, which JSON cannot hold; give text, a number, a list or a dict"
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value for a one-line message: repr'd, and cut when long."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def base_url_problem(url: object) -> str | None:
+    """Why ``url`` cannot be HiAPI's base URL, or None: caught here, it is one line
+    instead of a connection error (or an ``ExceptionGroup``) after the retries."""
+    if not isinstance(url, str):
+        return f"HIAPI_BASE_URL must be text, not {type(url).__name__}"
+    shown = url if len(url) <= 80 else url[:79] + "…"
+    if not url.strip().startswith(("http://", "https://")):
+        return f"HIAPI_BASE_URL must start with http:// or https:// (got {shown!r})"
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        return f"HIAPI_BASE_URL must not contain spaces or control characters (got {shown!r})"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        return f"HIAPI_BASE_URL is not a valid URL ({exc}) (got {shown!r}): e.g. https://api.hiapi.ai/v1"
+    if not parts.hostname:
+        return f"HIAPI_BASE_URL names no host (got {shown!r}): e.g. https://api.hiapi.ai/v1"
+    if port is not None and not 1 <= port <= 65535:
+        return f"HIAPI_BASE_URL has port {port}, outside 1 to 65535 (got {shown!r})"
+    return None

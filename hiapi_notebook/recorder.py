@@ -102,6 +102,7 @@ def _file_entry(f: OutputFile) -> dict:
         "bytes": f.size,
         "content_type": f.content_type,
         "problem": f.problem,
+        "refused": f.refused or None,
     }
 
 
@@ -122,24 +123,34 @@ def task_from_record(rec: Record) -> Task:
 
 
 def files_from_record(rec: Record) -> list[OutputFile]:
-    """The local copies of a row; outputs never copied keep at least their URLs."""
-    if not rec.files:
-        return [
-            OutputFile(index=i, output=Output.from_dict(o), problem="no local copy")
-            for i, o in enumerate(rec.outputs)
-        ]
+    """The outputs of a row with their local copies; an output never copied (or whose
+    copy is gone) keeps its URL and expiry, so it can be fetched again while it lives."""
+    entries = {int(e.get("index") or 0): e for e in rec.files if isinstance(e, dict)}
+    outputs = [o for o in rec.outputs if isinstance(o, dict)]
+    count = max(len(outputs), max(entries, default=-1) + 1)
     files = []
-    for entry in rec.files:
+    for index in range(count):
+        wire = dict(outputs[index]) if index < len(outputs) else {}
+        entry = entries.get(index, {})
+        wire.setdefault("url", entry.get("url", ""))
+        wire.setdefault("type", entry.get("type", "unknown"))
         path = Path(entry["path"]) if entry.get("path") else None
+        if not entry:
+            problem = "no local copy"
+        elif path is None:
+            problem = entry.get("problem") or "no local copy"
+        else:
+            problem = None if path.exists() else "local copy missing"
         files.append(
             OutputFile(
-                index=int(entry.get("index") or 0),
-                output=Output.from_dict({"url": entry.get("url", ""), "type": entry.get("type", "unknown")}),
+                index=index,
+                output=Output.from_dict(wire),
                 path=path,
                 content_type=entry.get("content_type"),
                 sha256=entry.get("sha256"),
                 size=entry.get("bytes"),
-                problem=None if path is None or path.exists() else "local copy missing",
+                problem=problem,
+                refused=bool(entry.get("refused")),
             )
         )
     return files

@@ -18,14 +18,21 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import _loop
 from .client import AsyncHiAPI
-from .errors import HiAPIError, NotSubmitted, OutputExpiredError, PollTimeout, TaskFailed
+from .errors import (
+    HiAPIError,
+    NotSubmitted,
+    OutputExpiredError,
+    OutputRefusedError,
+    PollTimeout,
+    TaskFailed,
+)
 from .models import CreatedTask, Output, Request, Task
 
 log = logging.getLogger("hiapi_notebook")
@@ -45,6 +52,7 @@ class OutputFile:
     sha256: str | None = None
     size: int | None = None
     problem: str | None = None  # why there is no local copy, if there is none
+    refused: bool = False  # not kept on purpose (not media, too big): never fetched again
 
     @property
     def url(self) -> str:
@@ -60,6 +68,14 @@ class OutputFile:
         if self.path is not None and self.path.exists():
             return self.path.read_bytes()
         return None
+
+    def worth_fetching(self, now: float | None = None) -> bool:
+        """No local copy, yet one can still be made: the URL lives and nothing refused it."""
+        if self.data is not None or (self.path is not None and self.path.exists()):
+            return False
+        expire_at = self.output.expire_at
+        alive = expire_at is None or expire_at > (time.time() if now is None else now)
+        return alive and not self.refused and self.problem != "expired" and bool(self.url)
 
 
 class Store(Protocol):
@@ -262,18 +278,25 @@ class Runtime:
         started: float | None = None,
         finished: float | None = None,
     ) -> Job:
-        """A finished job rebuilt from records: no request is sent."""
+        """A finished job rebuilt from records: no request is sent to the API.
+
+        A success whose local copies are missing (a download failed, a file was
+        deleted) fetches them again while the URLs live, in the background, and is
+        done once they are kept: a result is never served without its copy when
+        one can still be made."""
         job = Job(
             request=request,
             task_id=task.task_id,
-            status=task.status,
+            status="fail" if task.failed else task.status,
             task=task,
             files=files,
             cached=True,
             record_id=record_id,
             started=started or time.time(),
-            finished=finished or time.time(),
         )
+        if task.succeeded and self.store is not None and any(f.worth_fetching() for f in files):
+            return self._launch(job, self._collect_outputs(job, task, files), finished=finished)
+        job.finished = finished or time.time()
         if task.failed:
             job.error = TaskFailed(task)
             job.future.set_exception(job.error)
@@ -281,12 +304,12 @@ class Runtime:
             job.future.set_result(task)
         return job
 
-    def _launch(self, job: Job, coro) -> Job:
+    def _launch(self, job: Job, coro, *, finished: float | None = None) -> Job:
         self._jobs.add(job)
-        _loop.spawn(self._drive(job, coro))
+        _loop.spawn(self._drive(job, coro, finished))
         return job
 
-    async def _drive(self, job: Job, coro) -> None:
+    async def _drive(self, job: Job, coro, finished: float | None = None) -> None:
         """Run a job to its end, then settle it: record, tell the views, resolve."""
         error: BaseException | None = None
         gate, entered = job.gate, False
@@ -315,7 +338,7 @@ class Runtime:
                 job.status = "stopped"  # nothing was sent
             elif job.status != "fail":
                 job.status = "error"
-        job.finished = time.time()
+        job.finished = finished or time.time()
         if self.store is not None:
             await self._record(self.store.finished, job)
         self._jobs.discard(job)
@@ -361,7 +384,10 @@ class Runtime:
 
         async def on_update(task: Task) -> None:
             job.task = task
-            job.status = task.status
+            # Every way a task ends without a result is "fail" to the job (the server's
+            # word stays in job.task.status and in TaskFailed's message), so a server's
+            # "timeout" is never taken for our "timeout" (we stopped waiting).
+            job.status = "fail" if task.failed else task.status
             job.sandbox = bool(self.client.is_sandbox)
             if task.model and not job.request.model:
                 job.request = replace(job.request, model=task.model)
@@ -373,10 +399,15 @@ class Runtime:
 
         await self.client.tasks.wait(job.task_id, timeout=job.request.timeout, on_update=on_update)
 
-    async def _collect_outputs(self, job: Job, task: Task) -> None:
-        """Save each output once (a local copy, or bytes in memory) before its URL expires."""
+    async def _collect_outputs(self, job: Job, task: Task, kept: Iterable[OutputFile] = ()) -> None:
+        """Save each output once (a local copy, or bytes in memory) before its URL expires;
+        outputs in ``kept`` that already have their copy are left as they are."""
         files: list[OutputFile] = []
+        have = {f.index: f for f in kept if not f.worth_fetching()}
         for index, output in enumerate(task.output):
+            if index in have:
+                files.append(have[index])
+                continue
             file = OutputFile(index=index, output=output)
             path = self.store.output_path(job, index, output) if self.store else None
             try:
@@ -391,6 +422,7 @@ class Runtime:
                     file.size = len(file.data)
             except (HiAPIError, OSError) as exc:
                 file.problem = str(exc) if not isinstance(exc, OutputExpiredError) else "expired"
+                file.refused = isinstance(exc, OutputRefusedError)
                 log.warning("hiapi-notebook could not keep output %s of %s: %s", index, job.task_id, exc)
             files.append(file)
         job.files = files

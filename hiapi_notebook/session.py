@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import AsyncHiAPI
-from .config import Settings
+from .config import Settings, hide_key
 from .errors import HiAPIError, MissingAPIKeyError
 from .journal import Journal, JournalUnavailable, open_journal
 from .models import Request
@@ -46,6 +46,7 @@ class Session:
         self._journal_problem: str | None = None
         self._by_record: dict[tuple[str, int], Job] = {}
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
+        self._before_sandbox: _Saved | None = None  # what entering the sandbox replaced
 
     # --- configuration ---
     def _configure(self, **changes: Any) -> Settings:
@@ -207,6 +208,12 @@ class Session:
 
         if self.sandbox is None:
             self.sandbox = SandboxServer(port=port, speed=speed).start()
+        if not self.using_builtin_sandbox:  # entering: remember what to give back on leaving
+            self._before_sandbox = _Saved(
+                {name: os.environ.get(name) for name in _sandbox_env(self.sandbox.url)},
+                self.settings.base_url,
+                self.settings.api_key,
+            )
         os.environ.update(_sandbox_env(self.sandbox.url))
         self.configure(base_url=self.sandbox.url, api_key="sandbox")
         return self.sandbox.url
@@ -216,17 +223,46 @@ class Session:
         return self.sandbox is not None and self.settings.base_url == self.sandbox.url
 
     def configure(self, **changes: Any) -> Settings:
-        """Change settings; leaving the built-in sandbox also clears the environment
-        it set, so nothing keeps pointing at it."""
-        if self.using_builtin_sandbox and "base_url" in changes and changes["base_url"] != self.sandbox.url:
-            for name, value in _sandbox_env(self.sandbox.url).items():
-                if os.environ.get(name) == value:
+        """Change settings; leaving the built-in sandbox (another base_url, or a login)
+        gives back the environment and the key that were there before it, so a real
+        key is neither lost nor replaced by the sandbox's."""
+        if "api_key" in changes:
+            changes["api_key"] = hide_key(changes["api_key"])
+        leaving = (
+            self.using_builtin_sandbox and "base_url" in changes and changes["base_url"] != self.sandbox.url
+        )
+        if not leaving:
+            return self._configure(**changes)
+        saved = self._before_sandbox or _Saved({}, None, None)
+        if "api_key" not in changes:
+            changes["api_key"] = saved.api_key
+        if changes["base_url"] is None:  # "not the sandbox": back to the server used before it
+            changes["base_url"] = saved.base_url
+        settings = self._configure(**changes)  # first: a refused change leaves the sandbox on
+        for name, value in _sandbox_env(self.sandbox.url).items():
+            if os.environ.get(name) == value:  # untouched since: give back what was there
+                if saved.env.get(name) is None:
                     del os.environ[name]
-        return self._configure(**changes)
+                else:
+                    os.environ[name] = saved.env[name]
+        self._before_sandbox = None
+        return settings
 
 
 def _sandbox_env(url: str) -> dict[str, str]:
     return {"HIAPI_BASE_URL": url, "HIAPI_API_KEY": "sandbox"}
+
+
+class _Saved:
+    """The environment and settings entering the sandbox replaced (the key shows as hidden)."""
+
+    def __init__(self, env: dict[str, str | None], base_url: str | None, api_key: str | None) -> None:
+        self.env = {name: hide_key(value) for name, value in env.items()}
+        self.base_url = base_url
+        self.api_key = hide_key(api_key)
+
+    def __repr__(self) -> str:
+        return f"<settings before the sandbox: base_url={self.base_url!r}>"
 
 
 _session: Session | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -411,3 +412,140 @@ def test_local_output_path_is_deterministic_and_contained():
     assert local_output_path(base, "t", 0, "x", None).suffix == ".bin"
     sneaky = local_output_path(base, "../../etc", 0, "../x", "image/png")
     assert sneaky.parent.parent == base and ".." not in sneaky.parts
+
+
+# -- a journal that cannot be written still serves what it holds -------------------------------
+
+READ_ONLY_RUN = """
+import json, sys
+from hiapi_notebook.api import generate
+from hiapi_notebook.session import reset_session
+
+url, home = sys.argv[1], sys.argv[2]
+session = reset_session()
+session.configure(base_url=url, api_key="k", home=home, poll_interval=0.02)
+old = generate("a fox kept read-only", model="gpt-image-2/text-to-image", show=False)
+new = generate("a fox never recorded", model="gpt-image-2/text-to-image", show=False)
+print(json.dumps({
+    "read_only": session.journal.read_only,
+    "old": [old.cached, old.task_id, old.outputs[0].path.is_file()],
+    "new": [new.cached, new.status],
+}))
+"""
+
+
+def _as_a_user_who_cannot_write(command: list[str]) -> list[str]:
+    """Root writes anywhere; without the capability that allows it, file modes apply to it too."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a read-only file cannot be made here")
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+
+
+def test_a_read_only_journal_serves_its_results_and_pays_nothing_again(session, sandbox, tmp_path):
+    from hiapi_notebook.api import generate
+    from hiapi_notebook.session import reset_session
+
+    home = tmp_path / "shared-results"
+    session.configure(home=str(home))
+    first = generate("a fox kept read-only", model="gpt-image-2/text-to-image", show=False)
+    assert first.outputs[0].path.is_file()
+    reset_session()  # closes the journal: its -wal and -shm files go away
+    for path in home.iterdir():
+        path.chmod(0o444)
+    home.chmod(0o555)
+    try:
+        done = subprocess.run(
+            _as_a_user_who_cannot_write([sys.executable, "-c", READ_ONLY_RUN, sandbox.url, str(home)]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "HIAPI_NOTEBOOK_DISPLAY": "text"},
+        )
+    finally:
+        home.chmod(0o755)
+        for path in home.iterdir():
+            path.chmod(0o644)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["read_only"] is True
+    assert result["old"] == [True, first.task_id, True]  # served from the journal, not paid again
+    assert result["new"] == [False, "success"]  # still works, unrecorded, and says so once
+    assert sandbox.task_count == 2
+    assert "read-only" in done.stderr and "this task is not recorded" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_writes_to_a_read_only_journal_say_so_in_one_line(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as j:
+        rec, _ = j.claim("m", PROMPT)
+    code = (
+        "import sys\n"
+        "from hiapi_notebook.journal import Journal, JournalUnavailable\n"
+        "j = Journal(sys.argv[1])\n"
+        "rec, new = j.claim('m', {'prompt': 'a red fox in snow', 'aspect_ratio': '16:9'})\n"
+        "print(j.read_only, rec.id, new)\n"
+        "writes = (lambda: j.claim('m', {'prompt': 'other'}), lambda: j.record_status(rec.id, 'queued'))\n"
+        "for attempt in writes:\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except JournalUnavailable as exc:\n"
+        "        print(exc)\n"
+    )
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        done = subprocess.run(
+            _as_a_user_who_cannot_write([sys.executable, "-c", code, str(path)]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+    finally:
+        tmp_path.chmod(0o755)
+        path.chmod(0o644)
+    assert done.returncode == 0, done.stderr
+    first, *errors = done.stdout.strip().splitlines()
+    assert first == f"True {rec.id} False"
+    assert len(errors) == 2 and all("is read-only" in e and "HIAPI_HOME" in e for e in errors)
+
+
+# -- export: one clear line, nothing left behind -------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["folder", "folder-slash", "missing-slash"])
+def test_export_to_a_folder_is_one_clear_line(journal, tmp_path, where):
+    from hiapi_notebook.errors import RequestValidationError
+
+    target = {
+        "folder": str(tmp_path),
+        "folder-slash": str(tmp_path) + "/",
+        "missing-slash": str(tmp_path / "reports") + "/",
+    }[where]
+    with pytest.raises(RequestValidationError) as info:
+        journal.export(target)
+    message = str(info.value)
+    assert "\n" not in message and "it is a folder; give a file name" in message
+    assert not list(tmp_path.rglob("*.partial")) and not (tmp_path / "reports").exists()
+
+
+def test_export_that_cannot_be_written_is_one_line_and_leaves_nothing(journal, tmp_path):
+    from hiapi_notebook.errors import HiAPIError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(HiAPIError) as info:
+        journal.export(blocker / "report" / "manifest.json")
+    assert "\n" not in str(info.value) and "cannot write" in str(info.value)
+    before = set(tmp_path.iterdir())
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "manifest.json.partial").mkdir()  # the temporary name is in the way
+    with pytest.raises(HiAPIError, match="cannot write"):
+        journal.export(tmp_path / "taken" / "manifest.json")
+    assert set(tmp_path.iterdir()) == before | {tmp_path / "taken"}
+    assert not (tmp_path / "taken" / "manifest.json").exists()

@@ -105,3 +105,81 @@ def test_a_wait_that_runs_out_is_a_warning_not_a_failure(session, sandbox_factor
     assert gen.status == "timeout" and "hiapi-bar-warning" in html and "may still complete" in html
     (row,) = rows(session)
     assert row.status not in ("fail", "success") and row.task_id == gen.task_id  # re-attachable
+
+
+# -- leaving the built-in sandbox gives back what was there ------------------------------------
+
+
+@pytest.fixture
+def fresh_session(tmp_path, monkeypatch):
+    """A session as a notebook starts it, in tmp_path; its built-in sandbox stops afterwards."""
+    from hiapi_notebook.session import reset_session
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    monkeypatch.delenv("HIAPI_BASE_URL", raising=False)
+    s = reset_session()
+    yield s
+    if s.sandbox is not None:
+        s.sandbox.stop()
+    reset_session()
+
+
+def test_leaving_the_sandbox_restores_the_real_key_and_environment(
+    fresh_session, sandbox_factory, monkeypatch
+):
+    import os
+
+    monkeypatch.setenv("HIAPI_API_KEY", "sk-the-real-key")
+    real = sandbox_factory(key="sk-the-real-key")  # stands in for HiAPI: only the real key gets in
+    fresh_session.start_sandbox(speed=50)
+    fresh_session.configure(poll_interval=0.02)
+    assert os.environ["HIAPI_API_KEY"] == "sandbox" and fresh_session.using_builtin_sandbox
+    assert submit("a fox in the sandbox", model=IMAGE, show=False).wait(30).status == "success"
+
+    fresh_session.configure(base_url=real.url)  # as `%hiapi config base_url=...`
+    assert os.environ["HIAPI_API_KEY"] == "sk-the-real-key"
+    assert "HIAPI_BASE_URL" not in os.environ
+    assert fresh_session.settings.api_key is None  # the key comes from the environment again
+    assert fresh_session.settings.public()["api_key"] == "set"
+    gen = submit("a fox for real", model=IMAGE, show=False).wait(30)  # 401 if "sandbox" were sent
+    assert gen.status == "success" and real.task_count == 1
+
+
+def test_leaving_the_sandbox_with_no_key_before_leaves_no_key(fresh_session, monkeypatch):
+    import os
+
+    monkeypatch.delenv("HIAPI_API_KEY", raising=False)
+    fresh_session.start_sandbox(speed=50)
+    fresh_session.start_sandbox(speed=50)  # entering twice must not forget what came before
+    fresh_session.configure(base_url="https://api.hiapi.ai/v1")
+    assert "HIAPI_API_KEY" not in os.environ and "HIAPI_BASE_URL" not in os.environ
+    assert fresh_session.settings.api_key is None
+    assert fresh_session.settings.public()["api_key"].startswith("missing")
+    with pytest.raises(errors.MissingAPIKeyError):
+        fresh_session.require_key()
+
+
+def test_a_login_in_the_sandbox_goes_back_to_the_server_used_before(fresh_session, monkeypatch):
+    import os
+
+    monkeypatch.setenv("HIAPI_API_KEY", "sk-env-key")
+    monkeypatch.setenv("HIAPI_BASE_URL", "https://staging.example.test/v1")
+    fresh_session.start_sandbox(speed=50)
+    fresh_session.configure(api_key="sk-typed-in", base_url=None)  # as `%hiapi login`
+    assert os.environ["HIAPI_BASE_URL"] == "https://staging.example.test/v1"
+    assert os.environ["HIAPI_API_KEY"] == "sk-env-key"
+    assert fresh_session.settings.api_key == "sk-typed-in"
+    assert fresh_session.client.base_url == "https://staging.example.test/v1"
+    assert not fresh_session.using_builtin_sandbox
+
+
+def test_a_refused_change_leaves_the_sandbox_in_place(fresh_session, monkeypatch):
+    import os
+
+    monkeypatch.setenv("HIAPI_API_KEY", "sk-env-key")
+    url = fresh_session.start_sandbox(speed=50)
+    with pytest.raises(errors.RequestValidationError, match="port 99999"):
+        fresh_session.configure(base_url="http://127.0.0.1:99999")
+    assert fresh_session.using_builtin_sandbox and os.environ["HIAPI_BASE_URL"] == url
+    assert os.environ["HIAPI_API_KEY"] == "sandbox"

@@ -10,16 +10,20 @@ What it does beyond the contract, so demos and tests can reach every case:
 
 - Any non-empty Bearer key is accepted (each key is its own account) unless ``key`` is set.
   A key that starts with ``suspended`` gets 403.
-- A prompt containing ``#fail`` ends in ``fail`` with a TASK_FAILED error.
+- A prompt containing ``#fail`` ends in ``fail`` with a TASK_FAILED error; ``#end:cancelled``
+  (or ``failed``, ``error``, ``canceled``, ``timeout``, in any case) ends in that word instead.
 - Tasks move ``queued → handling → archiving → success`` over a few seconds (images) or tens
   of seconds (video), divided by ``speed``.
 - Outputs are real files it serves itself under ``/files/``: a PNG of the prompt, an H.264 MP4
   plus a ``first_frame`` PNG for video, a WAV tone for audio. They answer 410 after ``expireAt``
   (``url_ttl`` seconds after creation).
 - ``balance`` (USD) is charged each task's estimated cost; once short, creates get 402.
-- Faults on cue: ``Faults(...)`` rates, or ``srv.inject("429" | "500" | "503" | "409" | "drop"
-  | "drop_after" | "slow:SECONDS", ...)`` for the next matching requests.
-- Every answer carries ``X-HiAPI-Sandbox: 1``.
+- Faults on cue: ``Faults(...)`` rates (``rate_download`` for output files), or
+  ``srv.inject("429" | "500" | "503" | "409" | "drop" | "drop_after" | "truncate"
+  | "slow:SECONDS", ...)`` for the next matching requests.
+- Every answer carries ``X-HiAPI-Sandbox: 1`` and, for errors of any kind (a malformed request
+  line, a 70 KB header, an unknown method, a body over ``max_body_bytes``), the JSON envelope.
+  Bodies may be chunked; connections idle for ``idle_timeout`` seconds are closed.
 """
 
 from .faults import Faults

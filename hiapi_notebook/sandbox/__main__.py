@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -45,7 +46,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--rate-fail", type=float, default=0.0, metavar="R", help="share of tasks that end in fail"
     )
+    faults.add_argument(
+        "--rate-download",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="share of output downloads that fail (500, 503, dropped or cut short, in turn)",
+    )
     faults.add_argument("--seed", type=int, help="seed for the random faults")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="close a connection that sends nothing for this long (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="largest request body accepted; bigger ones get 413 (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,19 +80,14 @@ def run(args: argparse.Namespace) -> int:
         slow_seconds=args.slow_seconds,
         rate_drop=args.rate_drop,
         rate_fail=args.rate_fail,
+        rate_download=args.rate_download,
         seed=args.seed,
     )
-    server = SandboxServer(
-        host=args.host,
-        port=args.port,
-        key=args.key,
-        speed=args.speed,
-        webhook_secret=args.webhook_secret,
-        faults=faults,
-        balance=args.balance,
-        url_ttl=args.url_ttl,
-        public_url=args.public_url,
-    )
+    try:
+        server = _server(args, faults)
+    except (ValueError, OverflowError) as exc:  # a NaN speed, a rate above 1...: one line, no traceback
+        print(f"python -m hiapi_notebook.sandbox: {exc}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except OSError as exc:
@@ -84,6 +101,24 @@ def run(args: argparse.Namespace) -> int:
     stopping.wait()
     server.stop()
     return 0
+
+
+def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
+    if not (math.isfinite(args.max_body_mb) and args.max_body_mb > 0):
+        raise ValueError(f"--max-body-mb must be a positive number, not {args.max_body_mb!r}")
+    return SandboxServer(
+        host=args.host,
+        port=args.port,
+        key=args.key,
+        speed=args.speed,
+        webhook_secret=args.webhook_secret,
+        faults=faults,
+        balance=args.balance,
+        url_ttl=args.url_ttl,
+        public_url=args.public_url,
+        idle_timeout=args.idle_timeout,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,10 @@ from .wire import ApiError, Request, Response, canonical_json, invalid, new_task
 
 UNKNOWN_COST = 0.05  # charged against a balance when the catalogue has no price
 FAIL_TAG = "#fail"
+# "#end:cancelled" in a prompt ends the task in that status: HiAPI's tools know more ways
+# for a task to end without a result than the documented "fail", and clients must stop on each.
+END_TAG = re.compile(r"#end:(fail|failed|error|cancelled|canceled|timeout)\b", re.IGNORECASE)
+MAX_DEPTH = 64  # a task body is a few levels deep; deeper is refused, as a strict server would
 FAIL_ERROR = {
     "code": "TASK_FAILED",
     "message": "upstream rejected the prompt (sandbox: the prompt asked to fail)",
@@ -45,8 +49,12 @@ class SandboxApi:
         url_ttl: float,
         plan: FaultPlan,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, not {speed!r}")
+        if not (isinstance(url_ttl, (int, float)) and math.isfinite(url_ttl) and url_ttl >= 0):
+            raise ValueError(f"url_ttl must be a number of seconds, 0 or more, not {url_ttl!r}")
+        if balance is not None and not (math.isfinite(balance) and balance >= 0):
+            raise ValueError(f"balance must be 0 or more USD, not {balance!r}")
         self.key = key
         self.speed = speed
         self.url_ttl = url_ttl
@@ -59,19 +67,22 @@ class SandboxApi:
 
     def handle(self, req: Request) -> Response:
         if req.path == "/v1/tasks":
+            allowed = "GET, POST"
             if req.method == "POST":
                 return self.create(req)
             if req.method == "GET":
                 return self.list(req)
         elif req.path.startswith("/v1/tasks/"):
+            allowed = "GET"
             if req.method == "GET":
                 return self.detail(req, unquote(req.path.removeprefix("/v1/tasks/")))
         elif req.path.startswith("/files/"):
+            allowed = "GET, HEAD"
             if req.method in ("GET", "HEAD"):
                 return self.file(req)
         else:
-            raise ApiError(404, f"no such endpoint: {req.path}")
-        raise ApiError(405, f"{req.method} is not allowed on {req.path}")
+            raise ApiError(404, f"no such endpoint: {req.path[:200]}")
+        raise ApiError(405, f"{req.method} is not allowed on {req.path[:200]}", headers={"Allow": allowed})
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -89,10 +100,18 @@ class SandboxApi:
 
     def create(self, req: Request) -> Response:
         owner = self.owner(req)
+        media_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            raise ApiError(415, f"Content-Type must be application/json, not {media_type[:80]!r}")
         try:
-            body = json.loads(req.body or b"null")
-        except ValueError:
-            raise invalid("the request body is not valid JSON") from None
+            body = json.loads(req.body or b"null", parse_constant=_refuse_constant)
+        except RecursionError:
+            raise invalid(f"the request body nests deeper than {MAX_DEPTH} levels") from None
+        except ValueError as exc:  # not JSON, not UTF-8, or NaN / Infinity (not JSON either)
+            detail = f" ({exc.args[0]})" if isinstance(exc, _NotJson) else ""
+            raise invalid(f"the request body is not valid JSON{detail}") from None
+        if _depth_over(body, MAX_DEPTH):
+            raise invalid(f"the request body nests deeper than {MAX_DEPTH} levels")
         if not isinstance(body, dict):
             raise invalid('the request body must be a JSON object: {"model": ..., "input": {...}}')
         key = req.headers.get("Idempotency-Key") or None
@@ -196,7 +215,15 @@ class SandboxApi:
         if problem:
             raise ApiError(503, problem, "MODEL_UNAVAILABLE")
         error: dict | None
-        if FAIL_TAG in prompt_text(input):
+        prompt = prompt_text(input)
+        ending = END_TAG.search(prompt)
+        end_status = ending[1] if ending else "fail"
+        if ending:
+            error = {
+                "code": "TASK_" + ending[1].upper(),
+                "message": f"the task ended {ending[1]} (sandbox: the prompt asked for it)",
+            }
+        elif FAIL_TAG in prompt:
             error = FAIL_ERROR
         else:
             error = RANDOM_FAIL_ERROR if self.plan.task_fails() else None
@@ -215,6 +242,7 @@ class SandboxApi:
             started=started,
             phases=(queued / self.speed, handling / self.speed, archiving / self.speed),
             error=error,
+            end_status=end_status,
             outputs=OUTPUTS[spec.kind],
             expire_at=math.ceil(started + self.url_ttl),
         )
@@ -266,6 +294,28 @@ def _callback(callback: object) -> dict | None:
     if callback.get("when", "final") != "final":
         raise invalid("invalid callback.when: the only allowed value is final")
     return {"url": url, "when": "final"}
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    """Whether ``value`` nests deeper than ``limit`` (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:

@@ -72,7 +72,7 @@ class CallbackSender:
         if found is None:
             return True
         url, task = found
-        body = json.dumps(task, ensure_ascii=False).encode()
+        body = json.dumps(task, ensure_ascii=False, allow_nan=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "hiapi-sandbox"}
         if self._secret:
             timestamp = str(int(time.time()))

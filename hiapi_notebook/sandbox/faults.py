@@ -3,17 +3,23 @@
 A client's retry rules are only proven against a server that misbehaves on cue, so every fault
 the contract names can be produced: 429, 500 and 503 (with ``Retry-After`` in seconds or as an
 HTTP-date), a 409 IDEMPOTENCY_KEY_PROCESSING, a slow answer, a connection dropped before the
-request is read, and one dropped after the request was fully processed (a task was created but
-its id never reached the client).
+request is read, one dropped after the request was fully processed (a task was created but
+its id never reached the client), and an answer cut short halfway through its body.
+
+Output downloads (``/files/``) fail on their own rate, ``rate_download``: a CDN has bad
+minutes too, and a client must not lose a paid result to one of them.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
 
 STATUS_FAULTS = ("429", "500", "503", "409")
+DOWNLOAD_FAULTS = ("500", "drop", "503", "truncate")  # taken in turn by rate_download
+RATES = ("rate_429", "rate_500", "rate_503", "rate_slow", "rate_drop", "rate_fail", "rate_download")
 
 
 @dataclass
@@ -26,12 +32,13 @@ class Faults:
     slow_seconds: float = 2.0
     rate_drop: float = 0.0
     rate_fail: float = 0.0  # the share of tasks that end in ``fail``
+    rate_download: float = 0.0  # the share of output downloads that fail (500, 503, drop, truncate)
     seed: int | None = None
 
 
 @dataclass
 class Fault:
-    """What happens to one request: a status, "drop", "drop_after" or "slow"."""
+    """What happens to one request: a status, "drop", "drop_after", "truncate" or "slow"."""
 
     kind: str
     retry_after: float | str | None = None
@@ -50,10 +57,18 @@ class FaultPlan:
     """Decides each request's fault: injected rules first (in order), then the random rates."""
 
     def __init__(self, faults: Faults) -> None:
+        for name in RATES:
+            rate = getattr(faults, name)
+            if not (isinstance(rate, (int, float)) and 0 <= rate <= 1):  # NaN fails both
+                raise ValueError(f"{name} must be a fraction from 0 to 1, not {rate!r}")
+        wait = faults.retry_after
+        if wait is not None and not isinstance(wait, str) and not (math.isfinite(wait) and wait >= 0):
+            raise ValueError(f"retry_after must be 0 or more seconds (or an HTTP-date), not {wait!r}")
         self.faults = faults
         self._rng = random.Random(faults.seed)
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
+        self._download_faults = 0  # how many downloads failed: their kinds take turns
 
     def inject(
         self,
@@ -76,7 +91,9 @@ class FaultPlan:
                     if rule.times <= 0:
                         self._rules.remove(rule)
                     return rule.fault
-            return self._random() if api else None
+            if api:
+                return self._random()
+            return self._random_download() if path.startswith("/files/") else None
 
     def task_fails(self) -> bool:
         with self._lock:
@@ -97,14 +114,23 @@ class FaultPlan:
             draw -= rate
         return None
 
+    def _random_download(self) -> Fault | None:
+        if self._rng.random() >= self.faults.rate_download:
+            return None
+        kind = DOWNLOAD_FAULTS[self._download_faults % len(DOWNLOAD_FAULTS)]
+        self._download_faults += 1
+        return Fault(kind, self.faults.retry_after if kind == "503" else None)
+
 
 def _parse(fault: str, retry_after: float | str | None) -> Fault:
     if fault in STATUS_FAULTS:
         if fault == "409" and retry_after is None:
             retry_after = 1  # the contract: a 409 always says when to come back
         return Fault(fault, retry_after)
-    if fault in ("drop", "drop_after"):
+    if fault in ("drop", "drop_after", "truncate"):
         return Fault(fault)
     if fault.startswith("slow:"):
         return Fault("slow", seconds=float(fault.removeprefix("slow:")))
-    raise ValueError(f"unknown fault {fault!r}: use 429, 500, 503, 409, drop, drop_after or slow:SECONDS")
+    raise ValueError(
+        f"unknown fault {fault!r}: use 429, 500, 503, 409, drop, drop_after, truncate or slow:SECONDS"
+    )

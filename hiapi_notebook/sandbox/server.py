@@ -1,10 +1,20 @@
-"""The HTTP side: a threading server from the standard library, faults applied per request."""
+"""The HTTP side: a threading server from the standard library, faults applied per request.
+
+Whatever arrives, the answer is the contract's JSON envelope, never an HTML error page or a
+stack trace: a malformed request line, an oversized header, an unknown method, a body over
+``max_body_bytes`` (413, refused before it is read), a body that is not JSON. Bodies may come
+with ``Content-Length`` or ``Transfer-Encoding: chunked``. A connection that sends nothing for
+``idle_timeout`` seconds, between requests or halfway through one, is closed, so idle and
+half-sent connections do not each hold a thread.
+"""
 
 from __future__ import annotations
 
+import math
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
@@ -39,9 +49,17 @@ class SandboxServer:
         balance: float | None = None,
         url_ttl: float = 7 * 24 * 3600,
         public_url: str | None = None,
+        idle_timeout: float = 10.0,
+        max_body_bytes: int = 64 * 2**20,
     ) -> None:
+        if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+            raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+        if not max_body_bytes > 0:
+            raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes!r}")
         self.host = host
         self.port = port
+        self.idle_timeout = idle_timeout
+        self.max_body_bytes = max_body_bytes
         self.faults = faults or Faults()
         self.public_url = public_url
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
@@ -103,6 +121,11 @@ class SandboxServer:
     def task_count(self) -> int:
         """Distinct tasks created; idempotent replays do not count."""
         return self._api.store.task_count
+
+    def tasks(self) -> list[dict]:
+        """Every task created, oldest first: its object as a detail call shows it now, plus
+        the ``input`` it was created with (for benches and tests that audit the server)."""
+        return self._api.store.snapshot(time.time(), self._api.file_root)
 
     @property
     def last_inputs(self) -> list[dict]:
@@ -176,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        # Every read and write waits at most this long: an idle or half-sent connection is
+        # closed instead of holding its thread for as long as the client likes.
+        self.timeout = self.server.sandbox.idle_timeout
         super().setup()
         # headers and body go out as two writes: without this, Nagle's algorithm and delayed
         # ACKs hold every answer back about 40 ms
@@ -189,12 +215,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "drop":
             self.close_connection = True  # hang up without reading or answering
             return
+        try:
+            body = self._read_body()
+        except ApiError as exc:  # the body cannot be read as sent: answer, then hang up
+            self.close_connection = True
+            self._send(exc.response())
+            return
         req = Request(
             self.command,
             url.path,
             dict(parse_qsl(url.query)),
             self.headers,
-            self._read_body(),
+            body,
             delay=fault.seconds if fault else 0.0,
         )
         try:
@@ -203,37 +235,119 @@ class _Handler(BaseHTTPRequestHandler):
             answer = sandbox._api.handle(req)
         except ApiError as exc:
             answer = exc.response()
+        except RecursionError:
+            answer = ApiError(400, "the request is nested too deeply", "INVALID_REQUEST").response()
         except Exception as exc:  # a sandbox bug or a failed drawing still gets an answer
             answer = ApiError(500, f"sandbox error: {type(exc).__name__}: {exc}").response()
         req.pause()
         if fault and fault.kind == "drop_after":
             self.close_connection = True  # the work is done, but the client never hears
             return
-        self._send(answer)
+        self._send(answer, cut_short=bool(fault and fault.kind == "truncate"))
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def log_message(self, format: str, *args: object) -> None:
         """Nothing per request: a terminal running the sandbox stays quiet."""
 
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-            self.close_connection = True  # the body's end is unknown: this connection is spent
-        return self.rfile.read(length) if length > 0 else b""
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (bad request line, header too large, unknown method,
+        URI too long) in the contract's envelope instead of an HTML page."""
+        if self.request_version == "HTTP/0.9" or not self.request_version:
+            self.request_version = "HTTP/1.1"  # so the status line and headers are written
+        short, _long = self.responses.get(code, ("error", ""))
+        text = " ".join(str(message or short).split())
+        if len(text) > 200:
+            text = text[:199] + "…"
+        self.close_connection = True  # what follows on this connection cannot be trusted
+        self._send(ApiError(code, text).response())
 
-    def _send(self, answer: Response) -> None:
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked; ApiError when it cannot be had."""
+        limit = self.server.sandbox.max_body_bytes
+        encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        length_text = self.headers.get("Content-Length")
+        if encoding:
+            if length_text is not None:
+                raise ApiError(400, "send either Content-Length or Transfer-Encoding, not both")
+            if encoding != "chunked":
+                raise ApiError(501, f"Transfer-Encoding {encoding!r} is not supported; use chunked")
+            return self._read_chunked(limit)
+        if length_text is None:
+            return b""
+        text = length_text.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise ApiError(400, f"Content-Length must be a number of bytes, not {text[:40]!r}")
+        length = int(text)
+        if length > limit:
+            raise ApiError(
+                413,
+                f"the request body is {length} bytes, over the limit of {limit} bytes",
+                headers={"Connection": "close"},
+            )
+        return self._read_exactly(length)
+
+    def _read_exactly(self, length: int) -> bytes:
+        try:
+            data = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            data = None
+        if data is None or len(data) < length:
+            raise ApiError(408, "the request body did not arrive in time; send it whole")
+        return data
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            line = self._read_line()
+            digits = line.split(b";", 1)[0].strip()
+            try:
+                chunk = int(digits, 16)
+            except ValueError:
+                raise ApiError(400, "malformed chunked body: a chunk size is not hexadecimal") from None
+            if chunk < 0 or len(digits) > 16:
+                raise ApiError(400, "malformed chunked body: a chunk size is not hexadecimal")
+            if chunk == 0:
+                while self._read_line():  # trailers, up to the empty line
+                    pass
+                return b"".join(parts)
+            size += chunk
+            if size > limit:
+                raise ApiError(413, f"the request body is over the limit of {limit} bytes")
+            parts.append(self._read_exactly(chunk))
+            if self._read_line() != b"":
+                raise ApiError(400, "malformed chunked body: a chunk is longer than its size says")
+
+    def _read_line(self) -> bytes:
+        try:
+            line = self.rfile.readline(1026)
+        except TimeoutError:
+            raise ApiError(408, "the request body did not arrive in time; send it whole") from None
+        if not line.endswith(b"\n"):
+            if len(line) > 1024:
+                raise ApiError(400, "malformed chunked body: a line is too long")
+            raise ApiError(408, "the request body did not arrive in time; send it whole")
+        return line.rstrip(b"\r\n")
+
+    def _send(self, answer: Response, *, cut_short: bool = False) -> None:
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
         self.send_header("X-HiAPI-Sandbox", "1")
         for name, value in answer.headers.items():
             self.send_header(name, value)
+        if self.close_connection and "Connection" not in answer.headers:
+            self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(answer.body)
+        if self.command == "HEAD":
+            return
+        if cut_short:  # the "truncate" fault: half the promised bytes, then the line goes dead
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(answer.body)
 
 
 _said: set[str] = set()

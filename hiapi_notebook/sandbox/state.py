@@ -33,6 +33,7 @@ class TaskRecord:
     started: float  # Unix time of creation
     phases: tuple[float, float, float]
     error: dict | None  # set when the task is bound to fail
+    end_status: str  # the status it then ends in: "fail", or another word ("cancelled"…)
     outputs: tuple[str, ...]  # output types, in order
     expire_at: int  # when its output URLs stop answering
 
@@ -50,7 +51,7 @@ class TaskRecord:
         if elapsed < queued + handling:
             return "handling"
         if self.error:
-            return "fail"
+            return self.end_status
         return "success" if now >= self.finished else "archiving"
 
     def wire(self, now: float, file_root: str) -> dict:
@@ -61,7 +62,7 @@ class TaskRecord:
             "model": self.model,
             "status": status,
             "created": int(self.started),
-            "completed": int(self.finished) if status in TERMINAL else 0,
+            "completed": int(self.finished) if status in TERMINAL or status == self.end_status else 0,
             "storage": self.storage,
         }
         if self.route is not None:
@@ -75,7 +76,7 @@ class TaskRecord:
                 }
                 for n, kind in enumerate(self.outputs)
             ]
-        elif status == "fail":
+        elif self.error and status == self.end_status:
             task["error"] = self.error
         return task
 
@@ -150,6 +151,11 @@ class Store:
         """A task by id; with ``owner``, only if that account created it."""
         task = self._tasks.get(task_id)
         return task if task and owner in (None, task.owner) else None
+
+    def snapshot(self, now: float, file_root: str) -> list[dict]:
+        with self._lock:
+            tasks = list(self._tasks.values())
+        return [{**t.wire(now, file_root), "input": t.input} for t in tasks]
 
     def page(self, owner: str, page: int, size: int) -> tuple[int, list[TaskRecord]]:
         """The total of the account's tasks and one page of them, newest first."""

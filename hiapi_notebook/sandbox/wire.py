@@ -20,7 +20,7 @@ def new_task_id() -> str:
 
 def canonical_json(value: Any) -> str:
     """One spelling per value, so bodies compare equal however their keys were ordered."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class ApiError(Exception):
@@ -72,4 +72,4 @@ class Request:
 
 
 def _encode(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
