@@ -352,8 +352,12 @@ def base_url_problem(url: object) -> str | None:
         return f"HIAPI_BASE_URL must start with http:// or https:// (got {shown!r})"
     if any(c.isspace() or not c.isprintable() for c in url.strip()):
         return f"HIAPI_BASE_URL must not contain spaces or control characters (got {shown!r})"
+    parts = urlsplit(url.strip())
+    host_port = parts.netloc.rpartition("@")[2]
+    port_text = host_port.rpartition(":")[2] if not host_port.endswith("]") else ""
+    if port_text.isdigit() and not 1 <= int(port_text) <= 65535:
+        return f"HIAPI_BASE_URL has port {int(port_text)}, outside 1 to 65535 (got {shown!r})"
     try:
-        parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
         return f"HIAPI_BASE_URL is not a valid URL ({exc}) (got {shown!r}): e.g. https://api.hiapi.ai/v1"

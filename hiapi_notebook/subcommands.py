@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .grammar import OPTIONS, LineError, parse_line, usage
+from .grammar import OPTIONS, LineError, is_number, parse_line, usage
 
 MAX_HISTORY = 100_000  # rows %hiapi history shows at most
 
@@ -131,11 +131,13 @@ def _parse_history(rest: str) -> HistoryArgs:
                 named[token] = value
             i += 2
             continue
+        if token.startswith("-") and is_number(token):
+            limit = _rows(token)  # a negative count: refused with the usage
         if token.startswith("-"):
             raise LineError(
                 f"unknown option {token!r}; usage: %hiapi history [N] [words] [--model M] [--status S] [-n N]"
             )
-        if token.isascii() and token.isdigit() and not words:
+        if token.isdigit() and not words:  # a count (a full-width ５ is refused, not searched)
             limit = _rows(token)
         else:
             words.append(token)

@@ -93,7 +93,9 @@ def test_a_journal_never_reuses_a_row_that_ended_in_any_failure(tmp_path):
             rec, created = journal.claim("m", {"prompt": word})
             assert created
             journal.set_task_id(rec.id, f"tk-{n}")
-            journal.record_result(rec.id, {"taskId": f"tk-{n}", "status": word, "completed": 5})
+            journal.record_result(
+                rec.id, Task.from_dict({"taskId": f"tk-{n}", "status": word, "completed": 5})
+            )
             assert journal.record_status(rec.id, "handling").status == word  # stays ended
             again, created = journal.claim("m", {"prompt": word})
             assert created and again.id != rec.id
