@@ -1,6 +1,6 @@
 # One entry point for humans and CI:
 #   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
-#   make test   install everything (both kernel venvs, Chromium), lint, then run the whole test suite
+#   make test   install everything (both kernel venvs, Chromium, tmux), lint, then run the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 PORT ?= 8888
@@ -14,9 +14,9 @@ STAMP := $(VENV)/.installed
 STAMP6 := $(VENV6)/.installed
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: test lint lab bench clean distclean install venv-python chromium
+.PHONY: test lint lab bench clean distclean install venv-python chromium tmux
 
-test: install lint $(STAMP6) chromium
+test: install lint $(STAMP6) chromium tmux
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Seconds, and first: a wrong-way import, a dead name or an unformatted file fails the build.
@@ -59,6 +59,10 @@ $(LAB_OVERRIDES): scripts/lab-overrides.json $(STAMP)
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 chromium:
 	@test -x /usr/bin/chromium || bash scripts/apt-install.sh chromium
+
+# The terminal tests type into terminal IPython inside a tmux pane and read the screen back.
+tmux:
+	@command -v tmux >/dev/null || bash scripts/apt-install.sh tmux
 
 clean:
 	rm -rf test-artifacts .pytest_cache build dist *.egg-info
