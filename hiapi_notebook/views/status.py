@@ -139,15 +139,17 @@ class TextTaskView:
         return self
 
     def refresh(self, job: Job | None = None) -> None:
-        with self._lock:  # listeners run on the loop thread, the first one in the cell
+        # Listeners run on the loop thread, the first one in the cell: the lock keeps the
+        # lines in order (print_lines only writes or queues, it never waits for a prompt).
+        with self._lock:
             lines = self._lines()
-        if not lines:
-            return
-        if self.stream is None:
-            print_lines(lines)
-        else:
-            self.stream.write("".join(f"{line}\n" for line in lines))
-            self.stream.flush()
+            if not lines:
+                return
+            if self.stream is None:
+                print_lines(lines)
+            else:
+                self.stream.write("".join(f"{line}\n" for line in lines))
+                self.stream.flush()
 
     def _lines(self) -> list[str]:
         job = self.job
