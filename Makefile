@@ -1,7 +1,7 @@
 # One entry point for humans and CI:
 #   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
-#   make test   install everything (both kernel venvs, Chromium), lint, type-check, then run the whole
-#               test suite (it builds the wheel and runs it in clean venvs: tests/test_package.py)
+#   make test   install everything (both kernel venvs, Chromium, tmux), lint, type-check, then run the
+#               whole test suite (it builds the wheel and runs it in clean venvs: tests/test_package.py)
 #   make dist   build the wheel and the sdist into dist/ and check them with twine
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -16,9 +16,9 @@ STAMP := $(VENV)/.installed
 STAMP6 := $(VENV6)/.installed
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: test lint typecheck dist lab bench clean distclean install venv-python chromium
+.PHONY: test lint typecheck dist lab bench clean distclean install venv-python chromium tmux
 
-test: install lint typecheck $(STAMP6) chromium
+test: install lint typecheck $(STAMP6) chromium tmux
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Seconds, and first: a wrong-way import, a dead name or an unformatted file fails the build.
@@ -73,6 +73,10 @@ $(LAB_OVERRIDES): scripts/lab-overrides.json $(STAMP)
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 chromium:
 	@test -x /usr/bin/chromium || bash scripts/apt-install.sh chromium
+
+# The terminal tests type into terminal IPython inside a tmux pane and read the screen back.
+tmux:
+	@command -v tmux >/dev/null || bash scripts/apt-install.sh tmux
 
 clean:
 	rm -rf test-artifacts .pytest_cache .mypy_cache build dist *.egg-info

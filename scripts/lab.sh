@@ -45,10 +45,46 @@ sys.exit(f"{url}: no answer after 60 s")
 PYEOF
 }
 
+# Refuse a port that is not a number or already taken, before anything starts, naming the variable
+# that moves it and a port that is free now. $1: the port, $2: its variable, $3: what would use it,
+# $4: its default.
+check_port() {
+  "$PY" - "$@" <<'PYEOF'
+import socket, sys
+value, name, what, default = sys.argv[1:5]
+if not value.isdigit() or not 0 < int(value) < 65536:
+    sys.exit(f"make lab: {name}={value!r} is not a port number; use one from 1 to 65535 (e.g. {name}={default} make lab)")
+port = int(value)
+
+def answers(p):  # something listens there (it would answer in our place, or keep us out)
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", p)) == 0
+
+def bind_error(p):  # as a server binds: SO_REUSEADDR, so a port in TIME_WAIT counts as free
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError as exc:
+            return exc
+        return None
+
+error = bind_error(port)
+if isinstance(error, PermissionError):
+    sys.exit(f"make lab: port {port} ({what}) needs root; run with {name}=<a port above 1023> (e.g. {name}={default} make lab)")
+if error or answers(port):
+    free = next((p for p in range(port + 1, min(port + 200, 65536)) if not bind_error(p) and not answers(p)), None)
+    example = f" (e.g. {name}={free} make lab)" if free else ""
+    sys.exit(f"make lab: port {port} ({what}) is already in use; run with {name}=<a free port>{example}")
+PYEOF
+}
+
+check_port "$PORT" PORT JupyterLab 8888
 if [ -z "${HIAPI_API_KEY:-}" ]; then
-  # Something else on the sandbox's port would answer in its place: refuse, and say how to move.
-  if "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', int(sys.argv[1]))) != 0)" "$SANDBOX_PORT"; then
-    echo "make lab: port $SANDBOX_PORT is already in use; run with SANDBOX_PORT=<a free port> (e.g. SANDBOX_PORT=8788 make lab)" >&2
+  check_port "$SANDBOX_PORT" SANDBOX_PORT "the sandbox" 8787
+  if [ "$SANDBOX_PORT" = "$PORT" ]; then
+    echo "make lab: PORT and SANDBOX_PORT are both $PORT; give the sandbox another (e.g. SANDBOX_PORT=$((PORT + 1)) make lab)" >&2
     exit 1
   fi
   "$PY" -m hiapi_notebook.sandbox --port "$SANDBOX_PORT" &

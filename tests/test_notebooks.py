@@ -1,21 +1,65 @@
 """Every notebook in notebooks/ runs top to bottom against the sandbox (nbclient),
-with assertions on what it shows. nbclient keeps only messages sent while their
-cell runs, so background-only updates are checked at the kernel level instead."""
+with assertions on what it shows, in a copy of the repository's notebooks/ folder
+that git sees as a fresh clone does: running it leaves no untracked files.
+nbclient keeps only messages sent while their cell runs, so background-only
+updates are checked at the kernel level instead."""
 
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+from kernel_harness import missing
 from nbclient import NotebookClient
 
 from hiapi_notebook.sandbox import SandboxServer
 
 pytestmark = pytest.mark.kernel
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SECRET = "sk-notebook-9d2e4b7a1c-never-shown"
+
+
+def git(*args: str, cwd: Path) -> str:
+    """git with no user or system configuration (a global excludes file would hide files)."""
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        **{
+            f"GIT_{who}_{what}": v
+            for who in ("AUTHOR", "COMMITTER")
+            for what, v in (("NAME", "t"), ("EMAIL", "t@t"))
+        },
+    }
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"git {args[0]}: {done.stderr.strip()}"
+    return done.stdout
+
+
+def fresh_clone(dest: Path) -> Path:
+    """``dest`` as a clone of this repository holds it for the notebooks: notebooks/ and
+    every .gitignore, committed. Returns its notebooks/ folder."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        missing("the untracked-files check needs git and a git checkout of the repository")
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
+    for name in filter(None, listed.split("\0")):
+        if (name.startswith("notebooks/") or Path(name).name == ".gitignore") and (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, dest / name)
+    git("init", "-q", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "clone", cwd=dest)
+    return dest / "notebooks"
+
+
+def changes_besides(clone: Path, notebook: str) -> list[str]:
+    """What git status shows besides ``notebook`` itself (saved with its outputs)."""
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=clone)
+    return [line for line in status.splitlines() if line != f" M notebooks/{notebook}"]
 
 
 def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> nbformat.NotebookNode:
@@ -59,16 +103,19 @@ def errors_in(nb):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_on_the_builtin_sandbox(path, tmp_path):
-    nb = run_notebook(path, tmp_path, {"HIAPI_SANDBOX_SPEED": "10", "HIAPI_POLL_INTERVAL": "0.1"})
+    folder = fresh_clone(tmp_path)
+    nb = run_notebook(path, folder, {"HIAPI_SANDBOX_SPEED": "10", "HIAPI_POLL_INTERVAL": "0.1"})
     assert errors_in(nb) == []
-    saved = (tmp_path / path.name).read_text()
+    # What the notebook writes (local copies, journal, saved files) is ignored by git.
+    assert changes_besides(tmp_path, path.name) == []
+    saved = (folder / path.name).read_text()
     assert "Error displaying widget" not in saved
     if path.stem.startswith("01"):
         check_quickstart(nb)
     if path.stem.startswith("02"):
         check_widgets(nb)
     if path.stem.startswith("03"):
-        check_reproducible(nb, tmp_path)
+        check_reproducible(nb, folder)
 
 
 def check_quickstart(nb):

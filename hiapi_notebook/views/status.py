@@ -5,16 +5,17 @@ notebook keeps a readable status and never says "Error displaying widget"."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import weakref
 from typing import Any
 
 from .. import _loop
+from ..models import TERMINAL_STATUSES
 from ..runtime import Job
+from .console import print_lines
 from .frontend import use_widgets
 from .render import EMBED_LIMIT, media_bundle, status_bundle
-from .text import esc, headline, progress, state_text, status_line, style_of
+from .text import elapsed_text, esc, headline, progress, state_text, status_line, style_of
 
 
 class StatusBar:
@@ -119,28 +120,59 @@ class TaskView(LiveStatus):
 
 
 class TextTaskView:
-    """Status as text lines, for terminal IPython and plain scripts."""
+    """Status as text, for terminal IPython and plain scripts: one short line per
+    change of status. The first line names the job in full, the line where its
+    task id first appears ties the id to the model, the rest name only the id;
+    the last adds how it ended and the files (or URLs). In terminal IPython the
+    lines go above the prompt, leaving what the user is typing intact."""
 
     def __init__(self, job: Job, stream=None) -> None:
         self.job = job
-        self.stream = stream or sys.stdout
+        self.stream = stream  # None: the terminal (above the prompt), else this file
         self._last_status: str | None = None
+        self._named_id = False
         self._ended = False
+        self._lock = threading.Lock()
 
     def display(self) -> TextTaskView:
         self.job.subscribe(self.refresh)
         return self
 
     def refresh(self, job: Job | None = None) -> None:
-        """One line per status; at the end, the files (or URLs)."""
+        # Listeners run on the loop thread, the first one in the cell: the lock keeps the
+        # lines in order (print_lines only writes or queues, it never waits for a prompt).
+        with self._lock:
+            lines = self._lines()
+            if not lines:
+                return
+            if self.stream is None:
+                print_lines(lines)
+            else:
+                self.stream.write("".join(f"{line}\n" for line in lines))
+                self.stream.flush()
+
+    def _lines(self) -> list[str]:
         job = self.job
+        lines = []
+        if job.status in TERMINAL_STATUSES and not job.done:
+            return lines  # the end is told once it is recorded, files and all
         if job.status != self._last_status:
+            first = self._last_status is None
             self._last_status = job.status
-            print(f"[hiapi] {status_line(job)}", file=self.stream, flush=True)
+            model = job.request.model or "task"
+            if first:
+                name = headline(job)
+            elif job.task_id and not self._named_id:
+                name = f"{model} · {job.task_id}"
+            else:
+                name = job.task_id or model
+            self._named_id = self._named_id or bool(job.task_id)
+            state = state_text(job) if first or job.done else f"{job.status} · {elapsed_text(job.elapsed)}"
+            lines.append(f"[hiapi] {name} — {state}")
         if job.done and not self._ended:
             self._ended = True
-            for f in job.files:
-                print(f"[hiapi]   {f.type}: {f.path or f.url}", file=self.stream, flush=True)
+            lines += [f"[hiapi]   {f.type}: {f.path or f.url}" for f in job.files]
+        return lines
 
 
 def show_job(job: Job, *, embed_limit: int = EMBED_LIMIT) -> TaskView | TextTaskView:

@@ -1,4 +1,5 @@
-"""JupyterLab in headless Chromium: a throwaway Lab server and page helpers for browser tests.
+"""JupyterLab (and Notebook 7) in headless Chromium: throwaway servers and page helpers for
+browser tests.
 
 The fixtures that use these live in conftest.py beside this file (`lab`, `browser`, `page`).
 Page helpers drive JupyterLab through `window.jupyterapp` (the server runs with
@@ -155,6 +156,34 @@ class LabServer:
                 self.proc.wait()
         if not keep_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class NotebookServer(LabServer):
+    """A Notebook 7 server (``jupyter notebook``, the ``notebook`` package) set up as LabServer is:
+    loopback, no token, its own temp dirs, the same settings overrides, ``window.jupyterapp``.
+    Notebooks open at ``/notebooks/<path>``."""
+
+    def command(self) -> list[str]:
+        app = "--JupyterNotebookApp"
+        cmd = [
+            sys.executable,
+            "-m",
+            "notebook",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={self.root}",
+            f"{app}.workspaces_dir={self.tmp / 'workspaces'}",
+            f"{app}.user_settings_dir={self.tmp / 'user-settings'}",
+            f"{app}.app_settings_dir={self.tmp / 'app-settings'}",
+            f"{app}.expose_app_in_browser=True",
+        ]
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        return cmd
 
 
 # --- page helpers -----------------------------------------------------------------------------
