@@ -1,3 +1,4 @@
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,6 +10,11 @@ from hiapi_notebook.sandbox import SandboxServer
 from hiapi_notebook.session import reset_session
 
 SANDBOX_SPEED = 50  # an image finishes in about 0.12 s, a video in 0.5 s
+
+# Small pictures and short clips from every sandbox the tests start, here and in the kernels,
+# Jupyter servers and scripts they start (which inherit the environment): drawing real sizes
+# (a 4K PNG, a 1080p clip) takes seconds each. The tests of real sizes ask for detail="full".
+os.environ["HIAPI_SANDBOX_DETAIL"] = "fast"
 
 
 @pytest.fixture

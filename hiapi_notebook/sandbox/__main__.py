@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds output URLs stay valid (default: 7 days)",
     )
     parser.add_argument("--public-url", help="root URL that output links use instead of this server's")
+    parser.add_argument(
+        "--fast-media",
+        action="store_true",
+        help="draw small pictures and short clips instead of the sizes and durations asked for "
+        "(fast tests; HIAPI_SANDBOX_DETAIL=fast does the same)",
+    )
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
@@ -118,6 +124,7 @@ def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
         public_url=args.public_url,
         idle_timeout=args.idle_timeout,
         max_body_bytes=int(args.max_body_mb * 2**20),
+        detail="fast" if args.fast_media else None,
     )
 
 

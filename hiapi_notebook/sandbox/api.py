@@ -8,10 +8,12 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from ..catalog import CatalogError, ModelSpec, estimate_cost, get_model, suggest_model, validate_input
 from .callbacks import CallbackSender
+from .detail import detail_problem
 from .faults import FaultPlan
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text, unavailable
 from .state import PHASES, Store, TaskRecord
@@ -48,6 +50,7 @@ class SandboxApi:
         balance: float | None,
         url_ttl: float,
         plan: FaultPlan,
+        detail: str = "full",
     ) -> None:
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a positive number, not {speed!r}")
@@ -55,12 +58,15 @@ class SandboxApi:
             raise ValueError(f"url_ttl must be a number of seconds, 0 or more, not {url_ttl!r}")
         if balance is not None and not (math.isfinite(balance) and balance >= 0):
             raise ValueError(f"balance must be 0 or more USD, not {balance!r}")
+        if detail_problem(detail):
+            raise ValueError(detail_problem(detail))
         self.key = key
         self.speed = speed
         self.url_ttl = url_ttl
         self.plan = plan
         self.store = Store(balance)
-        self.media = MediaCache()
+        self.media_detail = detail
+        self.media = MediaCache(256 * 2**20 if detail == "full" else 64 * 2**20)
         self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
         self.file_root = ""  # where output URLs point; set once the server has its port
         self.last_inputs: list[dict] = []
@@ -130,6 +136,8 @@ class SandboxApi:
                 self.store.release_key(owner, key)
             raise
         self.last_inputs.append(body)
+        if self.media_detail == "full" and task.error is None:  # big files are ready when asked for
+            self.media.draw_ahead(*self._drawing(task))
         if task.callback:
             self.callbacks.schedule(task.finished, task.task_id)
         return ok({"taskId": task.task_id})
@@ -172,9 +180,7 @@ class SandboxApi:
             raise ApiError(404, "no such file")
         if now >= task.expire_at:
             raise ApiError(410, "this output URL has expired; download outputs before expireAt")
-        files = self.media.get(
-            f"{task.model}\n{canonical_json(task.input)}", lambda: draw(task.kind, task.model, task.input)
-        )
+        files = self.media.get(*self._drawing(task))
         data = files[task.outputs[index]]
         headers = {
             "Cache-Control": "public, max-age=3600",
@@ -194,6 +200,11 @@ class SandboxApi:
         return Response(200, data, content_type, headers)
 
     # -- parts -----------------------------------------------------------------------------
+
+    def _drawing(self, task: TaskRecord) -> tuple[str, Callable[[], dict[str, bytes]]]:
+        """The cache key of a task's files and how to draw them."""
+        key = f"{task.model}\n{canonical_json(task.input)}"
+        return key, lambda: draw(task.kind, task.model, task.input, detail=self.media_detail)
 
     def _new_task(self, owner: str, body: dict) -> tuple[TaskRecord, float]:
         model = body.get("model")

@@ -5,6 +5,9 @@ request) and the prompt is written on it, so a demo shows which result belongs t
 Pillow (a base dependency) draws the pictures; imageio-ffmpeg (the ``sandbox`` extra) encodes the
 videos. Both are imported only when a file is first drawn, so the API itself answers without them.
 
+At full detail (the default) every file has the pixel size, duration and about the weight a real
+one would (``detail.py``); ``detail="fast"`` draws small stand-ins for fast test suites.
+
 Without imageio-ffmpeg every video task gets the sample clip shipped in ``sample/`` (a real H.264
 MP4 and its first frame), and ``extra_note()`` says what the extra adds. Without Pillow, image
 tasks are refused when created (``unavailable``): a task never succeeds with an output that
@@ -22,6 +25,7 @@ import importlib.resources
 import io
 import logging
 import math
+import queue
 import random
 import re
 import subprocess
@@ -34,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .detail import encode_video, image_size, video_seconds, video_size, with_grain
 from .wire import canonical_json
 
 OUTPUTS = {"image": ("image",), "video": ("video", "first_frame"), "audio": ("audio",)}
@@ -57,21 +62,28 @@ def prompt_text(input: dict) -> str:
     return ""
 
 
-def draw(kind: str, model: str, input: dict) -> dict[str, bytes]:
-    """Every file of a task, by output type (see ``OUTPUTS``)."""
+def draw(kind: str, model: str, input: dict, *, detail: str = "full") -> dict[str, bytes]:
+    """Every file of a task, by output type (see ``OUTPUTS``): at the size the input asks
+    for (``detail="full"``), or small (``"fast"``)."""
     seed = hashlib.sha256(f"{model}\n{canonical_json(input)}".encode()).digest()
     text = prompt_text(input) or "(no prompt)"
     if kind == "video":
         if not can_draw_videos():
             return sample_clip()
         try:
+            if detail == "full":
+                return _full_video(seed, model, text, input)
             return _video(seed, model, text, _size(input, 320, 240, (16, 9)), _seconds(input))
         except (OSError, subprocess.SubprocessError) as exc:  # ffmpeg missing, killed or failing
             log.warning("hiapi sandbox: could not encode a video (%s); serving the sample clip", exc)
             return sample_clip()
     if kind == "audio":
         return {"audio": _tone(seed)}
-    return {"image": _png(_picture(seed, model, text, _size(input, 640, 512, (1, 1))))}
+    transparent = input.get("background") == "transparent"
+    if detail == "full":
+        picture = _picture(seed, model, text, image_size(input), transparent)
+        return {"image": _png(with_grain(picture, seed), level=1)}
+    return {"image": _png(_picture(seed, model, text, _size(input, 640, 512, (1, 1)), transparent))}
 
 
 def _importable(*modules: str) -> bool:
@@ -131,26 +143,77 @@ def make_sample_clip(folder: Path) -> None:
 class MediaCache:
     """Drawn files, least recently used out first once over ``max_bytes``.
 
-    Drawing happens under the lock, so a file asked for twice at once is drawn once.
+    A file asked for twice at once is drawn once; different files are drawn side by side
+    (at most ``drawers`` at a time), so a small picture never waits behind a 4K clip.
+    ``draw_ahead`` starts drawing a file before anyone asks for it: a big one is then
+    ready when its task succeeds, and its first download does not wait for ffmpeg.
     """
 
-    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+    AHEAD_QUEUE = 32  # more waiting than this are drawn when asked for instead
+
+    def __init__(self, max_bytes: int = 64 * 2**20, drawers: int = 2) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        self._drawing: dict[str, threading.Event] = {}
+        self._drawers = threading.Semaphore(drawers)
+        self._ahead: queue.Queue[tuple[str, Callable[[], dict[str, bytes]]]] = queue.Queue(self.AHEAD_QUEUE)
+        self._worker: threading.Thread | None = None
 
     def get(self, key: str, make: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            files = self._items[key] = make()
-            self._size += sum(map(len, files.values()))
-            while self._size > self.max_bytes and len(self._items) > 1:
-                _, old = self._items.popitem(last=False)
-                self._size -= sum(map(len, old.values()))
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                pending = self._drawing.get(key)
+                if pending is None:
+                    pending = self._drawing[key] = threading.Event()
+                    break
+            pending.wait()  # another thread draws it: then look again
+        try:
+            with self._drawers:
+                files = make()
+            with self._lock:
+                self._items[key] = files
+                self._size += sum(map(len, files.values()))
+                while self._size > self.max_bytes and len(self._items) > 1:
+                    _, old = self._items.popitem(last=False)
+                    self._size -= sum(map(len, old.values()))
             return files
+        finally:
+            with self._lock:
+                self._drawing.pop(key, None)
+            pending.set()
+
+    def draw_ahead(self, key: str, make: Callable[[], dict[str, bytes]]) -> None:
+        """Draw in the background, one file at a time, in the order asked."""
+        try:
+            self._ahead.put_nowait((key, make))
+        except queue.Full:
+            return
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._draw_queued, name="hiapi-sandbox-draw", daemon=True
+                )
+                self._worker.start()
+
+    def _draw_queued(self) -> None:
+        while True:
+            try:
+                key, make = self._ahead.get(timeout=5)
+            except queue.Empty:
+                with self._lock:
+                    if self._ahead.empty():
+                        self._worker = None
+                        return
+                continue
+            try:
+                self.get(key, make)
+            except Exception as exc:  # drawn again (and answered as an error) when asked for
+                log.warning("hiapi sandbox: drawing ahead failed: %s", exc)
 
 
 # -- pictures ------------------------------------------------------------------------------
@@ -175,8 +238,9 @@ def _even(x: float) -> int:
     return max(16, round(x / 2) * 2)  # H.264 in yuv420p needs even sides
 
 
-def _canvas(seed: bytes, size: tuple[int, int]) -> Any:
-    """A gradient and translucent shapes whose colours and places come from the seed."""
+def _canvas(seed: bytes, size: tuple[int, int], transparent: bool = False) -> Any:
+    """A gradient and translucent shapes whose colours and places come from the seed
+    (the shapes alone with ``transparent``)."""
     from PIL import Image, ImageDraw, ImageOps
 
     rng = random.Random(seed)
@@ -196,6 +260,8 @@ def _canvas(seed: bytes, size: tuple[int, int]) -> Any:
         fill = _colour(rng.random(), 0.6, 0.9) + (rng.randint(90, 160),)
         box = (x - r, y - r, x + r, y + r)
         (pen.ellipse if rng.random() < 0.6 else pen.rectangle)(box, fill=fill)
+    if transparent:
+        return shapes
     return Image.alpha_composite(canvas, shapes)
 
 
@@ -227,10 +293,14 @@ def _overlay(size: tuple[int, int], model: str, text: str) -> Any:
     return layer
 
 
-def _picture(seed: bytes, model: str, text: str, size: tuple[int, int]) -> Any:
+def _picture(seed: bytes, model: str, text: str, size: tuple[int, int], transparent: bool = False) -> Any:
+    """The prompt over coloured shapes on a gradient; with ``transparent`` the gradient is left
+    out and the picture keeps its alpha (``background: transparent``)."""
     from PIL import Image
 
-    return Image.alpha_composite(_canvas(seed, size), _overlay(size, model, text)).convert("RGB")
+    layer = _canvas(seed, size, transparent)
+    picture = Image.alpha_composite(layer, _overlay(size, model, text))
+    return picture if transparent else picture.convert("RGB")
 
 
 def _wrap(text: str, font: Any, width: float, max_lines: int) -> list[str]:
@@ -263,9 +333,9 @@ def _colour(hue: float, saturation: float, value: float) -> tuple[int, int, int]
     return round(r * 255), round(g * 255), round(b * 255)
 
 
-def _png(picture: Any) -> bytes:
+def _png(picture: Any, level: int = 6) -> bytes:
     out = io.BytesIO()
-    picture.save(out, format="PNG")
+    picture.save(out, format="PNG", compress_level=level)
     return out.getvalue()
 
 
@@ -304,14 +374,38 @@ def _video(
     return {"video": _h264(frames, size), "first_frame": _png(frames[0])}
 
 
-def _h264(frames: list, size: tuple[int, int]) -> bytes:
-    """Pipe raw RGB frames to ffmpeg for an MP4 that browsers play (H.264, yuv420p, faststart)."""
+def _full_video(seed: bytes, model: str, text: str, input: dict) -> dict[str, bytes]:
+    """The same picture as ``_video``, at the asked size and duration: ffmpeg moves the layers."""
+    from PIL import Image, ImageDraw
+
+    size = video_size(input)
+    w, h = size
+    radius = min(w, h) // 8
+    accent = _colour(seed[0] / 255 + 0.5, 0.8, 1.0)
+    ball = Image.new("RGBA", (2 * radius, 2 * radius))
+    ImageDraw.Draw(ball).ellipse((0, 0, 2 * radius - 1, 2 * radius - 1), fill=accent)
+    layers = {
+        "background": _canvas(seed, size).convert("RGB"),
+        "ball": ball,
+        "bar": Image.new("RGBA", (w, max(3, h // 240)), accent),
+        "text": _overlay(size, model, text),
+    }
+    video, first = encode_video(_ffmpeg(), layers, size, video_seconds(input), seed)
+    return {"video": video, "first_frame": first}
+
+
+def _ffmpeg() -> str:
     import imageio_ffmpeg
 
     try:
-        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError as exc:  # its binary is missing for this platform, and no ffmpeg elsewhere
         raise FileNotFoundError(str(exc)) from exc
+
+
+def _h264(frames: list, size: tuple[int, int]) -> bytes:
+    """Pipe raw RGB frames to ffmpeg for an MP4 that browsers play (H.264, yuv420p, faststart)."""
+    ffmpeg = _ffmpeg()
     w, h = size
     with tempfile.TemporaryDirectory(prefix="hiapi-sandbox-") as tmp:
         out = Path(tmp) / "clip.mp4"  # +faststart rewrites the file, so it cannot be a pipe

@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
 from .api import SandboxApi
+from .detail import default_detail
 from .faults import STATUS_FAULTS, Fault, FaultPlan, Faults
 from .media import extra_note
 from .wire import ApiError, Request, Response
@@ -51,7 +52,11 @@ class SandboxServer:
         public_url: str | None = None,
         idle_timeout: float = 10.0,
         max_body_bytes: int = 64 * 2**20,
+        detail: str | None = None,
     ) -> None:
+        """``detail``: ``"full"`` draws media at the sizes and durations asked for, about as heavy
+        as real ones; ``"fast"`` draws small stand-ins (fast tests). Default:
+        ``HIAPI_SANDBOX_DETAIL``, else full."""
         if not (math.isfinite(idle_timeout) and idle_timeout > 0):
             raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
         if not max_body_bytes > 0:
@@ -71,6 +76,7 @@ class SandboxServer:
             balance=balance,
             url_ttl=url_ttl,
             plan=self._plan,
+            detail=default_detail() if detail is None else detail,
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
