@@ -126,7 +126,7 @@ def start(
         request, variant=variant, fresh=fresh, cost=estimate_cost(request.model, dict(request.input))
     )
     if show:
-        show_job(job, embed_limit=int(session.settings.embed_limit))
+        show_job(job, embed_limit=int(session.settings.embed_limit), embed=session.settings.embed)
     generation = Generation(job)
     if wait:
         settle([generation])
@@ -217,7 +217,7 @@ def watch(task_id: str) -> Generation:
     session.require_key()
     _loop.run_sync(session.client.tasks.retrieve(task_id))
     job = session.attach(task_id)
-    show_job(job, embed_limit=int(session.settings.embed_limit))
+    show_job(job, embed_limit=int(session.settings.embed_limit), embed=session.settings.embed)
     return Generation(job)
 
 

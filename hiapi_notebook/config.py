@@ -26,6 +26,9 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "embed_limit": (0, 2**30, True),
     "max_output_mb": (0.001, 10**6, False),
 }
+# What a saved notebook holds of each result: previews linked to the local copies (light),
+# the originals themselves (self-contained, heavy) or nothing (links to the local copies).
+EMBED_MODES = ("preview", "full", "none")
 _ENV_NUMBERS = {"poll_interval": "HIAPI_POLL_INTERVAL", "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL"}
 
 
@@ -61,7 +64,8 @@ class Settings:
     timeout: float | None = 600.0  # how long a cell waits for one task (None: no limit)
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
-    embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
+    embed: str = "preview"  # see EMBED_MODES
+    embed_limit: int = 20 * 2**20  # with embed=full, media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
     journal: bool = True  # record, cache and keep local copies
@@ -127,6 +131,8 @@ def _problem(s: Settings) -> str | None:
             return f"{name} must be a non-empty string or none, not {value!r}"[:200]
     if not isinstance(s.outputs_dir, str) or not s.outputs_dir.strip():
         return f"outputs_dir must be a folder name, not {s.outputs_dir!r}"[:200]
+    if s.embed not in EMBED_MODES:
+        return f"embed takes {', '.join(EMBED_MODES)}, not {s.embed!r}"[:200]
     if not isinstance(s.journal, bool):
         return f"journal takes true or false, not {s.journal!r}"[:200]
     if s.base_url is not None:
@@ -141,6 +147,8 @@ def _problem(s: Settings) -> str | None:
 def _coerce(key: str, value: Any, current: Any) -> Any:
     if not isinstance(value, str):
         return value
+    if key == "embed":  # "none" is one of its words, not "no value"
+        return value.strip().lower()
     if value.lower() in ("none", "null", ""):
         return None
     if isinstance(current, bool) or key == "journal":

@@ -112,8 +112,15 @@ class Generation:
 
     @property
     def embed_limit(self) -> int:
-        """Media up to this size go into the saved notebook whole (``%hiapi config embed_limit=``)."""
+        """With ``embed="full"``, media up to this size go into the saved notebook whole
+        (``%hiapi config embed_limit=``)."""
         return int(get_session().settings.embed_limit)
+
+    @property
+    def embed(self) -> str:
+        """What the saved notebook keeps of the media: ``preview`` (linked to the local
+        copies), ``full`` or ``none`` (``%hiapi config embed=``)."""
+        return str(get_session().settings.embed)
 
     def _ipython_display_(self) -> None:
         """Shown in a cell: the result once done; while it runs, a live bar that follows it
@@ -121,14 +128,14 @@ class Generation:
         from IPython.display import display
 
         if not self._job.done and use_widgets():
-            show_job(self._job, embed_limit=self.embed_limit)
+            show_job(self._job, embed_limit=self.embed_limit, embed=self.embed)
             return
         data, metadata = self._repr_mimebundle_()
         display(data, metadata=metadata, raw=True)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._job.done:
-            bundle = media_bundle(self._job, embed_limit=self.embed_limit)
+            bundle = media_bundle(self._job, embed_limit=self.embed_limit, embed=self.embed)
             if bundle is not None:
                 return bundle
         return status_bundle(self._job), {}

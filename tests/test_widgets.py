@@ -8,11 +8,13 @@ sandbox's ``last_inputs``.
 from __future__ import annotations
 
 import html
+import io
 import re
 import time
 
 import ipywidgets as w
 import pytest
+from PIL import Image
 
 import hiapi_notebook as h
 from hiapi_notebook.form import PromptForm
@@ -24,6 +26,7 @@ from hiapi_notebook.views.grid import ComparisonGrid
 IMAGE = "gpt-image-2/text-to-image"
 GPT_SHOWN = {"aspect_ratio": "auto", "resolution": "1K", "size": "auto"}  # what its controls show at first
 PNG = b"\x89PNG"
+JPEG = b"\xff\xd8\xff"
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +112,15 @@ def test_generate_clicks_submit_in_the_background_and_fill_the_history(session, 
     assert sent(sandbox, before) == [expected, expected]
     assert len(results) == 2 and all(g.status == "success" for g in results)
     assert len({g.task_id for g in results}) == 2
-    # the history: newest first, each row ending with its image as widget bytes
+    # the history: newest first, each row ending with its image as widget bytes, at the size
+    # the row shows it (twice its width, for sharp screens): never the whole original
     assert [r.generation for r in form.rows] == list(reversed(form.generations))
     assert list(form.history.children) == [r.widget for r in form.rows]
     for row in form.rows:
-        assert bytes(row.media.value).startswith(PNG) and row.media.layout.display == ""
+        shown = bytes(row.media.value)
+        assert shown.startswith((PNG, JPEG)) and row.media.layout.display == ""
+        assert row.media.format == ("png" if shown.startswith(PNG) else "jpeg")
+        assert max(Image.open(io.BytesIO(shown)).size) <= 2 * form.thumb
         assert "success" in row.status.state.value and "download" in row.links.value
     assert "running" not in form.status_label.value
 

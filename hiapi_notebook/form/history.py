@@ -9,7 +9,7 @@ from typing import Any
 
 from ..runtime import Job
 from ..views.gallery import Gallery
-from ..views.render import CARD_STYLE, card_media, primary_output
+from ..views.render import CARD_STYLE, card_media, embed_mode, primary_output
 from ..views.status import LiveStatus, StatusBar
 
 # --- one submission in the history ---------------------------------------------------------
@@ -75,14 +75,23 @@ class HistoryRow(LiveStatus):
         job = self.job
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
+        embed = embed_mode(getattr(self.generation, "embed", None))
         shown = primary_output(job, self.kind, self.embed_limit)
-        if shown is not None:
-            self.media.format = shown.mime.split("/", 1)[1] if "/" in shown.mime else shown.mime
-            self.media.value = shown.data
+        # An image goes to the front end at the size it is shown (a 4K original would
+        # be megabytes of widget traffic); a clip or a sound whole, up to the embed limit.
+        small = shown.preview(2 * self.thumb) if shown is not None and shown.kind == "image" else None
+        mime, data = ("", None)
+        if small is not None:
+            mime, data = small.mime, small.data
+        elif shown is not None:
+            mime, data = shown.mime, shown.data()
+        if data is not None:
+            self.media.format = mime.split("/", 1)[1] if "/" in mime else mime
+            self.media.value = data
             self.media.layout.display = ""
-        items, links = card_media(job, thumb=self.thumb, embed_limit=self.embed_limit)
+        items, links = card_media(job, thumb=self.thumb, embed_limit=self.embed_limit, embed=embed)
         extra = ""
-        if shown is None:  # not the kind expected (or too big for widget state): static HTML
+        if data is None:  # not the kind expected (or too big for widget state): static HTML
             extra = CARD_STYLE + f'<div style="display:flex;gap:6px;flex-wrap:wrap">{items}</div>'
         self.links.value = extra + (
             '<div style="font-size:11px">' + " · ".join(links) + "</div>" if links else ""

@@ -194,7 +194,13 @@ class HiAPIMagics(Magics):
         records = _journal().history(args.limit, text=args.text, model=args.model, status=args.status)
         shown = [f"“{args.text}”" if args.text else "", args.model, args.status]
         title = " · ".join(p for p in shown if p)
-        return HistoryView(records, title=f"history: {title}" if title else "")
+        settings = get_session().settings
+        return HistoryView(
+            records,
+            title=f"history: {title}" if title else "",
+            embed=settings.embed,
+            embed_limit=int(settings.embed_limit),
+        )
 
     def handle_export(self, args: ExportArgs) -> None:
         journal = _journal()

@@ -1,9 +1,8 @@
 """``Gallery``: many results at once, as static HTML that fills in as tasks finish.
 
 A responsive grid of cards (``render.card_html``): one small thumbnail each, the
-full size only on a click, in a lightbox made of a ``<details>`` element (no
-script); where a front end strips the styling, the full image opens below its
-thumbnail. ``LiveHTML`` keeps it current after the cell has returned.
+full size only on a click, in a popover (no script). ``LiveHTML`` keeps it current
+after the cell has returned.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 from ..runtime import Gate, Job
 from .live import LiveHTML
-from .render import CARD_STYLE, EMBED_LIMIT, THUMB, card_html, card_text, job_of
+from .render import CARD_STYLE, EMBED_LIMIT, THUMB, card_html, card_text, embed_mode, job_of
 from .text import esc
 
 
@@ -25,14 +24,24 @@ def embed_limit_of(item: Any, given: int | None) -> int:
     return int(getattr(item, "embed_limit", None) or EMBED_LIMIT)
 
 
+def embed_of(item: Any, given: str | bool | None) -> str:
+    """What to embed (``preview``, ``full``, ``none``): as a caller said, else the item's own
+    (a ``Generation`` carries its session's ``embed`` setting), else previews."""
+    if given is not None:
+        return embed_mode(given)
+    return embed_mode(getattr(item, "embed", None))
+
+
 class Gallery(LiveHTML):
     """A responsive grid of results with captions, click to enlarge and download links.
 
     ``Gallery(generations, columns=None, thumb=192)``: ``columns`` fixes the
     number of columns (else as many ``thumb``-px columns as fit). Displaying it
     shows live status for running items; ``add()`` appends more. Thumbnails are
-    embedded; full size comes from the local copy beside the notebook when there
-    is one (``embed=True`` embeds it too, for a self-contained notebook).
+    embedded; a click shows the original from the local copy beside the notebook
+    (``embed="full"`` embeds the originals too, for a self-contained notebook;
+    ``embed="none"`` embeds nothing). By default each item follows its session's
+    ``embed`` setting.
     """
 
     def __init__(
@@ -44,7 +53,7 @@ class Gallery(LiveHTML):
         embed_limit: int | None = None,
         title: str | None = None,
         newest_first: bool = False,
-        embed: bool = False,
+        embed: str | bool | None = None,
     ) -> None:
         super().__init__()
         self.generations = list(generations)
@@ -79,7 +88,10 @@ class Gallery(LiveHTML):
         )
         cards = "".join(
             card_html(
-                job_of(g), thumb=self.thumb, embed_limit=embed_limit_of(g, self.embed_limit), embed=self.embed
+                job_of(g),
+                thumb=self.thumb,
+                embed_limit=embed_limit_of(g, self.embed_limit),
+                embed=embed_of(g, self.embed),
             )
             for g in self._ordered()
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..runtime import Job
 from .frontend import use_widgets
-from .gallery import embed_limit_of
+from .gallery import embed_limit_of, embed_of
 from .live import LiveHTML
 from .render import CARD_STYLE, THUMB, card_html, card_text, job_of
 from .text import esc, excerpt
@@ -50,7 +50,7 @@ class ComparisonGrid(LiveHTML):
         thumb: int = THUMB,
         embed_limit: int | None = None,
         title: str | None = None,
-        embed: bool = False,
+        embed: str | bool | None = None,
     ) -> None:
         super().__init__()
         self.entries = [(tuple(c), g) for c, g in entries]
@@ -176,7 +176,7 @@ class ComparisonGrid(LiveHTML):
                             job_of(g),
                             thumb=w,
                             embed_limit=embed_limit_of(g, self.embed_limit),
-                            embed=self.embed,
+                            embed=embed_of(g, self.embed),
                             caption="short",
                         )
                         + "</div>"

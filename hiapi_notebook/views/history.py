@@ -8,19 +8,15 @@ output area, so a saved notebook keeps it; terminals get an aligned text table.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from ..journal import Record
-from .render import CARD_STYLE, local_path_of, sniff, zoom_html
+from ..recorder import files_from_record
+from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
 from .text import COLOURS, STYLE, esc, excerpt
-from .thumbs import thumbnail_uri
 
 THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
-READ_LIMIT = 32 * 2**20  # a local copy larger than this gets no thumbnail
 _STILL_TYPES = ("image", "first_frame", "thumbnail", "last_frame")
 
 ROW_STYLE = """<style>
@@ -55,38 +51,41 @@ def _colour(status: str) -> str:
 class HistoryView:
     """``HistoryView(records)``: newest first, as ``Journal.history`` gives them."""
 
-    def __init__(self, records: Sequence[Record], *, title: str = "", now: float | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[Record],
+        *,
+        title: str = "",
+        now: float | None = None,
+        embed: str = "preview",
+        embed_limit: int = EMBED_LIMIT,
+    ) -> None:
         self.records = list(records)
         self.title = title
         self.now = time.time() if now is None else now
+        self.embed = embed_mode(embed)
+        self.embed_limit = embed_limit
 
     # --- one row ---------------------------------------------------------------------------
-    def _still(self, rec: Record) -> tuple[Path, dict[str, Any]] | None:
-        """The local copy to show small: the image, or a video's first frame."""
-        for entry in rec.files:
-            path = Path(entry["path"]) if entry.get("path") else None
-            if path is None or entry.get("type") not in _STILL_TYPES or not path.is_file():
-                continue
-            if path.stat().st_size <= READ_LIMIT:
-                return path, entry
-        return None
-
     def _thumb_html(self, rec: Record) -> str:
-        still = self._still(rec)
+        """The result, small; a click shows it whole (or plays the clip), as ``embed`` says."""
+        files = [Shown.of(f, self.embed_limit) for f in files_from_record(rec)]
+        still = next(
+            (s for s in files if s.file.type in _STILL_TYPES and s.kind == "image" and s.kept),
+            None,
+        )
         if still is None:
             mark = {"success": "·", "pending": "…"}.get(rec.status, "×" if rec.status == "fail" else "…")
             return f'<div class="hiapi-journal-thumb" title="no local copy">{mark}</div>'
-        path, entry = still
-        data = path.read_bytes()
-        small = thumbnail_uri(("history", rec.id, entry.get("index")), data, THUMB * 2)
-        if small is None:  # already small, or no Pillow: the original is its own thumbnail
-            small = f"data:{sniff(data, entry.get('content_type'))};base64,{_b64(data)}"
-        full = local_path_of(path) or small
-        video = next((f for f in rec.files if f.get("type") == "video" and f.get("path")), None)
-        inside = f'<img src="{esc(full)}" alt="{esc(rec.model)}">'
-        clip = local_path_of(Path(video["path"])) if video is not None else None
+        small, _ = still_source(still, self.embed, THUMB * 2)
+        full = open_source(still, self.embed) or small
+        inside = f'<img src="{esc(full)}" loading="lazy" alt="{esc(rec.model)}">'
+        video = next((s for s in files if s.kind == "video" and s.kept), None)
+        clip = open_source(video, self.embed) if video is not None else None
         if clip:
-            inside = f'<video controls playsinline src="{esc(clip)}" poster="{esc(full)}"></video>'
+            inside = (
+                f'<video controls playsinline src="{esc(clip)}" preload="none" poster="{esc(full)}"></video>'
+            )
         caption = esc(
             " · ".join(p for p in (rec.model, excerpt(rec.prompt or "", 300), rec.task_id or "") if p)
         )
@@ -144,10 +143,6 @@ class HistoryView:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 __all__ = ["HistoryView"]

@@ -1,14 +1,20 @@
 """The one renderer: a job's results and status as HTML or a mime bundle.
 
 Every view draws through here: the cell (``media_bundle``, ``status_bundle``),
-``Generation``'s display, gallery and grid cards (``card_html``) and the prompt
-form's history rows (``primary_output``). What stays in a saved notebook is
-plain output that needs no kernel and no widget state (GitHub, nbviewer, a
-reopened notebook): one image as ``image/png``/``image/jpeg``, anything else as
-one HTML block with media embedded as data URIs up to ``embed_limit``, beyond
-which they come from the local copy beside the notebook or the URL.
+``Generation``'s display, gallery and grid cards (``card_html``), the prompt form's
+history and ``%hiapi history`` (``Shown``, ``still_source``, ``open_source``). What stays
+in a saved notebook is plain output that needs no kernel and no widget state (GitHub,
+nbviewer, a reopened notebook), and how much of each result it holds is one rule,
+``embed`` (``%hiapi config embed=``):
 
-Settings arrive as arguments (``embed_limit``); this module reads no globals.
+- ``preview`` (the default): each image as a preview sized for where it is shown (sharp on
+  a 2x screen), linked to the original's local copy beside the notebook (else its URL); a
+  video as its poster, playing from the local copy (else the URL, while it lives). A sweep
+  of 4K images stays a few hundred KB.
+- ``full``: the originals themselves, up to ``embed_limit`` each: self-contained and heavy.
+- ``none``: nothing embedded; media come from the local copies (or the URLs).
+
+Settings arrive as arguments (``embed``, ``embed_limit``); this module reads no globals.
 """
 
 from __future__ import annotations
@@ -17,13 +23,20 @@ import base64
 import itertools
 import json
 import mimetypes
-import os
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ..config import EMBED_MODES
 from ..runtime import Job, OutputFile
+from .preview import Preview
+from .shown import (
+    EMBED_LIMIT,
+    Shown,
+    file_size_text,
+    local_path,
+    safe_href,
+    size_of,
+)
 from .text import (
     COLOURS,
     elapsed_text,
@@ -36,18 +49,10 @@ from .text import (
     status_line,
     style_of,
 )
-from .thumbs import thumbnail_uri
 
-DISPLAY_WIDTH = 512  # an image in the cell
+DISPLAY_WIDTH = 512  # CSS pixels: the box an image or a video of the cell fits in
 THUMB = 192  # an item of a gallery or grid
-EMBED_LIMIT = 20 * 2**20
 POSTER_TYPES = ("first_frame", "thumbnail")
-_SNIFF = (
-    (b"\x89PNG", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"RIFF", "image/webp"),
-)
 
 # One scoped style block per output. A thumbnail opens its full size in a popover
 # (native: a click outside or Escape closes it, no script). Where a front end strips
@@ -70,93 +75,48 @@ CARD_STYLE = """<style>
 _zoom_ids = itertools.count(1)
 
 
-# --- reading an output ----------------------------------------------------------------------
+def embed_mode(embed: str | bool | None) -> str:
+    """One of ``EMBED_MODES``; ``True`` (the old ``embed=True``) means full, None the default."""
+    if embed is True:
+        return "full"
+    if embed is None or embed is False:
+        return "preview"
+    if embed not in EMBED_MODES:
+        raise ValueError(f"embed takes {', '.join(EMBED_MODES)}, not {embed!r}")
+    return embed
 
 
-def sniff(data: bytes, declared: str | None) -> str:
-    """The media type the bytes say they are, else the one declared."""
-    for magic, mime in _SNIFF:
-        if data.startswith(magic):
-            if mime == "image/webp" and data[8:12] != b"WEBP":
-                break  # RIFF is also WAV
-            return mime
-    if data[4:8] == b"ftyp":
-        return "video/mp4"
-    return declared or "application/octet-stream"
+# --- the rule -------------------------------------------------------------------------------
 
 
-def read_within(file: OutputFile, limit: int) -> bytes | None:
-    """The bytes of an output small enough to embed; a bigger one is not read at all
-    (a video can be gigabytes), and is shown from its local copy or URL instead."""
-    size = file.size
-    if size is None and file.path is not None and file.path.exists():
-        size = file.path.stat().st_size
-    if size is not None and size > limit:
-        return None
-    return file.read()
+def still_source(s: Shown, embed: str, px: int) -> tuple[str, Preview | None]:
+    """What an ``<img>`` of ``s`` shows, ``px`` pixels on its long side (a result, a thumbnail,
+    a poster): the preview (``preview``, ``full``), else the original embedded (``full``),
+    else the original's local copy or URL (and ``none`` always that)."""
+    if embed != "none":
+        small = s.preview(px)
+        if small is not None:
+            return small.uri, small
+        inside = s.embedded() if embed == "full" else None
+        if inside is not None:
+            return inside, None
+    return s.link() or "#", None
 
 
-def kind_of(file: OutputFile, mime: str) -> str:
-    """image, video or audio: what tag shows it."""
-    if mime.startswith("video/") or file.type == "video":
-        return "video"
-    if mime.startswith("audio/") or file.type == "audio":
-        return "audio"
-    return "image"
-
-
-def safe_href(url: str) -> str:
-    """Server-sent URLs become links only when they are http(s) (never javascript:)."""
-    return url if url.startswith(("http://", "https://")) else "#"
-
-
-def local_path(file: OutputFile) -> str | None:
-    """An output's local copy as a path relative to the notebook's folder (see ``local_path_of``)."""
-    return local_path_of(file.path)
-
-
-def local_path_of(path: Path | None) -> str | None:
-    """A file as a path relative to the notebook's folder, which front ends resolve;
-    None when there is none or it lies outside that folder."""
-    if path is None or not path.exists():
-        return None
-    try:
-        path.resolve().relative_to(os.getcwd())
-    except ValueError:
-        return None
-    return os.path.relpath(path)
-
-
-@dataclass(frozen=True)
-class Shown:
-    """One output as it will be drawn: its bytes (when small enough), type and kind."""
-
-    file: OutputFile
-    data: bytes | None
-    mime: str
-    kind: str
-
-    def source(self, embed_limit: int) -> str:
-        """Embedded up to ``embed_limit``, else the local copy beside the notebook, else the URL."""
-        if self.data is not None and len(self.data) <= embed_limit:
-            return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
-        return local_path(self.file) or safe_href(self.file.url)
-
-    def full_source(self, embed_limit: int, embed: bool) -> str:
-        """Full size for a card: the local copy (nothing big goes into the output) unless
-        ``embed`` asks for a self-contained notebook, else as ``source``."""
-        local = None if embed else local_path(self.file)
-        return local or self.source(embed_limit)
+def open_source(s: Shown, embed: str) -> str | None:
+    """What a click opens or a player plays: the original embedded (``full``, up to the embed
+    limit), else its local copy, else its URL while it lives."""
+    if embed == "full":
+        inside = s.embedded()
+        if inside is not None:
+            return inside
+    return s.link()
 
 
 def shown_outputs(job: Job, embed_limit: int) -> tuple[list[Shown], Shown | None]:
     """(the outputs to draw, the poster of the video among them if any). A first frame
     or thumbnail beside a video becomes its poster rather than an item of its own."""
-    shown = []
-    for f in job.files:
-        data = read_within(f, embed_limit)
-        mime = sniff(data, f.content_type) if data else (f.content_type or "")
-        shown.append(Shown(f, data, mime, kind_of(f, mime)))
+    shown = [Shown.of(f, embed_limit) for f in job.files]
     poster = next((s for s in shown if s.file.type in POSTER_TYPES), None)
     if poster is None or not any(s.kind == "video" for s in shown):
         return shown, None
@@ -164,16 +124,12 @@ def shown_outputs(job: Job, embed_limit: int) -> tuple[list[Shown], Shown | None
 
 
 def primary_output(job: Job, kind: str, embed_limit: int) -> Shown | None:
-    """The main output of ``kind`` with its bytes (a history row's image or clip):
+    """The main output of ``kind`` that is here (a history row's image or clip):
     side outputs (frames, thumbnails) only when nothing else is there."""
     shown, _poster = shown_outputs(job, embed_limit)
     side = len(shown) > 1
     for s in shown:
-        if (
-            s.data is not None
-            and s.kind == kind
-            and not (side and s.file.type in POSTER_TYPES + ("last_frame",))
-        ):
+        if s.kept and s.kind == kind and not (side and s.file.type in POSTER_TYPES + ("last_frame",)):
             return s
     return None
 
@@ -195,6 +151,38 @@ def video_tag(src: str, poster: str | None, width: int, *, preload: str) -> str:
     return (
         f'<video controls muted loop playsinline preload="{preload}"{poster_attr} src="{esc(src)}" '
         f'style="width:100%;max-width:{width}px;display:block"></video>'
+    )
+
+
+def img_tag(src: str, alt: str, *, width: int, shown: Preview | None = None, lazy: bool = False) -> str:
+    """An image at most ``width`` CSS pixels wide (its preview's own size when known, so the
+    page does not jump while it loads)."""
+    size = ""
+    if shown is not None:
+        w, h = shown.css_size(width)
+        size = f' width="{w}" height="{h}"'
+    loading = ' loading="lazy"' if lazy else ""
+    return (
+        f'<img src="{esc(src)}"{loading} alt="{esc(alt)}"{size} '
+        f'style="max-width:min(100%,{width}px);height:auto;display:block">'
+    )
+
+
+def original_note(s: Shown, shown: Preview | None, href: str | None) -> str:
+    """One short line under a preview: what the original is, and a link that opens it."""
+    bits = []
+    if shown is not None:
+        bits.append(f"{shown.original[0]}×{shown.original[1]}")
+    bits.append(s.mime.split("/")[-1].upper())
+    size = file_size_text(size_of(s.file))
+    if size:
+        bits.append(size)
+    text = esc(" · ".join(bits))
+    if href:
+        text += f' · <a href="{esc(href)}" target="_blank" title="{esc(href)}">open the original</a>'
+    return (
+        '<div class="hiapi-original-note" style="font-size:11px;line-height:1.4;margin-top:2px;'
+        f'color:var(--jp-content-font-color2,#666)">{text}</div>'
     )
 
 
@@ -223,38 +211,68 @@ def bar_html(job: Job, width: str, height: int = 8) -> str:
 # --- the cell -------------------------------------------------------------------------------
 
 
+def media_item(s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_WIDTH) -> str:
+    """One output in the cell, as the ``embed`` rule says (see the module's docstring)."""
+    if not s.kept and s.kind == "image" and s.file.problem:
+        return missing_link(s.file)
+    href = open_source(s, embed)
+    if s.kind == "video":
+        cover = still_source(poster, embed, 2 * width) if poster is not None and poster.kept else None
+        width = cover[1].css_size(width)[0] if cover and cover[1] else width
+        if href is None:
+            return missing_link(s.file)
+        tag = video_tag(href, cover[0] if cover else None, width, preload="metadata")
+        note = original_note(s, cover[1] if cover else None, None if embed == "full" else href)
+        return f'<div class="hiapi-result">{tag}{note}</div>'
+    if s.kind == "audio":
+        return audio_tag(href) if href else missing_link(s.file)
+    if embed == "full":
+        src, shown = s.embedded() or s.link() or "#", None
+    else:
+        src, shown = still_source(s, embed, 2 * width)
+    img = img_tag(src, s.file.type, width=width, shown=shown, lazy=embed == "none")
+    if embed == "full" or not href:
+        return img
+    title = "open the original" + (f" ({shown.original[0]}×{shown.original[1]})" if shown else "")
+    return (
+        f'<div class="hiapi-result"><a class="hiapi-original" href="{esc(href)}" target="_blank" '
+        f'title="{esc(title)}" style="display:inline-block">{img}</a>{original_note(s, shown, href)}</div>'
+    )
+
+
 def media_bundle(
-    job: Job, *, embed_limit: int = EMBED_LIMIT, width: int = DISPLAY_WIDTH
+    job: Job, *, embed_limit: int = EMBED_LIMIT, width: int = DISPLAY_WIDTH, embed: str | bool = "preview"
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(data, metadata) for the job's outputs in the cell, or None when there is nothing."""
-    shown, poster = shown_outputs(job, embed_limit)
+    """(data, metadata) for the job's outputs in the cell, or None when there is nothing.
+
+    One image alone also goes out as a plain ``image/*`` output (its preview, or with
+    ``embed="full"`` the original), for a front end that does not show HTML."""
     if not job.files:
         return None
+    embed = embed_mode(embed)
+    shown, poster = shown_outputs(job, embed_limit)
     text = "\n".join(f"{f.type}: {f.path or f.url}" for f in job.files)
-    if len(job.files) == 1 and shown[0].data is not None and shown[0].mime in ("image/png", "image/jpeg"):
+    if len(job.files) == 1 and shown[0].kind == "image" and embed != "none":
         one = shown[0]
-        return (
-            {one.mime: base64.b64encode(one.data).decode(), "text/plain": text},
-            {one.mime: {"width": width}},
-        )
-    items = []
-    for s in shown:
-        if s.kind == "video":
-            items.append(
-                video_tag(
-                    s.source(embed_limit),
-                    poster.source(embed_limit) if poster and poster.data else None,
-                    width,
-                    preload="metadata",
+        if embed == "full":
+            data = one.data()
+            if data is not None and one.mime in ("image/png", "image/jpeg"):
+                return (
+                    {one.mime: base64.b64encode(data).decode(), "text/plain": text},
+                    {one.mime: {"width": width}},
                 )
-            )
-        elif s.kind == "audio":
-            items.append(audio_tag(s.source(embed_limit)))
-        elif s.data is None and s.file.problem:
-            items.append(missing_link(s.file))
         else:
-            src = esc(s.source(embed_limit))
-            items.append(f'<img src="{src}" alt="{esc(s.file.type)}" style="max-width:{width}px">')
+            small = one.preview(2 * width)
+            if small is not None and small.mime in ("image/png", "image/jpeg"):
+                return (
+                    {
+                        "text/html": media_item(one, None, embed, width),
+                        small.mime: base64.b64encode(small.data).decode(),
+                        "text/plain": text,
+                    },
+                    {small.mime: {"width": small.css_size(width)[0]}},
+                )
+    items = [media_item(s, poster, embed, width) for s in shown]
     html = (
         '<div class="hiapi-media" style="display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start">'
         + "".join(items)
@@ -301,11 +319,6 @@ def failure_html(job: Job, width: int) -> str:
     )
 
 
-def _thumb(job: Job, s: Shown, px: int, embed_limit: int) -> str:
-    assert s.data is not None
-    return thumbnail_uri((job.local_id, s.file.index), s.data, px) or s.source(embed_limit)
-
-
 def zoom_html(small: str, full_html: str, caption_html: str, *, alt: str, width: int) -> str:
     """A thumbnail that opens ``full_html`` (with ``caption_html`` under it) over the page on a
     click; a click beside it or Escape closes it."""
@@ -338,32 +351,33 @@ def details_text(job: Job) -> str:
 
 
 def card_media(
-    job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT, embed: bool = False
+    job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT, embed: str | bool = "preview"
 ) -> tuple[str, list[str]]:
-    """(the media of a finished job as thumbnails that enlarge on a click, its download links)."""
+    """(the media of a finished job as thumbnails that enlarge on a click, its download links).
+    The thumbnail is drawn at twice ``thumb`` pixels; what the click shows follows ``embed``."""
+    embed = embed_mode(embed)
     shown, poster = shown_outputs(job, embed_limit)
     items, links = [], []
     for s in shown:
-        if s.data is None:
+        if not s.kept:
             items.append(missing_link(s.file))
             continue
-        full = s.full_source(embed_limit, embed)
+        full = open_source(s, embed) or "#"
         link = (
             f'<a href="{esc(local_path(s.file) or full)}" download="{esc(file_name(job, s))}" '
             f'target="_blank">download {esc(s.file.type)}</a>'
         )
         links.append(link)
         if s.kind == "video":
-            cover = _thumb(job, poster, thumb * 2, embed_limit) if poster and poster.data else None
+            cover = still_source(poster, embed, thumb * 2)[0] if poster is not None and poster.kept else None
             items.append(video_tag(full, cover, thumb, preload="none"))
         elif s.kind == "audio":
             items.append(audio_tag(full, thumb))
         else:
             caption = f"{esc(details_text(job))} · {link}"
-            big = f'<img src="{esc(full)}" alt="{esc(s.file.type)} (full size)">'
-            items.append(
-                zoom_html(_thumb(job, s, thumb * 2, embed_limit), big, caption, alt=s.file.type, width=thumb)
-            )
+            big = f'<img src="{esc(full)}" loading="lazy" alt="{esc(s.file.type)} (full size)">'
+            small = still_source(s, embed, thumb * 2)[0]
+            items.append(zoom_html(small, big, caption, alt=s.file.type, width=thumb))
     return "".join(items), links
 
 
@@ -388,7 +402,7 @@ def card_html(
     embed_limit: int = EMBED_LIMIT,
     caption: bool | str = True,
     label: str | None = None,
-    embed: bool = False,
+    embed: str | bool = "preview",
 ) -> str:
     """One job as a card: live status, then its media (or its failure), and a caption of
     one short line: ``label`` or the model (``caption="short"``: only what the grid's labels
@@ -435,14 +449,15 @@ __all__ = [
     "EMBED_LIMIT",
     "THUMB",
     "Shown",
+    "embed_mode",
+    "open_source",
+    "still_source",
     "card_html",
     "card_media",
     "card_text",
     "job_of",
     "media_bundle",
     "primary_output",
-    "read_within",
     "shown_outputs",
-    "sniff",
     "status_bundle",
 ]

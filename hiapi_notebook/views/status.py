@@ -81,11 +81,12 @@ class LiveStatus:
 class TaskView(LiveStatus):
     """A status bar and a media slot, both display handles made in the cell."""
 
-    def __init__(self, job: Job, *, embed_limit: int = EMBED_LIMIT) -> None:
+    def __init__(self, job: Job, *, embed_limit: int = EMBED_LIMIT, embed: str = "preview") -> None:
         import ipywidgets as w
 
         super().__init__(job, StatusBar())
         self.embed_limit = embed_limit
+        self.embed = embed
         self.widget = w.VBox(
             [self.status.title, w.HBox([self.status.bar, self.status.state])], layout=w.Layout(margin="2px 0")
         )
@@ -107,7 +108,7 @@ class TaskView(LiveStatus):
 
     def on_end(self) -> None:
         """Swap the widget for its static twin and fill the media slot."""
-        bundle = media_bundle(self.job, embed_limit=self.embed_limit)
+        bundle = media_bundle(self.job, embed_limit=self.embed_limit, embed=self.embed)
         if bundle is not None and self.media_handle is not None:
             data, metadata = bundle
             self.media_handle.update(data, metadata=metadata, raw=True)
@@ -175,10 +176,10 @@ class TextTaskView:
         return lines
 
 
-def show_job(job: Job, *, embed_limit: int = EMBED_LIMIT) -> TaskView | TextTaskView:
+def show_job(job: Job, *, embed_limit: int = EMBED_LIMIT, embed: str = "preview") -> TaskView | TextTaskView:
     """Display a live view of ``job`` in the current cell; returns the view."""
     if use_widgets():
-        return TaskView(job, embed_limit=embed_limit).display()
+        return TaskView(job, embed_limit=embed_limit, embed=embed).display()
     return TextTaskView(job).display()
 
 
