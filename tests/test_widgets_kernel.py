@@ -9,11 +9,13 @@ form's history as widget state, after the click was handled and the kernel went 
 
 from __future__ import annotations
 
+import io
 import queue
 import time
 
 import pytest
 from kernel_harness import _backlog, display_updates
+from PIL import Image
 
 from hiapi_notebook.sandbox import SandboxServer
 
@@ -154,7 +156,9 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
         and ["value"] in m["content"]["data"].get("buffer_paths", [])
     )
     buffer = image["buffers"][image["content"]["data"]["buffer_paths"].index(["value"])]
-    assert bytes(buffer).startswith(b"\x89PNG")
+    # the picture at the size the row shows it (twice its 256 px, for sharp screens), not the original
+    assert bytes(buffer).startswith((b"\x89PNG", b"\xff\xd8\xff"))
+    assert 0 < max(Image.open(io.BytesIO(bytes(buffer))).size) <= 512
     states = [
         m["content"]["data"]["state"].get("value", "")
         for m in clicked + later
