@@ -124,6 +124,11 @@ class SandboxServer:
         return self.root_url + "/v1"
 
     @property
+    def detail(self) -> str:
+        """``full`` (media at the asked sizes) or ``fast`` (small stand-ins)."""
+        return self._api.media_detail
+
+    @property
     def task_count(self) -> int:
         """Distinct tasks created; idempotent replays do not count."""
         return self._api.store.task_count
