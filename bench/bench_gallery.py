@@ -22,12 +22,12 @@ from hiapi_notebook.models import Request
 from hiapi_notebook.recorder import JournalStore  # noqa: E402
 from hiapi_notebook.runtime import Runtime  # noqa: E402
 from hiapi_notebook.sandbox import SandboxServer  # noqa: E402
-from hiapi_notebook.views import thumbs  # noqa: E402
+from hiapi_notebook.views import preview  # noqa: E402
 from hiapi_notebook.views.gallery import Gallery  # noqa: E402
 
 
 def main() -> None:
-    with SandboxServer(port=0, speed=50) as srv, tempfile.TemporaryDirectory() as folder:
+    with SandboxServer(port=0, speed=50, detail="fast") as srv, tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)  # the notebook's folder: local copies go beside it
         store = JournalStore(open_journal(Path(folder) / ".hiapi"), Path("hiapi-outputs"))
         runtime = Runtime(AsyncHiAPI(api_key="bench", base_url=srv.url, poll_interval=0.05), store)
@@ -41,7 +41,7 @@ def main() -> None:
         print(f"96 sandbox images, {full / 1024:.0f} KiB each on average")
         print("  items   first render   re-render   HTML size   HTML per item (vs full image)")
         for count in (12, 48, 96):
-            thumbs._CACHE.clear()
+            preview._CACHE.clear()
             view = Gallery(jobs[:count])
             t0 = time.perf_counter()
             html = view.render_html()

@@ -30,6 +30,7 @@ from hiapi_notebook.session import reset_session
 from hiapi_notebook.views import shown as shown_module
 from hiapi_notebook.views.gallery import Gallery
 from hiapi_notebook.views.history import HistoryView
+from hiapi_notebook.views.preview import box, preview
 from hiapi_notebook.views.render import card_html, media_bundle
 
 IMAGE = "gpt-image-2/text-to-image"
@@ -241,7 +242,28 @@ def test_galleries_grids_and_history_follow_the_session_setting(results):
     finally:
         session.configure(embed="preview")
     listed = HistoryView(session.journal.history(10))._repr_html_()
-    assert all(max(decoded(d).size) <= 112 for d in data_uris(listed)) and len(listed) < 60_000
+    # 56 px square crops (object-fit: cover), drawn with their shorter side at twice that
+    assert all(min(decoded(d).size) == 112 for d in data_uris(listed)) and len(listed) < 60_000
+
+
+@pytest.mark.parametrize(
+    ("size", "px", "fit", "most"),
+    [
+        ((3840, 2160), 1024, "contain", (1024, 1024)),  # a cell: within a 512 px square, at 2x
+        ((2160, 3840), 384, "width", (384, 1536)),  # a card: its column's width decides
+        ((3840, 2160), 112, "cover", (199, 112)),  # a square crop: the shorter side decides
+    ],
+)
+def test_a_preview_has_the_pixels_its_place_needs(size, px, fit, most):
+    assert box(size, px, fit) == most
+
+
+def test_a_tall_card_is_as_sharp_as_a_wide_one():
+    tall = Image.new("RGB", (2160, 3840), "teal")
+    out = io.BytesIO()
+    tall.save(out, format="PNG")
+    made = preview(("tall card",), out.getvalue, 384, "width")
+    assert (made.width, made.height) == (384, 683)  # 192 px wide in the card: 2x
 
 
 def test_a_preview_is_made_once_however_often_a_view_is_drawn(results, monkeypatch):

@@ -79,7 +79,9 @@ class HistoryRow(LiveStatus):
         shown = primary_output(job, self.kind, self.embed_limit)
         # An image goes to the front end at the size it is shown (a 4K original would
         # be megabytes of widget traffic); a clip or a sound whole, up to the embed limit.
-        small = shown.preview(2 * self.thumb) if shown is not None and shown.kind == "image" else None
+        small = None
+        if shown is not None and shown.kind == "image":
+            small = shown.preview(2 * self.thumb, "width")
         mime, data = ("", None)
         if small is not None:
             mime, data = small.mime, small.data

@@ -77,7 +77,7 @@ class HistoryView:
         if still is None:
             mark = {"success": "·", "pending": "…"}.get(rec.status, "×" if rec.status == "fail" else "…")
             return f'<div class="hiapi-journal-thumb" title="no local copy">{mark}</div>'
-        small, _ = still_source(still, self.embed, THUMB * 2)
+        small, _ = still_source(still, self.embed, THUMB * 2, "cover")  # a square crop
         full = open_source(still, self.embed) or small
         inside = f'<img src="{esc(full)}" loading="lazy" alt="{esc(rec.model)}">'
         video = next((s for s in files if s.kind == "video" and s.kept), None)

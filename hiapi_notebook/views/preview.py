@@ -45,17 +45,34 @@ class Preview:
         return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def preview(key: Hashable, read: Callable[[], bytes | None], px: int) -> Preview | None:
-    """The image ``read()`` gives, at most ``px`` pixels on its long side; None when it is
-    not an image Pillow can read (or there is no Pillow, or no bytes). ``key`` names the
-    file (a repeat costs a dictionary lookup and ``read`` is not called)."""
-    full_key = (key, px)
+FITS = ("contain", "width", "cover")
+TALLEST = 4  # with fit="width", a preview is at most this many times as high as wide
+
+
+def box(size: tuple[int, int], px: int, fit: str) -> tuple[int, int]:
+    """The most pixels a preview of an image of ``size`` needs: shown within a ``px`` square
+    (``contain``), ``px`` wide (``width``: a card's column), or filling a ``px`` square
+    (``cover``: a cropped thumbnail, whose shorter side must be ``px``)."""
+    w, h = size
+    if fit == "width":
+        return px, px * TALLEST
+    if fit == "cover":
+        scale = px / min(w, h)
+        return max(px, round(w * scale)), max(px, round(h * scale))
+    return px, px
+
+
+def preview(key: Hashable, read: Callable[[], bytes | None], px: int, fit: str = "contain") -> Preview | None:
+    """The image ``read()`` gives, scaled to what ``px`` and ``fit`` ask for (see ``box``);
+    None when it is not an image Pillow can read (or there is no Pillow, or no bytes).
+    ``key`` names the file (a repeat costs a dictionary lookup and ``read`` is not called)."""
+    full_key = (key, px, fit)
     with _lock:
         if full_key in _CACHE:
             _CACHE.move_to_end(full_key)
             return _CACHE[full_key]
     data = read()
-    made = _make(data, px) if data else None
+    made = _make(data, px, fit) if data else None
     with _lock:
         _CACHE[full_key] = made
         while len(_CACHE) > _CACHE_SIZE:
@@ -63,7 +80,7 @@ def preview(key: Hashable, read: Callable[[], bytes | None], px: int) -> Preview
     return made
 
 
-def _make(data: bytes, px: int) -> Preview | None:
+def _make(data: bytes, px: int, fit: str) -> Preview | None:
     try:
         from PIL import Image, ImageOps
     except ImportError:  # no Pillow: callers show the original, or link to it
@@ -73,14 +90,16 @@ def _make(data: bytes, px: int) -> Preview | None:
             original = im.size
             fmt = (im.format or "").upper()
             alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            small = max(original) <= px and len(data) <= OWN_PREVIEW_BYTES
-            if small and fmt in ("PNG", "JPEG", "GIF", "WEBP") and not im.info.get("exif"):
-                return Preview(data, Image.MIME[fmt], *original, original)
+            most = box(_oriented(original, im), px, fit)
+            fits = original[0] <= most[0] and original[1] <= most[1]
+            if fits and len(data) <= OWN_PREVIEW_BYTES and fmt in ("PNG", "JPEG", "GIF", "WEBP"):
+                if not im.info.get("exif"):
+                    return Preview(data, Image.MIME[fmt], *original, original)
             if fmt == "JPEG":
-                im.draft("RGB", (px, px))  # decode at 1/2, 1/4 or 1/8 size: a 4K JPEG in a tenth the time
+                im.draft("RGB", most)  # decode at 1/2, 1/4 or 1/8 size: a 4K JPEG in a tenth the time
             shown = ImageOps.exif_transpose(im)
             original = _oriented(original, im)
-            shown.thumbnail((px, px), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            shown.thumbnail(most, Image.Resampling.LANCZOS, reducing_gap=3.0)
             out = io.BytesIO()
             if alpha:  # 256 colours with their transparency: a tenth of the bytes, the same look
                 shown.convert("RGBA").quantize(256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
@@ -102,4 +121,4 @@ def _oriented(size: tuple[int, int], im: object) -> tuple[int, int]:
     return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
 
 
-__all__ = ["Preview", "preview"]
+__all__ = ["FITS", "Preview", "box", "preview"]

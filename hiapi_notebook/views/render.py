@@ -89,12 +89,13 @@ def embed_mode(embed: str | bool | None) -> str:
 # --- the rule -------------------------------------------------------------------------------
 
 
-def still_source(s: Shown, embed: str, px: int) -> tuple[str, Preview | None]:
-    """What an ``<img>`` of ``s`` shows, ``px`` pixels on its long side (a result, a thumbnail,
-    a poster): the preview (``preview``, ``full``), else the original embedded (``full``),
-    else the original's local copy or URL (and ``none`` always that)."""
+def still_source(s: Shown, embed: str, px: int, fit: str = "contain") -> tuple[str, Preview | None]:
+    """What an ``<img>`` of ``s`` shows (a result, a thumbnail, a poster), drawn for ``px``
+    pixels as ``fit`` says (``preview.box``: twice the CSS size it is shown at): the preview
+    (``preview``, ``full``), else the original embedded (``full``), else the original's local
+    copy or URL (and ``none`` always that)."""
     if embed != "none":
-        small = s.preview(px)
+        small = s.preview(px, fit)
         if small is not None:
             return small.uri, small
         inside = s.embedded() if embed == "full" else None
@@ -369,14 +370,16 @@ def card_media(
         )
         links.append(link)
         if s.kind == "video":
-            cover = still_source(poster, embed, thumb * 2)[0] if poster is not None and poster.kept else None
+            cover = None
+            if poster is not None and poster.kept:
+                cover = still_source(poster, embed, thumb * 2, "width")[0]
             items.append(video_tag(full, cover, thumb, preload="none"))
         elif s.kind == "audio":
             items.append(audio_tag(full, thumb))
         else:
             caption = f"{esc(details_text(job))} · {link}"
             big = f'<img src="{esc(full)}" loading="lazy" alt="{esc(s.file.type)} (full size)">'
-            small = still_source(s, embed, thumb * 2)[0]
+            small = still_source(s, embed, thumb * 2, "width")[0]
             items.append(zoom_html(small, big, caption, alt=s.file.type, width=thumb))
     return "".join(items), links
 

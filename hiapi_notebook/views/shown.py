@@ -135,8 +135,9 @@ class Shown:
         href = local_path(self.file) or safe_href(self.file.url)
         return None if href == "#" else href
 
-    def preview(self, px: int) -> Preview | None:
-        """The image at most ``px`` pixels on its long side (None: not an image we can read)."""
+    def preview(self, px: int, fit: str = "contain") -> Preview | None:
+        """The image scaled for ``px`` pixels as ``fit`` says (see ``preview.box``); None
+        when it is not an image we can read."""
         if self.kind != "image" or not self.kept:
             return None
         f = self.file
@@ -148,7 +149,7 @@ class Shown:
             assert f.path is not None
             stat = f.path.stat()
             key = ("path", str(f.path.resolve()), stat.st_mtime_ns, stat.st_size)
-        return preview(key, lambda: read_within(f, PREVIEW_READ_LIMIT), px)
+        return preview(key, lambda: read_within(f, PREVIEW_READ_LIMIT), px, fit)
 
 
 __all__ = [
