@@ -3,9 +3,11 @@
 ``python -m build`` makes the wheel and the sdist once per session; ``twine check`` reads them.
 Then, for the lowest and the highest Python the package supports, a clean venv gets only
 ``pip install <wheel> ipykernel nbclient`` (no extras, no test tools, no HIAPI_API_KEY) and runs
-the quickstart notebook with nbclient: ``%hiapi connect`` starts the built-in sandbox, the first
-``%%hiapi`` image cell must hold a real PNG and the video cell a real MP4 (the sample clip a plain
-install serves), and the one line about ``pip install 'hiapi-notebook[sandbox]'`` must be shown.
+the quickstart notebook with nbclient: ``%hiapi connect`` starts the built-in sandbox (drawing at
+full size, as a user's does), the first ``%%hiapi`` image cell must hold a real preview linked to
+its PNG original beside the notebook, the video cell a real poster and the local copy of a real
+MP4 (the sample clip a plain install serves), and the one line about
+``pip install 'hiapi-notebook[sandbox]'`` must be shown.
 
 An interpreter that is missing is skipped with the reason printed in the summary.
 """
@@ -180,6 +182,19 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame segment."""
+    assert data[:3] == b"\xff\xd8\xff", data[:16]
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], struct.unpack(">H", data[at + 2 : at + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        at += 2 + length
+    raise AssertionError("no start-of-frame segment")
+
+
 @pytest.mark.parametrize("version", PYTHONS, ids=[f"py{v}" for v in PYTHONS])
 def test_the_quickstart_runs_from_a_plain_install(version, dist, tmp_path, capsys):
     python = find_python(version)
@@ -236,19 +251,22 @@ def test_the_quickstart_runs_from_a_plain_install(version, dist, tmp_path, capsy
     assert "sandbox" in json.dumps(connect)
 
     image = outputs_of(nb, "%%hiapi gpt-image-2/text-to-image")
-    pngs = [base64.b64decode(o.data["image/png"]) for o in image if "image/png" in o.get("data", {})]
-    assert pngs, json.dumps(image)[:2000]
-    width, height = png_size(pngs[0])
-    assert width >= 64 and height >= 64 and len(pngs[0]) > 2000, (width, height, len(pngs[0]))
-    assert 'data-status=\\"success\\"' in json.dumps(image)
+    previews = [base64.b64decode(o.data["image/jpeg"]) for o in image if "image/jpeg" in o.get("data", {})]
+    assert previews, json.dumps(image)[:2000]
+    width, height = jpeg_size(previews[0])
+    assert width >= 64 and height >= 64 and len(previews[0]) > 2000, (width, height, len(previews[0]))
+    html = "".join(o.get("data", {}).get("text/html", "") for o in image)
+    assert 'data-status="success"' in html
+    original = folder / re.search(r'<a class="hiapi-original" href="([^"]+)"', html)[1]
+    assert png_size(original.read_bytes()) == (1024, 576)  # 1K at 16:9, drawn at full size
+    assert (width, height) == (1024, 576)  # shown 512 px wide: the preview has twice the pixels
 
-    video = json.dumps(outputs_of(nb, "%%hiapi seedance"))
-    clips = re.findall(r"data:video/mp4;base64,([A-Za-z0-9+/=]+)", video)
-    assert clips, video[:2000]
-    clip = base64.b64decode(clips[0])
+    video = "".join(o.get("data", {}).get("text/html", "") for o in outputs_of(nb, "%%hiapi seedance"))
+    (tag,) = re.findall(r"<video [^>]*>", video)
+    clip = (folder / re.search(r' src="([^"]+)"', tag)[1]).read_bytes()
     assert clip[4:8] == b"ftyp" and clip == SAMPLE_CLIP.read_bytes()
-    posters = re.findall(r"poster=\\\"data:image/png;base64,([A-Za-z0-9+/=]+)", video)
-    assert posters and png_size(base64.b64decode(posters[0]))[0] >= 64
+    posters = re.findall(r'poster="data:image/(?:png|jpeg);base64,([A-Za-z0-9+/=]+)"', tag)
+    assert posters and len(base64.b64decode(posters[0])) > 1000
 
     with capsys.disabled():
         print(f"\n[python {version}] " + ", ".join(f"{k}: {v:.1f} s" for k, v in timings.items()))
