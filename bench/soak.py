@@ -79,7 +79,7 @@ def main() -> int:
     )
     with (
         tempfile.TemporaryDirectory(prefix="hiapi-soak-") as folder,
-        SandboxServer(speed=args.speed, faults=faults) as server,
+        SandboxServer(speed=args.speed, faults=faults, detail="fast") as server,
     ):
         work = Path(folder)
         script = work / "run.py"
