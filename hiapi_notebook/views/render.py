@@ -55,9 +55,10 @@ THUMB = 192  # an item of a gallery or grid
 POSTER_TYPES = ("first_frame", "thumbnail")
 
 # One scoped style block per output. A thumbnail opens its full size in a popover
-# (native: a click outside or Escape closes it, no script). Where a front end strips
-# the styling and those attributes (GitHub, an untrusted notebook), the thumbnail
-# still shows and the full size stays hidden.
+# (native: a click outside or Escape closes it, no script); the full size loads only
+# then (loading="lazy"). Where a front end strips the styling and those attributes
+# (GitHub, an untrusted notebook), the thumbnail still shows and the full size stays
+# hidden (an untrusted JupyterLab drops loading="lazy" too, and fetches it anyway).
 CARD_STYLE = """<style>
 .hiapi-zoom{all:unset;display:block;cursor:zoom-in}
 .hiapi-lb-full:popover-open{display:flex !important;flex-direction:column;align-items:center;gap:8px;
@@ -223,7 +224,8 @@ def media_item(s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_
         if href is None:
             return missing_link(s.file)
         tag = video_tag(href, cover[0] if cover else None, width, preload="metadata")
-        note = original_note(s, cover[1] if cover else None, None if embed == "full" else href)
+        # no "open" link: the player plays the original itself (and JupyterLab opens no .mp4)
+        note = original_note(s, cover[1] if cover else None, None)
         return f'<div class="hiapi-result">{tag}{note}</div>'
     if s.kind == "audio":
         return audio_tag(href) if href else missing_link(s.file)
