@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import _loop, catalog
@@ -22,7 +24,7 @@ from .config import Settings
 from .errors import HiAPIError, RequestValidationError, TaskFailed
 from .generation import Generation
 from .grammar import CellArgs
-from .models import Request
+from .models import Request, json_problem
 from .runtime import Gate
 from .session import get_session
 from .views import show_job
@@ -61,15 +63,29 @@ def build_request(
     """A checked request: fields merge over ``input``; the catalogue catches what it
     can before anything is sent (the server stays the authority). ``force`` sends a
     model or field the catalogue would call a typo."""
-    model = model or settings().default_model
+    model = settings().default_model if model is None else model
     if not model:
         raise RequestValidationError(
             "no model given: pass model='gpt-image-2/text-to-image' (or %hiapi config default_model=...)"
         )
+    if not isinstance(model, str) or not model.strip() or not model.isprintable():
+        raise RequestValidationError(
+            f"model must be a model's name, e.g. 'gpt-image-2/text-to-image', not {model!r}"
+        )
+    if input is not None and not isinstance(input, Mapping):
+        raise RequestValidationError(
+            "input must be a dict of the model's fields, e.g. {'aspect_ratio': '16:9'}, "
+            f"not {type(input).__name__}"
+        )
+    if prompt is not None and not isinstance(prompt, str):
+        raise RequestValidationError(f"the prompt must be text, not {type(prompt).__name__}")
     merged: dict[str, Any] = dict(input or {})
     merged.update(fields)
     if prompt is not None:
         merged["prompt"] = prompt
+    problem = json_problem(merged, "input")  # NaN, infinities, lone surrogates, absurd nesting
+    if problem:
+        raise RequestValidationError(problem)
     if not force:
         try:
             catalog.check_model_name(model)
@@ -85,7 +101,7 @@ def build_request(
         route=route,
         storage=storage,
         callback=callback,
-        timeout=timeout or settings().timeout,
+        timeout=settings().timeout if timeout is None else timeout,  # 0 is refused, not the default
     )
 
 
@@ -321,6 +337,8 @@ def run_cell(
         for combo in cross(args.sweeps)
     ]
     require_key()
+    if args.save:
+        writable_folder(args.save)  # checked before anything is paid for
     result: Generation | GenerationList
     if len(requests) == 1 and args.n == 1:
         result = start(requests[0], fresh=args.fresh)
@@ -350,6 +368,22 @@ def run_cell(
         lines = sorted({" ".join(str(p).split()) for p in problems})
         raise HiAPIError("; ".join(lines))
     return result
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, made if missing, once it is known that files can be written there."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RequestValidationError(
+            f"--save {folder}: cannot make that folder ({exc.strerror}); pick another"
+        ) from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise RequestValidationError(
+            f"--save {folder}: cannot write in that folder; pick one you can write to"
+        )
+    return path
 
 
 def _whole(name: str, value: Any) -> int:

@@ -127,14 +127,13 @@ class HiAPIMagics(Magics):
         api.watch(args.task_id)
 
     def handle_login(self, args: NoArgs) -> None:
-        key = getpass.getpass("HiAPI key (kept in memory only): ").strip()
-        if not key:
-            raise usage_error("no key entered; nothing changed")
         session = get_session()
-        changes: dict[str, Any] = {"api_key": key}
+        changes: dict[str, Any] = {}
         if session.using_builtin_sandbox:
             changes["base_url"] = None  # a real key means real HiAPI, not the sandbox
-        session.configure(**changes)
+        # The key goes straight from the prompt into the settings: no name of ours holds it,
+        # so no frame a traceback could print has it among its locals.
+        session.configure(api_key=_typed_key(), **changes)
         print(
             "HiAPI key set for this session (memory only; not saved anywhere); "
             f"tasks go to {session.settings.public()['base_url']}."
@@ -205,6 +204,18 @@ class HiAPIMagics(Magics):
         from ..form import PromptForm
 
         return PromptForm(model=args.model, **args.fields)
+
+
+def _typed_key() -> str:
+    try:
+        typed = getpass.getpass("HiAPI key (kept in memory only): ").strip()
+    except (EOFError, OSError):
+        raise usage_error(
+            "no terminal to type the key in: set HIAPI_API_KEY in the environment that starts Jupyter"
+        ) from None
+    if not typed:
+        raise usage_error("no key entered; nothing changed")
+    return typed
 
 
 def _journal() -> Any:
