@@ -4,6 +4,7 @@ a table of them through the magic (as a user types them in IPython) and the Pyth
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from IPython import get_ipython
@@ -161,3 +162,30 @@ def test_a_bad_environment_is_one_line_at_the_first_cell(ip, sandbox, monkeypatc
     assert line.startswith("UsageError: ") and name in line and value in line, line
     assert sandbox.requests == []
     monkeypatch.delenv(name)  # so the fixture's own clean-up can make a session again
+
+
+def test_a_script_gets_script_advice(sandbox, tmp_path):
+    """Outside IPython, no advice names a magic: the environment and the sandbox command instead."""
+    import os
+    import subprocess
+
+    script = (
+        "import hiapi_notebook as h\n"
+        "for model in ('gpt-image-2/text-to-image', 'midjourney-v7'):\n"
+        "    try:\n"
+        "        h.generate('a fox', model=model, show=False)\n"
+        "    except h.errors.HiAPIError as exc:\n"
+        "        print(exc)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HIAPI_")}
+    no_key = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=base, capture_output=True, text=True
+    )
+    first = no_key.stdout.splitlines()[0]
+    assert "HIAPI_API_KEY" in first and "hiapi-notebook sandbox" in first and "%hiapi" not in first
+    env = {**base, "HIAPI_BASE_URL": sandbox.url, "HIAPI_API_KEY": "sandbox"}
+    keyed = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    unknown = keyed.stdout.splitlines()[-1]
+    assert "unknown model" in unknown and "model_names()" in unknown and "%hiapi" not in unknown, keyed.stdout
