@@ -580,8 +580,9 @@ def test_prompt_html_is_shown_as_text(lab, page, tmp_path):
     assert EVIL in shown[4]["statuses"][0]["text"] and shown[4]["statuses"][0]["status"] == "fail"
     grid = "\n".join(o["text"] for o in shown[2]["outputs"])
     assert "2/2 done" in grid, grid
+    # captions are one line (the model); the prompt is in their hover text, as text
     captions = page.evaluate("""() => [...window.jupyterapp.shell.currentWidget.content.widgets[3]
-        .node.querySelectorAll('figcaption')].map(f => f.innerText)""")
+        .node.querySelectorAll('figcaption')].map(f => f.title)""")
     assert len(captions) == 2 and all(EVIL in c for c in captions), captions
     history = "\n".join(o["text"] for o in shown[5]["outputs"])
     assert "<img src=x onerror=alert(1)>" in history, history
