@@ -20,6 +20,9 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+MAX_INPUT_MB = 1024.0  # the most max_input_mb may be: a data: URI travels in one JSON body
+
+
 @dataclass(frozen=True)
 class Settings:
     default_model: str | None = None
@@ -31,6 +34,7 @@ class Settings:
     embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
+    max_input_mb: float = 20.0  # a media input sent inline larger than this is refused
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
 
@@ -40,6 +44,7 @@ class Settings:
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
             poll_interval=_env_float("HIAPI_POLL_INTERVAL", 1.0),
             max_poll_interval=_env_float("HIAPI_MAX_POLL_INTERVAL", 10.0),
+            max_input_mb=_input_limit(os.environ.get("HIAPI_MAX_INPUT_MB")),
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
         )
 
@@ -51,6 +56,12 @@ class Settings:
                     f"unknown setting {key!r}; settings are: {', '.join(sorted(names - {'api_key'}))}"
                 )
             changes[key] = _coerce(key, value, getattr(self, key))
+        limit = changes.get("max_input_mb", self.max_input_mb)
+        if "max_input_mb" in changes and not _input_limit_ok(limit):
+            raise RequestValidationError(
+                f"setting max_input_mb takes megabytes per media input, above 0 and at most "
+                f"{MAX_INPUT_MB:g}, not {limit!r}"
+            )
         return replace(self, **changes)
 
     def public(self) -> dict[str, Any]:
@@ -60,6 +71,26 @@ class Settings:
         shown["api_key"] = "set" if key_set else "missing (HIAPI_API_KEY or %hiapi login)"
         shown["base_url"] = self.base_url or os.environ.get("HIAPI_BASE_URL") or "https://api.hiapi.ai/v1"
         return shown
+
+
+def _input_limit_ok(limit: Any) -> bool:
+    return not isinstance(limit, bool) and isinstance(limit, int | float) and 0 < limit <= MAX_INPUT_MB
+
+
+def _input_limit(text: str | None) -> float:
+    """HIAPI_MAX_INPUT_MB, or the default when unset; a bad value is one clear line."""
+    if text is None or not text.strip():
+        return 20.0
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = float("nan")
+    if not _input_limit_ok(limit):
+        raise RequestValidationError(
+            f"HIAPI_MAX_INPUT_MB takes megabytes per media input, above 0 and at most "
+            f"{MAX_INPUT_MB:g}, not {text!r}"
+        )
+    return limit
 
 
 def _coerce(key: str, value: Any, current: Any) -> Any:

@@ -92,6 +92,7 @@ class Job:
     attached: bool = False  # re-attached to a task submitted earlier
     sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
+    server: str | None = None  # the API base URL its task lives on
     gate: Gate | None = field(default=None, repr=False)  # the batch's slots, if any
     local_id: int = field(default_factory=lambda: next(_ids))
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future, repr=False)
@@ -266,6 +267,7 @@ class Runtime:
             record_id=record_id,
             started=started or time.time(),
             finished=finished or time.time(),
+            server=self.client.base_url,  # a recorded result is reused only on its own server
         )
         if task.failed:
             job.error = TaskFailed(task)
@@ -275,6 +277,7 @@ class Runtime:
         return job
 
     def _launch(self, job: Job, coro) -> Job:
+        job.server = self.client.base_url
         self._jobs.add(job)
         _loop.spawn(self._drive(job, coro))
         return job

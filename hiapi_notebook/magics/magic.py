@@ -75,9 +75,16 @@ class HiAPIMagics(Magics):
                 self.shell.user_ns[args.out] = result
 
         try:
-            api.run_cell(args, prompt, bind=bind)
+            api.run_cell(args, prompt, bind=bind, resolve=self._media_words)
         except KeyboardInterrupt:
             raise usage_error(_interrupted(bound)) from None
+
+    def _media_words(self, model: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """Words given for media fields: a notebook variable first, else a file beside the
+        notebook (the kernel's folder), else as written (then refused as neither)."""
+        from ..inputs import resolve_words
+
+        return resolve_words(model, fields, self.shell.user_ns)
 
     @line_magic("hiapi")
     @one_line_errors
@@ -194,7 +201,7 @@ class HiAPIMagics(Magics):
     def handle_form(self, args: FormArgs) -> Any:
         from ..form import PromptForm
 
-        return PromptForm(model=args.model, **args.fields)
+        return PromptForm(model=args.model, **self._media_words(args.model, args.fields))
 
 
 def _journal() -> Any:

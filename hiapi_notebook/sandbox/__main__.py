@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds output URLs stay valid (default: 7 days)",
     )
     parser.add_argument("--public-url", help="root URL that output links use instead of this server's")
+    parser.add_argument(
+        "--fetch-remote",
+        action="store_true",
+        help="fetch media inputs from any host (default: only loopback; others are drawn as stand-ins)",
+    )
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         balance=args.balance,
         url_ttl=args.url_ttl,
         public_url=args.public_url,
+        fetch_remote=args.fetch_remote,
     )
     try:
         server.start()

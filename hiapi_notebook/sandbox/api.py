@@ -12,7 +12,9 @@ from urllib.parse import unquote, urlsplit
 
 from ..catalog import CatalogError, ModelSpec, estimate_cost, get_model, suggest_model, validate_input
 from .callbacks import CallbackSender
+from .derive import derive
 from .faults import FaultPlan
+from .inputs import SandboxInputs
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text
 from .state import PHASES, Store, TaskRecord
 from .wire import ApiError, Request, Response, canonical_json, invalid, new_task_id, ok
@@ -44,6 +46,7 @@ class SandboxApi:
         balance: float | None,
         url_ttl: float,
         plan: FaultPlan,
+        fetch_remote: bool = False,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -56,6 +59,7 @@ class SandboxApi:
         self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
         self.file_root = ""  # where output URLs point; set once the server has its port
         self.last_inputs: list[dict] = []
+        self.inputs = SandboxInputs(self._own_file, fetch_remote=fetch_remote)
 
     def handle(self, req: Request) -> Response:
         if req.path == "/v1/tasks":
@@ -151,10 +155,7 @@ class SandboxApi:
             raise ApiError(404, "no such file")
         if now >= task.expire_at:
             raise ApiError(410, "this output URL has expired; download outputs before expireAt")
-        files = self.media.get(
-            f"{task.model}\n{canonical_json(task.input)}", lambda: draw(task.kind, task.model, task.input)
-        )
-        data = files[task.outputs[index]]
+        data = self._files(task)[task.outputs[index]]
         headers = {
             "Cache-Control": "public, max-age=3600",
             "Accept-Ranges": "bytes",
@@ -174,6 +175,43 @@ class SandboxApi:
 
     # -- parts -----------------------------------------------------------------------------
 
+    def _files(self, task: TaskRecord) -> dict[str, bytes]:
+        """A task's output files, drawn once. Its media inputs are gathered first, outside
+        the cache's lock: one of them may be another task's output, drawn on the way."""
+        spec = get_model(task.model)
+        inputs = self.inputs.media(spec, task.input) if spec is not None else {}
+        key = hashlib.sha256(f"{task.model}\n{canonical_json(task.input)}".encode()).hexdigest()
+
+        def make() -> dict[str, bytes]:
+            if inputs:
+                try:
+                    derived = derive(task.kind, task.model, task.input, inputs)
+                except ImportError:  # no Pillow: the plain synthetic files
+                    derived = None
+                if derived is not None:
+                    return derived
+            return draw(task.kind, task.model, task.input)
+
+        return self.media.get(key, make)
+
+    def _own_file(self, url: str) -> bytes | None:
+        """This server's output behind ``url``, read from memory (an input that is the
+        result of an earlier task); None when it is not one, or not served any more."""
+        root = f"{self.file_root}/files/"
+        match = _FILE.match("/files/" + url[len(root) :]) if url.startswith(root) else None
+        task = self.store.get(match[1]) if match else None
+        index = int(match[2]) if match else 0
+        now = time.time()
+        if (
+            task is None
+            or task.status(now) != "success"
+            or now >= task.expire_at
+            or index >= len(task.outputs)
+            or EXTENSIONS[task.outputs[index]] != match[3]
+        ):
+            return None
+        return self._files(task)[task.outputs[index]]
+
     def _new_task(self, owner: str, body: dict) -> tuple[TaskRecord, float]:
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
@@ -190,6 +228,7 @@ class SandboxApi:
             validate_input(spec.name, input)
         except CatalogError as exc:
             raise invalid(str(exc)) from None
+        self.inputs.check(spec, input)  # URL fields: http(s) URLs (fetched) or data: URIs only
         if FAIL_TAG in prompt_text(input):
             error = FAIL_ERROR
         else:

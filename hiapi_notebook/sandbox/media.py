@@ -296,3 +296,8 @@ def _tone(seed: bytes) -> bytes:
         wav.setframerate(AUDIO_RATE)
         wav.writeframes(samples.tobytes())
     return out.getvalue()
+
+
+# The parts derive.py draws with, for outputs made from a task's inputs.
+canvas, overlay, png, h264, font = _canvas, _overlay, _png, _h264, _font
+picture_size, video_seconds, colour = _size, _seconds, _colour

@@ -37,6 +37,7 @@ class SandboxServer:
         balance: float | None = None,
         url_ttl: float = 7 * 24 * 3600,
         public_url: str | None = None,
+        fetch_remote: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -51,6 +52,7 @@ class SandboxServer:
             balance=balance,
             url_ttl=url_ttl,
             plan=self._plan,
+            fetch_remote=fetch_remote,  # media inputs on other hosts (default: loopback only)
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
