@@ -299,11 +299,33 @@ def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
     return mime
 
 
-def check_file(model: str | None, name: str, data: bytes, what: str) -> str:
-    """Check an upload for a field before keeping it (the form): its media type, or
-    ``MediaInputError``."""
-    field = catalog.media_field(model, name) or catalog.MediaField(name, None, True, None)
+def check_media(field: MediaField, data: bytes, what: str) -> str:
+    """Check bytes for a field before keeping them (the form's upload): their media type,
+    or ``MediaInputError`` (wrong kind, over the size limit)."""
     return _check(field, data, what, float(get_session().settings.max_input_mb))
+
+
+def pick_output(field: MediaField, value: Generation | GeneratedOutput) -> GeneratedOutput:
+    """The output of a result that ``field`` would get; ``MediaInputError`` when none fits."""
+    return value if isinstance(value, GeneratedOutput) else _pick(field, value)
+
+
+def earlier_results(field: MediaField, limit: int = 24) -> list[Generation]:
+    """This kernel's results that ended well and have an output ``field`` takes, newest first:
+    what the form offers to pick."""
+    found = []
+    for job in reversed(get_session().jobs):
+        if not job.succeeded:
+            continue
+        generation = Generation(job)
+        try:
+            _pick(field, generation)
+        except MediaInputError:
+            continue
+        found.append(generation)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def _inline(data: bytes, mime: str, source: str, name: str, context: _Context) -> _Item:
@@ -387,8 +409,10 @@ __all__ = [
     "ACCEPTED",
     "MediaInputError",
     "Named",
-    "check_file",
+    "check_media",
+    "earlier_results",
     "label",
+    "pick_output",
     "prepare",
     "resolve_word",
     "resolve_words",

@@ -101,6 +101,10 @@ class FieldControl:
         self.error = w.HTML()
         self.row = w.HBox([self.widget, self.error], layout=w.Layout(align_items="center"))
 
+    def observe(self, callback: Callable[..., None]) -> None:
+        """``callback(change)`` whenever the control's value changes."""
+        self.widget.observe(callback, names="value")
+
     def read(self) -> Any:
         """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""
         v = self.widget.value

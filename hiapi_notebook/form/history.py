@@ -20,7 +20,14 @@ class HistoryRow(LiveStatus):
     from the background loop (no output capture)."""
 
     def __init__(
-        self, generation: Any, kind: str, *, thumb: int, embed_limit: int, on_change: Callable[[], None]
+        self,
+        generation: Any,
+        kind: str,
+        *,
+        thumb: int,
+        embed_limit: int,
+        on_change: Callable[[], None],
+        on_use: Callable[[Any], None] | None = None,
     ) -> None:
         import ipywidgets as w
 
@@ -46,12 +53,23 @@ class HistoryRow(LiveStatus):
         self.media.add_class("hiapi-history-media")
         self.kind = kind
         self.links = w.HTML()
+        # Send this result to the form as an input of the model chosen now (a chain).
+        self.use_button = w.Button(
+            description="use as input",
+            icon="share",
+            tooltip="put this result in a media field of the form's model",
+            layout=w.Layout(display="none", width="130px"),
+        )
+        self.use_button.add_class("hiapi-history-use")
+        if on_use is not None:
+            self.use_button.on_click(lambda _b: on_use(self.generation))
         self.widget = w.VBox(
             [
                 w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
                 self.status.title,
                 self.media,
                 self.links,
+                self.use_button,
             ],
             layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"),
         )
@@ -72,6 +90,7 @@ class HistoryRow(LiveStatus):
         job = self.job
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
+        self.use_button.layout.display = ""
         shown = primary_output(job, self.kind, self.embed_limit)
         if shown is not None:
             self.media.format = shown.mime.split("/", 1)[1] if "/" in shown.mime else shown.mime

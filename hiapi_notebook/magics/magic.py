@@ -191,7 +191,8 @@ class HiAPIMagics(Magics):
     def handle_history(self, args: HistoryArgs) -> Any:
         from ..views.tables import HistoryTable
 
-        return HistoryTable(_journal().history(args.limit))
+        journal = _journal()
+        return HistoryTable(journal.history(args.limit), folder=journal.path.parent)
 
     def handle_export(self, args: ExportArgs) -> None:
         journal = _journal()

@@ -3,41 +3,68 @@
 
 from __future__ import annotations
 
+import base64
 import time
+from pathlib import Path
 
+from ..media import REF, is_ref, ref_label
 from .text import esc, excerpt
 
 
 class HistoryTable:
-    def __init__(self, records) -> None:
+    """``folder``: the journal's folder, where the small pictures of media inputs are kept."""
+
+    def __init__(self, records, folder: Path | None = None) -> None:
         self.records = records
+        self.folder = folder
 
     def _rows(self):
         for r in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
             cost = f"${r.cost_estimate:.3f}" if r.cost_estimate is not None else ""
             files = " ".join(f.get("path") or "" for f in r.files)
-            yield when, r.status, r.model, excerpt(r.prompt or "", 40), r.task_id or "", cost, files
+            used = " ".join(ref_label(ref) for ref in _refs(r.input))
+            yield when, r.status, r.model, excerpt(r.prompt or "", 40), used, r.task_id or "", cost, files
 
     def _repr_html_(self) -> str:
         head = "".join(
-            f"<th>{h}</th>" for h in ("when", "status", "model", "prompt", "task id", "cost", "local files")
+            f"<th>{h}</th>"
+            for h in ("when", "status", "model", "prompt", "inputs", "task id", "cost", "local files")
         )
-        nowrap = {0, 1, 4}  # when, status, task id: one line each
+        nowrap = {0, 1, 5}  # when, status, task id: one line each
         body = "".join(
             "<tr>"
             + "".join(
                 f"<td style='text-align:left;vertical-align:top"
-                f"{';white-space:nowrap' if i in nowrap else ''}'>{esc(c)}</td>"
+                f"{';white-space:nowrap' if i in nowrap else ''}'>"
+                f"{self._inputs_html(rec) if i == 4 else esc(c)}</td>"
                 for i, c in enumerate(row)
             )
             + "</tr>"
-            for row in self._rows()
+            for rec, row in zip(self.records, self._rows())
         )
         return f"<table class='hiapi-history'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
         return "\n".join("  ".join(row) for row in self._rows()) or "(no submissions yet)"
+
+    def _inputs_html(self, rec) -> str:
+        """Each media input: its small picture when one was kept, else its name."""
+        shown = []
+        for ref in _refs(rec.input):
+            title = esc(
+                f"{ref.get('source') or ''} · sha256 {str(ref.get(REF, '')).removeprefix('sha256:')[:12]}"
+            )
+            thumb = self.folder / ref["thumb"] if self.folder is not None and ref.get("thumb") else None
+            if thumb is not None and thumb.is_file():
+                data = base64.b64encode(thumb.read_bytes()).decode()
+                shown.append(
+                    f'<img class="hiapi-input-thumb" src="data:image/jpeg;base64,{data}" title="{title}" '
+                    'style="height:40px;width:auto;margin-right:2px;vertical-align:middle">'
+                )
+            else:
+                shown.append(f'<span title="{title}">{esc(excerpt(ref_label(ref), 24))}</span>')
+        return " ".join(shown)
 
 
 class ModelTable:
@@ -65,6 +92,14 @@ class ModelTable:
 
     def __repr__(self) -> str:
         return "\n".join(f"{a:45} {b:6} {c}" for a, b, c in self._rows())
+
+
+def _refs(input: dict) -> list[dict]:
+    """The media references of a recorded input, in field order."""
+    found = []
+    for value in input.values():
+        found.extend(v for v in (value if isinstance(value, list) else [value]) if is_ref(v))
+    return found
 
 
 def _field_text(field) -> str:
