@@ -46,10 +46,11 @@ IMAGE_OUTPUTS = ("image", "first_frame", "last_frame", "thumbnail")
 
 
 class MediaInputError(RequestValidationError):
-    """A media value that cannot be sent; ``field`` names the input it was given for."""
+    """A media value that cannot be sent, in one line: the field, what is wrong, and what
+    the field takes (``ACCEPTED`` unless said)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"input.{field}: {message}")
+    def __init__(self, field: str, problem: str, takes: str = ACCEPTED) -> None:
+        super().__init__(f"input.{field}: {problem}; it takes {takes}")
         self.field = field
 
 
@@ -148,11 +149,11 @@ def _items(field: MediaField, value: Any) -> list[Any]:
     items = list(value) if isinstance(value, list | tuple) else [value]
     if not field.many:
         if len(items) != 1:
-            raise MediaInputError(field.name, f"takes one media value, got a list of {len(items)}")
+            raise MediaInputError(field.name, f"got a list of {len(items)}", "one media value")
         return items
     if field.max is not None and len(items) > field.max:
         raise MediaInputError(
-            field.name, f"takes at most {field.max} item{'s' if field.max != 1 else ''}, got {len(items)}"
+            field.name, f"got {len(items)} items", f"at most {field.max} item{'s' if field.max != 1 else ''}"
         )
     return items
 
@@ -174,9 +175,7 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         if not path.exists():
             if context.force:
                 return _Item(value, None)  # --force: sent as written; the server decides
-            raise MediaInputError(
-                field.name, f"{value!r} is not a URL, a file or a notebook variable (accepted: {ACCEPTED})"
-            )
+            raise MediaInputError(field.name, f"{value!r} is not a URL, a file or a notebook variable")
         return _file(field, path, value, context, source)
     if isinstance(value, os.PathLike):
         return _file(field, Path(value), os.fspath(value), context, source)
@@ -197,12 +196,12 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         mime = _check(field, data, "the numpy array", context.limit_mb)
         shape = "×".join(map(str, value.shape))
         return _inline(data, mime, source or f"numpy array {shape}", "numpy array", context)
-    raise MediaInputError(field.name, f"a {type(value).__name__} is not a media value (accepted: {ACCEPTED})")
+    raise MediaInputError(field.name, f"a {type(value).__name__} is not a media value")
 
 
 def _file(field: MediaField, path: Path, given: str, context: _Context, source: str | None) -> _Item:
     if path.is_dir():
-        raise MediaInputError(field.name, f"{given} is a folder, not a file (accepted: {ACCEPTED})")
+        raise MediaInputError(field.name, f"{given} is a folder, not a file")
     try:
         size = path.stat().st_size
         _check_size(field, size, given, context.limit_mb)
@@ -210,7 +209,7 @@ def _file(field: MediaField, path: Path, given: str, context: _Context, source: 
     except OSError as exc:
         raise MediaInputError(field.name, f"cannot read {given} ({exc.strerror or exc})") from None
     mime = _check(field, data, given, context.limit_mb)
-    label = f"file {given}" if source is None else f"{source} (file {given})"
+    label = f"file {given}" if source is None else f"{source}: file {given}"
     return _inline(data, mime, label, path.name, context)
 
 
@@ -227,8 +226,8 @@ def _result(field: MediaField, value: Generation | GeneratedOutput, context: _Co
             field.name, f"the result {who} did not succeed ({generation.status}): it has no output"
         )
     output = value if isinstance(value, GeneratedOutput) else _pick(field, generation)
-    label = source or f"result {who}"
-    label = f"{label} ({output.type} output {output.index})"
+    label = f"result {who} ({output.type} output {output.index})"
+    label = f"{source}: {label}" if source else label
     name = f"{who}/{output.index}-{output.type}"
     if (
         output.url.startswith(("http://", "https://"))
@@ -272,6 +271,7 @@ def _pick(field: MediaField, generation: Generation) -> GeneratedOutput:
         raise MediaInputError(
             field.name,
             f"the result {generation.task_id} has no {field.kind or 'media'} output (it has {have})",
+            media.type_names(field.kind),
         )
     return ranked[0]
 
@@ -285,6 +285,7 @@ def _check_size(field: MediaField, size: int, what: str, limit_mb: float) -> Non
             field.name,
             f"{what} is {_mb(size)}, over the {limit_mb:g} MB limit per input "
             "(%hiapi config max_input_mb=N raises it)",
+            f"media up to {limit_mb:g} MB each, or an http(s) URL the server fetches",
         )
 
 
@@ -295,7 +296,7 @@ def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
     kind = media.kind_of(mime)
     if kind is None or (field.kind is not None and kind != field.kind):
         found = f"a {media.NAMES[mime]} {kind}" if kind else "not a media file this package knows"
-        raise MediaInputError(field.name, f"{what} is {found}; it takes {media.type_names(field.kind)}")
+        raise MediaInputError(field.name, f"{what} is {found}", media.type_names(field.kind))
     return mime
 
 
@@ -373,8 +374,8 @@ def _array_png(field: MediaField, array: Any) -> bytes:
     if len(shape) != 3 or shape[2] not in (3, 4) or str(array.dtype) != "uint8" or 0 in shape:
         raise MediaInputError(
             field.name,
-            f"a numpy array must be H×W×3 or H×W×4 uint8 (RGB or RGBA), "
-            f"not shape {'×'.join(map(str, shape)) or '()'} {array.dtype}",
+            f"a numpy array of shape {'×'.join(map(str, shape)) or '()'} {array.dtype} is no picture",
+            "numpy arrays of H×W×3 or H×W×4 uint8 (RGB or RGBA), or " + ACCEPTED,
         )
     return media.png(array.tobytes(), shape[1], shape[0], shape[2])
 

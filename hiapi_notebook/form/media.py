@@ -137,7 +137,9 @@ class MediaControl:
             inputs.pick_output(self.field, value)  # MediaInputError when it has nothing this field takes
         if self.field.many:
             if self.field.max is not None and len(self.items) >= self.field.max:
-                raise MediaInputError(self.name, f"takes at most {self.field.max}: remove one first")
+                raise MediaInputError(
+                    self.name, f"already has {len(self.items)}: remove one first", f"at most {self.field.max}"
+                )
             self.items.append(value)
         else:
             self.items = [value]

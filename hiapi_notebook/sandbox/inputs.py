@@ -61,6 +61,11 @@ class SandboxInputs:
         # No proxy: a loopback URL must reach this machine, whatever the environment says.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+    @property
+    def limit_text(self) -> str:
+        size = self.max_bytes
+        return f"{size / 2**20:g} MB" if size >= 2**20 else f"{size}-byte"
+
     def check(self, spec: ModelSpec, input: dict) -> dict[str, list[Media]]:
         """Every media item of ``input``; raises the 400 HiAPI gives for a bad one."""
         return self._collect(spec, input, strict=True)
@@ -115,7 +120,7 @@ class SandboxInputs:
 
     def _checked(self, field: MediaField, where: str, data: bytes, label: str) -> Media:
         if len(data) > self.max_bytes:
-            raise invalid(f"input.{where} is {len(data)} bytes, over the {self.max_bytes // 2**20} MB limit")
+            raise invalid(f"input.{where} is {len(data)} bytes, over the {self.limit_text} limit")
         mime = sniff(data)
         kind = kind_of(mime)
         if kind is None or (field.kind is not None and kind != field.kind):
@@ -134,14 +139,14 @@ class SandboxInputs:
             with self._opener.open(request, timeout=self.timeout) as resp:
                 declared = int(resp.headers.get("Content-Length") or 0)
                 if declared > self.max_bytes:
-                    raise ValueError(f"{declared} bytes, over the {self.max_bytes // 2**20} MB limit")
+                    raise ValueError(f"{declared} bytes, over the {self.limit_text} limit")
                 data = resp.read(self.max_bytes + 1)
         except urllib.error.HTTPError as exc:
             raise ValueError(f"HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise ValueError(str(getattr(exc, "reason", exc))) from None
         if len(data) > self.max_bytes:
-            raise ValueError(f"over the {self.max_bytes // 2**20} MB limit")
+            raise ValueError(f"over the {self.limit_text} limit")
         with self._lock:
             self._cache[url] = data
             self._cached += len(data)
