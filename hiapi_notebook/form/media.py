@@ -77,10 +77,13 @@ class MediaControl:
             description="earlier results", icon="images", tooltip="results of this notebook to use"
         )
         self.pick.add_class("hiapi-media-pick")
+        self.pick.add_class(f"hiapi-media-pick-{spec.name}")
         self.picker = w.HBox(layout=w.Layout(display="none", overflow="auto", margin="0 0 0 158px"))
         self.picker.add_class("hiapi-media-picker")
+        self.picker.add_class(f"hiapi-media-picker-{spec.name}")
         self.chosen = w.HBox(layout=w.Layout(margin="0 0 0 158px", flex_flow="row wrap"))
         self.chosen.add_class("hiapi-media-chosen")
+        self.chosen.add_class(f"hiapi-media-chosen-{spec.name}")
         self.error = w.HTML()
         self.row = w.VBox(
             [
