@@ -65,7 +65,8 @@ def stdout(msgs) -> str:
 
 def test_form_upload_through_comm_messages_reaches_the_server(kernel, sandbox_server, tmp_path):
     reply, cell = kernel.execute(
-        f"import hiapi_notebook as h\nform = h.PromptForm(model='{I2I}', prompt='the cat, as a woodcut')\nform"
+        "import hiapi_notebook as h\n"
+        f"form = h.PromptForm(model='{I2I}', prompt='the cat, as a woodcut')\nform"
     )
     assert reply["content"]["status"] == "ok", reply["content"]
     widgets = opened(cell)
