@@ -274,7 +274,7 @@ def generate_many(
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
     shown = [
-        {"model": r.model, **r.recorded_input()} if isinstance(r, Request) else _labelled(r) for r in items
+        _labelled({"model": r.model, **r.recorded_input()} if isinstance(r, Request) else r) for r in items
     ]
     return start_many(
         built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title
@@ -367,7 +367,7 @@ def run_cell(
 
 def _labelled(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """build_request arguments as a grid labels them: media values by a short name."""
-    return {name: inputs.label(value) for name, value in arguments.items()}
+    return {name: inputs.label(value) for name, value in arguments.items()}  # references by name too
 
 
 def _whole(name: str, value: Any) -> int:

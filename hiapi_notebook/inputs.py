@@ -388,6 +388,8 @@ def label(value: Any) -> Any:
     """A short stand-in for a media value in a grid's labels: the word, file or task id."""
     if isinstance(value, Named):
         return value.name
+    if media.is_ref(value):
+        return media.ref_label(value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, Generation):

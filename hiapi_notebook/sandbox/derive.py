@@ -91,16 +91,21 @@ def _picture(seed: bytes, model: str, text: str, input: dict, pictures: list[Med
 
 
 def _restyle(image: Any, seed: bytes, size: tuple[int, int]) -> Any:
-    """The input, recognisably: cropped to size, posterised, and tinted with the request's colours."""
-    from PIL import Image, ImageOps
+    """The input, recognisably, as a print: cropped to size, softened (so writing on it
+    gives way to the new prompt's), posterised, tinted with the request's colours and
+    outlined in dark lines."""
+    from PIL import Image, ImageChops, ImageFilter, ImageOps
 
     fitted = ImageOps.fit(image.convert("RGB"), size)
-    poster = ImageOps.posterize(fitted, 3)
+    soft = fitted.filter(ImageFilter.GaussianBlur(max(1.0, min(size) / 160)))
+    poster = ImageOps.posterize(soft, 3)
     hue = seed[1] / 255
     tint = ImageOps.colorize(
-        ImageOps.grayscale(fitted), colour(hue, 0.8, 0.25), colour(hue + 0.1, 0.35, 1.0)
+        ImageOps.grayscale(soft), colour(hue, 0.8, 0.25), colour(hue + 0.1, 0.35, 1.0)
     ).convert("RGB")
-    return Image.blend(poster, tint, 0.3)
+    printed = Image.blend(poster, tint, 0.3)
+    lines = ImageOps.grayscale(poster).filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 24 else 0)
+    return ImageChops.subtract(printed, Image.merge("RGB", (lines, lines, lines)).point(lambda v: v * 0.6))
 
 
 def _output_size(
@@ -217,7 +222,7 @@ def _video(
     last: Media | None,
     references: list[Media],
 ) -> dict[str, bytes]:
-    from PIL import Image, ImageDraw, ImageOps
+    from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
     start_image = _image(first, (VIDEO_LONG_SIDE, VIDEO_LONG_SIDE)) if first is not None else None
     shape = start_image if start_image is not None else Image.new("RGB", (16, 9))
@@ -241,6 +246,7 @@ def _video(
             cw, ch = w / zoom, h / zoom
             cx = w / 2 + math.sin(math.pi * t) * w * 0.04
             frame = start.resize(size, box=(cx - cw / 2, (h - ch) / 2, cx + cw / 2, (h + ch) / 2))
+            frame = frame.filter(ImageFilter.GaussianBlur(2.0 * t))  # soft focus as the prompt comes in
             if end is not None:
                 frame = Image.blend(frame, end, t)
             frame = frame.convert("RGBA")
