@@ -206,6 +206,7 @@ class MediaControl:
             cards.append(card)
         if not cards:
             cards = [w.HTML('<span style="font-size:12px">no earlier results of this kind yet</span>')]
+        _close(self.picker.children)
         self.picker.children = tuple(cards)
         self.picker.layout.display = ""
 
@@ -233,6 +234,7 @@ class MediaControl:
             chip = w.VBox([_preview(value, THUMB), w.HBox([label, remove])], layout=w.Layout(margin="2px"))
             chip.add_class("hiapi-media-item")
             chips.append(chip)
+        _close(self.chosen.children)
         self.chosen.children = tuple(chips)
         if notify:
             for listener in self._listeners:
@@ -341,6 +343,13 @@ def _bytes_of(value: Any) -> bytes | None:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
     return None
+
+
+def _close(widgets) -> None:
+    """Close widgets being replaced, and theirs: the kernel keeps every open one."""
+    for widget in widgets:
+        _close(getattr(widget, "children", ()))
+        widget.close()
 
 
 def _esc(text: str) -> str:

@@ -60,6 +60,7 @@ class SandboxApi:
         self.file_root = ""  # where output URLs point; set once the server has its port
         self.last_inputs: list[dict] = []
         self.inputs = SandboxInputs(self._own_file, fetch_remote=fetch_remote)
+        self._drawing_keys: dict[str, str] = {}  # task id -> its files' key in ``media``
 
     def handle(self, req: Request) -> Response:
         if req.path == "/v1/tasks":
@@ -176,23 +177,24 @@ class SandboxApi:
     # -- parts -----------------------------------------------------------------------------
 
     def _files(self, task: TaskRecord) -> dict[str, bytes]:
-        """A task's output files, drawn once. Its media inputs are gathered first, outside
-        the cache's lock: one of them may be another task's output, drawn on the way."""
+        """A task's output files, drawn once (from its media inputs when it has any)."""
+        key = self._drawing_keys.get(task.task_id)
+        if key is None:  # the same request draws the same files; hashed once per task
+            key = hashlib.sha256(f"{task.model}\n{canonical_json(task.input)}".encode()).hexdigest()
+            self._drawing_keys[task.task_id] = key
+        return self.media.get(key, lambda: self._draw(task))
+
+    def _draw(self, task: TaskRecord) -> dict[str, bytes]:
         spec = get_model(task.model)
         inputs = self.inputs.media(spec, task.input) if spec is not None else {}
-        key = hashlib.sha256(f"{task.model}\n{canonical_json(task.input)}".encode()).hexdigest()
-
-        def make() -> dict[str, bytes]:
-            if inputs:
-                try:
-                    derived = derive(task.kind, task.model, task.input, inputs)
-                except ImportError:  # no Pillow: the plain synthetic files
-                    derived = None
-                if derived is not None:
-                    return derived
-            return draw(task.kind, task.model, task.input)
-
-        return self.media.get(key, make)
+        if inputs:
+            try:
+                derived = derive(task.kind, task.model, task.input, inputs)
+            except ImportError:  # no Pillow: the plain synthetic files
+                derived = None
+            if derived is not None:
+                return derived
+        return draw(task.kind, task.model, task.input)
 
     def _own_file(self, url: str) -> bytes | None:
         """This server's output behind ``url``, read from memory (an input that is the

@@ -59,14 +59,15 @@ def draw(kind: str, model: str, input: dict) -> dict[str, bytes]:
 class MediaCache:
     """Drawn files, least recently used out first once over ``max_bytes``.
 
-    Drawing happens under the lock, so a file asked for twice at once is drawn once.
+    Drawing happens under the lock, so a file asked for twice at once is drawn once. The lock
+    is reentrant: drawing from a task's inputs may draw the earlier task they came from.
     """
 
     def __init__(self, max_bytes: int = 64 * 2**20) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._size = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def get(self, key: str, make: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
         with self._lock:
