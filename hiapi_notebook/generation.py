@@ -33,6 +33,7 @@ class GeneratedOutput:
     index = property(lambda self: self._file.index)
     expire_at = property(lambda self: self._file.output.expire_at)  # Unix seconds, when its URL dies
     sha256 = property(lambda self: self._file.sha256)  # of the local copy, once kept
+    size = property(lambda self: self._file.size)  # bytes, once kept
     generation = property(lambda self: Generation(self._job))
 
     def local_data(self) -> bytes | None:

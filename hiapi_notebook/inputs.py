@@ -234,10 +234,12 @@ def _result(field: MediaField, value: Generation | GeneratedOutput, context: _Co
         and generation.server == context.server
         and (output.expire_at is None or output.expire_at - context.now > URL_MARGIN)
     ):
-        data = output.local_data()
-        digest = output.sha256 or (media.sha256(data) if data is not None else None)
+        digest, size = output.sha256, output.size
+        if digest is None:  # kept in memory only (no journal): hash the bytes here
+            data = output.local_data()
+            digest, size = (media.sha256(data), len(data)) if data is not None else (None, None)
         key = f"sha256:{digest}" if digest else f"url:{output.url}"
-        ref = {media.REF: key, "source": label, "name": name, "sent": "url", "url": output.url}
+        ref = {media.REF: key, "source": label, "name": name, "bytes": size, "sent": "url", "url": output.url}
         if output.content_type:
             ref["type"] = output.content_type
         return _Item(output.url, ref)

@@ -256,7 +256,8 @@ def test_export_lists_each_inputs_hash_and_source(session, sandbox, tmp_path, fo
     assert [i["field"] for i in inputs] == ["input_urls[0]", "input_urls[1]", "input_urls[2]"]
     assert inputs[0]["sha256"] == hashlib.sha256(png_bytes()).hexdigest()
     assert inputs[0]["source"] == "file cat.png"
-    assert inputs[1]["sha256"] == fox.outputs[0].sha256 and inputs[1]["sent"] == "url"
+    assert inputs[1]["sha256"] == hashlib.sha256(fox.outputs[0].path.read_bytes()).hexdigest()
+    assert inputs[1]["bytes"] == fox.outputs[0].path.stat().st_size and inputs[1]["sent"] == "url"
     assert inputs[1]["source"] == f"result {fox.task_id} (image output 0)"
     assert inputs[2] == {
         "field": "input_urls[2]",
