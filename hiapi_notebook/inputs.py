@@ -159,8 +159,9 @@ def _items(field: MediaField, value: Any) -> list[Any]:
 
 
 def _one(field: MediaField, value: Any, context: _Context, source: str | None = None) -> _Item:
-    if isinstance(value, Named):
-        return _one(field, value.value, context, source=f"variable {value.name}")
+    if isinstance(value, Named):  # the record names it as the notebook does
+        item = _one(field, value.value, context, source=f"variable {value.name}")
+        return _Item(item.wire, {**item.ref, "name": value.name} if item.ref else None)
     if isinstance(value, str):
         if value.startswith(("http://", "https://", "asset://")):
             return _Item(value, None)

@@ -107,6 +107,8 @@ def test_magic_words_are_variables_then_files_then_refused(ip, sandbox, tmp_path
     sources = [i["source"] for r in results for i in r["inputs"]]
     assert f"variable fox: result {fox.task_id} (image output 0)" in sources
     assert "file cat.png" in sources and "variable sketch" in " ".join(sources)
+    names = {i["name"] for r in results for i in r["inputs"] if i["source"].startswith("variable fox")}
+    assert names == {"fox"}  # captions and history name it as the notebook does
 
 
 def test_help_says_which_comes_first():
