@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ class Session:
         self._journal: Journal | None = None
         self._journal_problem: str | None = None
         self._by_record: dict[tuple[str, int], Job] = {}
-        self._seen: collections.deque[Job] = collections.deque(maxlen=MAX_REMEMBERED)
+        # Weakly: offering a result must not keep its bytes alive once nothing else uses it.
+        self._seen: collections.deque[weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
 
     # --- configuration ---
@@ -124,12 +126,13 @@ class Session:
         """The jobs of this kernel, oldest first (the latest ``MAX_REMEMBERED``): what a
         form offers as earlier results to use as inputs."""
         with self._lock:
-            return list(self._seen)
+            alive = (ref() for ref in self._seen)
+            return [job for job in alive if job is not None]
 
     def _remember(self, job: Job) -> Job:
         with self._lock:
-            if job not in self._seen:
-                self._seen.append(job)
+            if all(ref() is not job for ref in self._seen):
+                self._seen.append(weakref.ref(job))
         return job
 
     def submit(
