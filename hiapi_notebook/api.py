@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _loop, catalog
+from . import _loop, catalog, inputs
 from .catalog import CatalogError, estimate_cost, validate_input
 from .config import Settings
 from .errors import HiAPIError, RequestValidationError, TaskFailed
@@ -83,12 +83,18 @@ def build_request(
     merged.update(fields)
     if prompt is not None:
         merged["prompt"] = prompt
-    problem = json_problem(merged, "input")  # NaN, infinities, lone surrogates, absurd nesting
+    if not force:
+        try:
+            catalog.check_model_name(model)
+        except CatalogError as exc:
+            raise RequestValidationError(f"{exc} (--force, or force=True, sends it as written)") from None
+    # Media values (results, files, images, ...) become what is sent, and references for the journal.
+    merged, media = inputs.prepare(model, merged, force=force)
+    problem = json_problem(merged, "input")  # what is sent: NaN, infinities, lone surrogates, nesting
     if problem:
         raise RequestValidationError(problem)
     if not force:
         try:
-            catalog.check_model_name(model)
             validate_input(model, merged)
         except CatalogError as exc:
             hint = " (--force, or force=True, sends it as written)" if "did you mean" in str(exc) else ""
@@ -102,6 +108,7 @@ def build_request(
         storage=storage,
         callback=callback,
         timeout=settings().timeout if timeout is None else timeout,  # 0 is refused, not the default
+        media=media,
     )
 
 
@@ -116,7 +123,9 @@ class Variants:
     def key(request: Request) -> str:
         """What makes two requests the same one (model, input, route, storage)."""
         return json.dumps(
-            [request.model, dict(request.input), request.route, request.storage], sort_keys=True, default=str
+            [request.model, request.recorded_input(), request.route, request.storage],
+            sort_keys=True,
+            default=str,
         )
 
     def peek(self, request: Request) -> int:
@@ -284,7 +293,9 @@ def generate_many(
     """
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
-    shown = [{"model": r.model, **dict(r.input)} if isinstance(r, Request) else r for r in items]
+    shown = [
+        _labelled({"model": r.model, **r.recorded_input()} if isinstance(r, Request) else r) for r in items
+    ]
     return start_many(
         built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title
     )
@@ -310,11 +321,17 @@ def grid(**sweeps: Any) -> list[dict[str, Any]]:
 
 
 def run_cell(
-    args: CellArgs, prompt: str | None, *, bind: Callable[[Any], None] | None = None
+    args: CellArgs,
+    prompt: str | None,
+    *,
+    bind: Callable[[Any], None] | None = None,
+    resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Generation | GenerationList:
     """What one ``%%hiapi`` cell asks for: one task, or models × sweeps × ``-n`` as a
     grid. ``bind`` hears the result as soon as it exists (``-o VAR``), before any
-    waiting. Errors other than a failed task (shown in its bar) raise after the wait."""
+    waiting; ``resolve(model, input)`` turns the line's words for media fields into
+    values (notebook variables, files). Errors other than a failed task (shown in its
+    bar) raise after the wait."""
     models = args.models or [args.model or settings().default_model]
     if not models[0]:
         raise RequestValidationError(
@@ -326,7 +343,7 @@ def run_cell(
         build_request(
             model,
             prompt,
-            input={**base, **combo},
+            input=resolve(model, {**base, **combo}) if resolve else {**base, **combo},
             route=args.route,
             storage=args.storage,
             callback=args.callback,
@@ -384,6 +401,11 @@ def writable_folder(folder: str | os.PathLike) -> Path:
             f"--save {folder}: cannot write in that folder; pick one you can write to"
         )
     return path
+
+
+def _labelled(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """build_request arguments as a grid labels them: media values by a short name."""
+    return {name: inputs.label(value) for name, value in arguments.items()}  # references by name too
 
 
 def _whole(name: str, value: Any) -> int:

@@ -25,8 +25,13 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_poll_interval": (0.01, 3600.0, False),
     "embed_limit": (0, 2**30, True),
     "max_output_mb": (0.001, 10**6, False),
+    "max_input_mb": (0.001, 1024.0, False),  # a media input sent inline (a data: URI) travels in one body
 }
-_ENV_NUMBERS = {"poll_interval": "HIAPI_POLL_INTERVAL", "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL"}
+_ENV_NUMBERS = {
+    "poll_interval": "HIAPI_POLL_INTERVAL",
+    "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL",
+    "max_input_mb": "HIAPI_MAX_INPUT_MB",
+}
 
 
 class HiddenKey(str):
@@ -64,6 +69,7 @@ class Settings:
     embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
+    max_input_mb: float = 20.0  # a media input sent inline larger than this is refused
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
 
@@ -76,10 +82,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        values = {
-            name: _env_float(var, 1.0 if name == "poll_interval" else 10.0)
-            for name, var in _ENV_NUMBERS.items()
-        }
+        defaults = {f.name: f.default for f in fields(cls)}
+        values = {name: _env_float(var, defaults[name]) for name, var in _ENV_NUMBERS.items()}
         for name, var in _ENV_NUMBERS.items():
             lo, hi, integer = RANGES[name]
             problem = number_problem(var, values[name], lo, hi, integer=integer)

@@ -220,6 +220,12 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--force",), "force", "send a model or field name the catalogue thinks is a typo"),
 )
 # fmt: on
+# What VALUE may be for a media field (--input_urls, --first_frame_url, ...), for help and README.
+MEDIA_VALUES = (
+    "media fields (*_url, *_urls, image_input, ...): VALUE is an http(s) URL, a data: URI, an asset:// "
+    "id, a notebook variable (a result, bytes, a PIL image, a numpy array) or a file beside the "
+    "notebook, or a JSON list of those; a word that is both a variable and a file means the variable"
+)
 _BY_NAME: dict[str, Option] = {name: option for option in OPTIONS for name in option.names}
 # Names the line reads as its own options, never as model fields (``--input`` can send those).
 RESERVED_FIELDS = frozenset(name.lstrip("-").replace("-", "_") for name in _BY_NAME)

@@ -109,6 +109,10 @@ class FieldControl:
         parts = [self.label, self.widget, self.error] if self.kind == "bool" else [self.widget, self.error]
         self.row = w.HBox(parts, layout=w.Layout(align_items="center"))
 
+    def observe(self, callback: Callable[..., None]) -> None:
+        """``callback(change)`` whenever the control's value changes."""
+        self.widget.observe(callback, names="value")
+
     def read(self) -> Any:
         """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""
         v = self.widget.value

@@ -27,6 +27,7 @@ from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
 from .fields import UNSET, ExtraField, FieldControl, error_html, one_line
 from .history import HistoryRow, KeptHistory
+from .media import make_control, use_media, words_of
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -199,10 +200,10 @@ class PromptForm:
             for name, fs in spec.fields.items():
                 if name == prompt_field:
                     continue
-                field = FieldControl(fs)
+                field = make_control(fs, catalog.media_field(model, name), FieldControl)
                 if name in keep:
                     field.set(keep[name])
-                field.widget.observe(self._changed, names="value")
+                field.observe(self._changed)
                 self._fields[name] = field
         self.fields_box.children = tuple(f.row for f in self._fields.values())
         kind = spec.kind if spec else "image"
@@ -304,7 +305,7 @@ class PromptForm:
                 data[item[0]] = item[1]
         if check and not errors:
             try:
-                catalog.validate_input(self.model, data)
+                catalog.validate_input(self.model, words_of(self._fields, data))
             except CatalogError as exc:
                 errors[exc.field or ""] = exc.message
         return data, errors
@@ -333,8 +334,8 @@ class PromptForm:
         try:
             return api.build_request(self.model, None, input=data)
         except (HiAPIError, ValueError) as exc:
-            if show_errors:
-                self._show_errors({"": str(exc)})
+            if show_errors:  # a bad media value shows beside its field
+                self._show_errors({getattr(exc, "field", None) or "": str(exc)})
             raise
 
     def _clear_errors(self) -> None:
@@ -403,6 +404,7 @@ class PromptForm:
             thumb=self.thumb,
             embed_limit=self.embed_limit,
             on_change=self._update_status,
+            on_use=self._use_from_history,
         )
         self._rows.insert(0, row)
         self.history.children = (row.widget,) + tuple(self.history.children)
@@ -431,6 +433,17 @@ class PromptForm:
         except Exception as exc:  # a button must never leave a traceback in the kernel log only
             log.exception("hiapi form: submit failed")
             self._form_error(f"{type(exc).__name__}: {exc}")
+
+    def use(self, value: Any, field: str | None = None) -> str:
+        """Use a result (or a file, an image...) as an input: in ``field``, or the first
+        media field of the current model that takes it. Returns the field's name."""
+        return use_media(self._fields, self.model, value, field)
+
+    def _use_from_history(self, generation: Any) -> None:
+        try:
+            self.use(generation)
+        except (HiAPIError, ValueError) as exc:
+            self._form_error(str(exc))
 
     @property
     def generations(self) -> list[Any]:
@@ -496,6 +509,7 @@ class PromptForm:
     def as_magic(self) -> str:
         """The ``%%hiapi`` cell that sends exactly what Generate would send now."""
         data, _errors = self._collect(check=False)
+        data = words_of(self._fields, data)  # media by the variable or file that holds them
         prompt_field = self._prompt_field(self.spec)
         body = data.pop(prompt_field, "") if prompt_field == "prompt" else ""
         return format_cell(CellArgs(model=self.model, fields=data), body)

@@ -76,7 +76,7 @@ class HiAPIMagics(Magics):
                 self.shell.user_ns[args.out] = result
 
         try:
-            api.run_cell(args, prompt, bind=bind)
+            api.run_cell(args, prompt, bind=bind, resolve=self._media_words)
         except KeyboardInterrupt:
             if not bound:
                 raise
@@ -85,6 +85,13 @@ class HiAPIMagics(Magics):
             if not bound:
                 raise
             raise ShownInCell(one_line(exc)) from None  # its bar (or grid cell) shows it, in red
+
+    def _media_words(self, model: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """Words given for media fields: a notebook variable first, else a file beside the
+        notebook (the kernel's folder), else as written (then refused as neither)."""
+        from ..inputs import resolve_words
+
+        return resolve_words(model, fields, self.shell.user_ns)
 
     @line_magic("hiapi")
     @one_line_errors
@@ -190,10 +197,11 @@ class HiAPIMagics(Magics):
     def handle_history(self, args: HistoryArgs) -> Any:
         from ..views.history import HistoryView
 
-        records = _journal().history(args.limit, text=args.text, model=args.model, status=args.status)
+        journal = _journal()
+        records = journal.history(args.limit, text=args.text, model=args.model, status=args.status)
         shown = [f"“{args.text}”" if args.text else "", args.model, args.status]
         title = " · ".join(p for p in shown if p)
-        return HistoryView(records, title=f"history: {title}" if title else "")
+        return HistoryView(records, title=f"history: {title}" if title else "", folder=journal.path.parent)
 
     def handle_export(self, args: ExportArgs) -> None:
         journal = _journal()
@@ -203,7 +211,7 @@ class HiAPIMagics(Magics):
     def handle_form(self, args: FormArgs) -> Any:
         from ..form import PromptForm
 
-        return PromptForm(model=args.model, **args.fields)
+        return PromptForm(model=args.model, **self._media_words(args.model, args.fields))
 
 
 def _typed_key() -> str:

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds output URLs stay valid (default: 7 days)",
     )
     parser.add_argument("--public-url", help="root URL that output links use instead of this server's")
+    parser.add_argument(
+        "--fetch-remote",
+        action="store_true",
+        help="fetch media inputs from any host (default: only loopback; others are drawn as stand-ins)",
+    )
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
@@ -118,6 +123,7 @@ def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
         public_url=args.public_url,
         idle_timeout=args.idle_timeout,
         max_body_bytes=int(args.max_body_mb * 2**20),
+        fetch_remote=args.fetch_remote,
     )
 
 

@@ -131,14 +131,15 @@ def make_sample_clip(folder: Path) -> None:
 class MediaCache:
     """Drawn files, least recently used out first once over ``max_bytes``.
 
-    Drawing happens under the lock, so a file asked for twice at once is drawn once.
+    Drawing happens under the lock, so a file asked for twice at once is drawn once. The lock
+    is reentrant: drawing from a task's inputs may draw the earlier task they came from.
     """
 
     def __init__(self, max_bytes: int = 64 * 2**20) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._size = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def get(self, key: str, make: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
         with self._lock:
@@ -372,3 +373,8 @@ def _tone(seed: bytes) -> bytes:
         wav.setframerate(AUDIO_RATE)
         wav.writeframes(samples.tobytes())
     return out.getvalue()
+
+
+# The parts derive.py draws with, for outputs made from a task's inputs.
+canvas, overlay, png, h264, font = _canvas, _overlay, _png, _h264, _font
+picture_size, video_seconds, colour = _size, _seconds, _colour

@@ -51,6 +51,7 @@ class SandboxServer:
         public_url: str | None = None,
         idle_timeout: float = 10.0,
         max_body_bytes: int = 64 * 2**20,
+        fetch_remote: bool = False,
     ) -> None:
         if not (math.isfinite(idle_timeout) and idle_timeout > 0):
             raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
@@ -71,6 +72,7 @@ class SandboxServer:
             balance=balance,
             url_ttl=url_ttl,
             plan=self._plan,
+            fetch_remote=fetch_remote,  # media inputs on other hosts (default: loopback only)
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..journal import Record
+from ..media import REF, is_ref, ref_label
 from .render import CARD_STYLE, local_path_of, sniff, zoom_html
 from .text import COLOURS, STYLE, esc, excerpt
 from .thumbs import thumbnail_uri
@@ -55,10 +56,19 @@ def _colour(status: str) -> str:
 class HistoryView:
     """``HistoryView(records)``: newest first, as ``Journal.history`` gives them."""
 
-    def __init__(self, records: Sequence[Record], *, title: str = "", now: float | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[Record],
+        *,
+        title: str = "",
+        now: float | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        """``folder``: the journal's folder, where the small pictures of media inputs are kept."""
         self.records = list(records)
         self.title = title
         self.now = time.time() if now is None else now
+        self.folder = folder
 
     # --- one row ---------------------------------------------------------------------------
     def _still(self, rec: Record) -> tuple[Path, dict[str, Any]] | None:
@@ -105,12 +115,28 @@ class HistoryView:
             f'<span class="hiapi-journal-status" style="color:{_colour(rec.status)}" '
             f'title="{esc(reason or rec.status)}">{esc(rec.status)}</span>'
             f'<span title="{esc(rec.model)}">{esc(rec.model)}</span>'
-            f'<span title="{esc(prompt)}">{esc(excerpt(prompt, 200))}</span>'
+            f'<span title="{esc(prompt)}">{self._inputs_html(rec)}{esc(excerpt(prompt, 200))}</span>'
             f'<span title="{esc(when)}">{esc(_age(self.now - rec.created_at))}</span>'
             f"<span>{esc(cost)}</span>"
             f'<span class="hiapi-journal-id" title="{esc(task)}: a click selects it">{esc(task)}</span>'
             "</div>"
         )
+
+    def _inputs_html(self, rec: Record) -> str:
+        """Each media input: its small picture when one was kept, else its name."""
+        shown = []
+        for ref in _refs(rec.input):
+            digest = str(ref.get(REF, "")).removeprefix("sha256:")[:12]
+            title = esc(f"input: {ref.get('source') or ''} · sha256 {digest}")
+            thumb = self.folder / ref["thumb"] if self.folder is not None and ref.get("thumb") else None
+            if thumb is not None and thumb.is_file():
+                shown.append(
+                    f'<img class="hiapi-input-thumb" src="data:image/jpeg;base64,{_b64(thumb.read_bytes())}" '
+                    f'title="{title}" style="height:28px;width:auto;margin-right:4px;vertical-align:middle">'
+                )
+            else:
+                shown.append(f'<code title="{title}">{esc(excerpt(ref_label(ref), 24))}</code> ')
+        return "".join(shown)
 
     # --- display ----------------------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -144,6 +170,14 @@ class HistoryView:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def _refs(input: dict) -> list[dict]:
+    """The media references of a recorded input, in field order."""
+    found = []
+    for value in input.values():
+        found.extend(v for v in (value if isinstance(value, list) else [value]) if is_ref(v))
+    return found
 
 
 def _b64(data: bytes) -> str:

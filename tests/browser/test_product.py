@@ -138,7 +138,15 @@ def copy_notebooks(lab, tmp_path: Path) -> str:
         NOTEBOOKS_DIR,
         src,
         ignore=shutil.ignore_patterns(
-            ".hiapi", "hiapi-outputs", ".ipynb_checkpoints", "figures", "results.json", "my-*.png"
+            ".hiapi",
+            "hiapi-outputs",
+            "hiapi-inputs",
+            ".ipynb_checkpoints",
+            "figures",
+            "results.json",
+            "chain.json",
+            "sketch.png",
+            "my-*.png",
         ),
     )
     return lab.add_notebooks(src)
@@ -411,7 +419,31 @@ def check_reproducible(page, all_cells: list[dict], no_wait: int | None) -> None
     assert again["images"], "the cached result shows its picture"
 
 
-CHECKS = {"01": check_quickstart, "03": check_reproducible}
+def check_chaining(page, all_cells: list[dict], no_wait: int | None) -> None:
+    """The chain's three results on screen: the picture, the refined picture, the clip."""
+    fox = first_cell(all_cells, "%%hiapi gpt-image-2/text-to-image --aspect_ratio 16:9 -o fox")
+    woodcut = first_cell(all_cells, "%%hiapi gpt-image-2/image-to-image --input_urls fox")
+    clip = first_cell(all_cells, "%%hiapi seedance-2-0 --first_frame_url woodcut")
+    for cell in (fox, woodcut, clip):
+        assert [s["status"] for s in cell["statuses"]] == ["success"], (cell["source"][:40], cell["statuses"])
+    for cell in (fox, woodcut):
+        (img,) = cell["images"]
+        assert img["visible"] and img["complete"] and img["width"] > 100, img
+        assert abs(img["naturalWidth"] / img["naturalHeight"] - 16 / 9) < 0.02, img  # the fox's shape, kept
+    (video,) = clip["videos"]
+    assert video["duration"] > 3 and video["poster"].startswith("data:image/png"), video
+    assert not clip["images"]
+    # the form opened with the refined picture as its input shows its thumbnail
+    thumbs = page.evaluate(
+        """() => [...document.querySelectorAll('.hiapi-form .hiapi-media-chosen-input_urls img')]
+        .map(i => i.complete && i.naturalWidth > 0)"""
+    )
+    assert thumbs == [True], thumbs
+    caught = first_cell(all_cells, "try:")
+    assert any("is not a URL, a file or a notebook variable" in o["text"] for o in caught["outputs"])
+
+
+CHECKS = {"01": check_quickstart, "03": check_reproducible, "04": check_chaining}
 
 
 # --- tests -------------------------------------------------------------------------------------
