@@ -108,7 +108,11 @@ def test_form_upload_through_comm_messages_reaches_the_server(kernel, sandbox_se
         "g = form.submit(); g.wait()\nprint(form.as_magic().splitlines()[0]); print(g.status)", timeout=60
     )
     assert reply["content"]["status"] == "ok", reply["content"]
-    assert stdout(msgs).split("\n")[:2] == [f"%%hiapi {I2I} --input_urls hiapi-inputs/cat.png", "success"]
+    shown = "--aspect_ratio auto --resolution 1K"  # what the other controls show is sent too
+    assert stdout(msgs).split("\n")[:2] == [
+        f"%%hiapi {I2I} --input_urls hiapi-inputs/cat.png {shown}",
+        "success",
+    ]
     [body] = sandbox_server.last_inputs
     [value] = body["input"]["input_urls"]
     assert base64.b64decode(value.removeprefix("data:image/png;base64,")) == cat
