@@ -48,7 +48,7 @@ def hide_key(value: Any) -> Any:
     return HiddenKey(value) if isinstance(value, str) and not isinstance(value, HiddenKey) else value
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float) -> float | str:
     text = os.environ.get(name)
     if text is None or not text.strip():
         return default
@@ -82,8 +82,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        defaults = {f.name: f.default for f in fields(cls)}
-        values = {name: _env_float(var, defaults[name]) for name, var in _ENV_NUMBERS.items()}
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(cls)}
+        values: dict[str, Any] = {name: _env_float(var, defaults[name]) for name, var in _ENV_NUMBERS.items()}
         for name, var in _ENV_NUMBERS.items():
             lo, hi, integer = RANGES[name]
             problem = number_problem(var, values[name], lo, hi, integer=integer)
@@ -155,6 +155,7 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         raise RequestValidationError(f"setting {key} takes true or false, not {value!r}")
     if key in RANGES:
         lo, hi, integer = RANGES[key]
+        number: float | str
         try:
             number = float(value)
         except ValueError:

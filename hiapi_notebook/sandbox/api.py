@@ -177,7 +177,8 @@ class SandboxApi:
         now = time.time()
         index, extension = int(match[2]), match[3]
         if (
-            task is None
+            match is None
+            or task is None
             or task.status(now) != "success"
             or index >= len(task.outputs)
             or EXTENSIONS[task.outputs[index]] != extension
@@ -234,7 +235,8 @@ class SandboxApi:
         index = int(match[2]) if match else 0
         now = time.time()
         if (
-            task is None
+            match is None
+            or task is None
             or task.status(now) != "success"
             or now >= task.expire_at
             or index >= len(task.outputs)

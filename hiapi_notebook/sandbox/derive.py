@@ -252,6 +252,7 @@ def _video(
             frame = frame.convert("RGBA")
             fade = min(1.0, t * 2)
         else:
+            assert background is not None  # drawn above when no first frame was given
             frame = background.copy()
             radius = min(w, h) // 8
             x, y = radius + t * (w - 2 * radius), h / 2 + math.sin(2 * math.pi * t) * h / 4

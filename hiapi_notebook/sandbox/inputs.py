@@ -93,13 +93,13 @@ class SandboxInputs:
     def _item(self, field: MediaField, where: str, value: str, strict: bool) -> Media:
         if value.startswith("data:"):
             try:
-                _declared, data = parse_data_uri(value)
+                _declared, inline = parse_data_uri(value)
             except ValueError as exc:
                 raise invalid(f"input.{where} is not a usable data: URI ({exc})") from None
-            return self._checked(field, where, data, "data URI")
+            return self._checked(field, where, inline, "data URI")
         if value.startswith(("http://", "https://")):
             host = urlsplit(value).hostname or ""
-            data = self.own(value)
+            data: bytes | None = self.own(value)
             if data is None and (self.fetch_remote or _loopback(host)):
                 try:
                     data = self._fetch(value)
@@ -123,8 +123,8 @@ class SandboxInputs:
             raise invalid(f"input.{where} is {len(data)} bytes, over the {self.limit_text} limit")
         mime = sniff(data)
         kind = kind_of(mime)
-        if kind is None or (field.kind is not None and kind != field.kind):
-            found = f"{NAMES[mime]} {kind}" if kind else "not a media file"
+        if mime is None or kind is None or (field.kind is not None and kind != field.kind):
+            found = f"{NAMES[mime]} {kind}" if mime is not None and kind else "not a media file"
             raise invalid(f"input.{where} is {found}; it takes {type_names(field.kind)}")
         return Media(field.name, kind, mime, data, label)
 

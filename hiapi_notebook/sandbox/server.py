@@ -203,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         # Every read and write waits at most this long: an idle or half-sent connection is
         # closed instead of holding its thread for as long as the client likes.
-        self.timeout = self.server.sandbox.idle_timeout
+        self.timeout = self.server.sandbox.idle_timeout  # type: ignore[misc]  # socketserver reads it per instance
         super().setup()
         # headers and body go out as two writes: without this, Nagle's algorithm and delayed
         # ACKs hold every answer back about 40 ms
