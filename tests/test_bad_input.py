@@ -7,14 +7,11 @@ import math
 import sys
 
 import pytest
-from IPython import get_ipython
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 import hiapi_notebook as h
 from hiapi_notebook import errors
 from hiapi_notebook.client import HiAPI
-from hiapi_notebook.session import reset_session
 
 IMAGE = "gpt-image-2/text-to-image"
 DEEP = "[" * 5000 + "]" * 5000
@@ -25,20 +22,7 @@ class BrokenStr:
         raise RuntimeError("no text for you")
 
 
-@pytest.fixture
-def ip(sandbox, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIAPI_BASE_URL", sandbox.url)
-    monkeypatch.setenv("HIAPI_API_KEY", "sk-bad-input")
-    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
-    monkeypatch.delenv("HIAPI_DEFAULT_MODEL", raising=False)
-    reset_session()
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "hiapi_notebook")
-    shell.user_ns["broken"] = BrokenStr()
-    yield shell
-    shell.user_ns.pop("broken", None)
-    reset_session()
+IPYTHON_API_KEY = "sk-bad-input"
 
 
 def unwritable(tmp_path) -> str:
@@ -103,6 +87,7 @@ def test_bad_magic_input_is_one_line_and_sends_nothing(
         raise EOFError
 
     monkeypatch.setattr("getpass.getpass", no_stdin)
+    ip.user_ns["broken"] = BrokenStr()
     typed = typed.replace("{locked}", unwritable(tmp_path)).replace("{tmp}", str(tmp_path))
     capsys.readouterr()
     result = ip.run_cell(typed)

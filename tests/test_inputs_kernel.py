@@ -26,22 +26,6 @@ def png_bytes(colour, size=(64, 48)) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer(port=0, speed=50) as srv:
-        yield srv
-
-
-@pytest.fixture
-def kernel_env(sandbox_server, tmp_path):
-    return {
-        "HIAPI_BASE_URL": sandbox_server.url,
-        "HIAPI_API_KEY": "sandbox",
-        "HIAPI_POLL_INTERVAL": "0.05",
-        "HIAPI_HOME": str(tmp_path / ".hiapi"),
-    }
-
-
 def comm_send(kernel, comm_id: str, data: dict, buffers=(), timeout: float = 30) -> list[dict]:
     """One widget message as a front end sends it, binary buffers included; returns the
     iopub messages it caused until the kernel went idle."""

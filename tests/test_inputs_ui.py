@@ -12,15 +12,12 @@ import io
 import json
 
 import pytest
-from IPython import get_ipython
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from PIL import Image
 
 from hiapi_notebook.errors import RequestValidationError
 from hiapi_notebook.form import PromptForm
 from hiapi_notebook.grammar import parse_line
-from hiapi_notebook.session import reset_session
 from hiapi_notebook.subcommands import help_text
 
 T2I = "gpt-image-2/text-to-image"
@@ -48,21 +45,7 @@ def posts(sandbox) -> int:
     return sum(1 for method, _ in sandbox.requests if method == "POST")
 
 
-@pytest.fixture
-def ip(sandbox, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIAPI_BASE_URL", sandbox.url)
-    monkeypatch.setenv("HIAPI_API_KEY", "k")
-    monkeypatch.setenv("HIAPI_POLL_INTERVAL", "0.02")
-    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
-    monkeypatch.delenv("HIAPI_DEFAULT_MODEL", raising=False)
-    reset_session()
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "hiapi_notebook")
-    yield shell
-    for name in ("fox", "clip", "sketch", "refined", "form"):
-        shell.user_ns.pop(name, None)
-    reset_session()
+IPYTHON_API_KEY = "k"
 
 
 # --- the magic ---------------------------------------------------------------------------------

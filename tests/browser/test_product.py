@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-from harness import ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
+from harness import BUILTIN_SANDBOX_ENV, ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -32,17 +32,7 @@ WIDTH = 1400
 
 @pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
-    return {
-        # Whatever the shell has: no key and no URL, so `%hiapi connect` starts the sandbox
-        # in the kernel and nothing can reach a real account.
-        "HIAPI_API_KEY": "",
-        "HIAPI_BASE_URL": "",
-        "HIAPI_HOME": "",  # the journal beside each notebook copy, so no run reuses another's
-        "HIAPI_DEFAULT_MODEL": "",
-        "HIAPI_NOTEBOOK_DISPLAY": "",
-        "HIAPI_SANDBOX_SPEED": "8",
-        "HIAPI_POLL_INTERVAL": "0.2",
-    }
+    return dict(BUILTIN_SANDBOX_ENV)  # one Lab server serves every module that asks for it
 
 
 # --- page scripts ------------------------------------------------------------------------------
