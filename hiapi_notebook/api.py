@@ -12,17 +12,19 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from . import _loop, catalog
+from . import _loop, catalog, inputs
 from .catalog import CatalogError, estimate_cost, validate_input
 from .config import Settings
 from .errors import HiAPIError, RequestValidationError, TaskFailed
 from .generation import Generation
 from .grammar import CellArgs
-from .models import Request
+from .models import Request, json_problem
 from .runtime import Gate
 from .session import get_session
 from .views import show_job
@@ -61,11 +63,22 @@ def build_request(
     """A checked request: fields merge over ``input``; the catalogue catches what it
     can before anything is sent (the server stays the authority). ``force`` sends a
     model or field the catalogue would call a typo."""
-    model = model or settings().default_model
+    model = settings().default_model if model is None else model
     if not model:
         raise RequestValidationError(
             "no model given: pass model='gpt-image-2/text-to-image' (or %hiapi config default_model=...)"
         )
+    if not isinstance(model, str) or not model.strip() or not model.isprintable():
+        raise RequestValidationError(
+            f"model must be a model's name, e.g. 'gpt-image-2/text-to-image', not {model!r}"
+        )
+    if input is not None and not isinstance(input, Mapping):
+        raise RequestValidationError(
+            "input must be a dict of the model's fields, e.g. {'aspect_ratio': '16:9'}, "
+            f"not {type(input).__name__}"
+        )
+    if prompt is not None and not isinstance(prompt, str):
+        raise RequestValidationError(f"the prompt must be text, not {type(prompt).__name__}")
     merged: dict[str, Any] = dict(input or {})
     merged.update(fields)
     if prompt is not None:
@@ -73,6 +86,15 @@ def build_request(
     if not force:
         try:
             catalog.check_model_name(model)
+        except CatalogError as exc:
+            raise RequestValidationError(f"{exc} (--force, or force=True, sends it as written)") from None
+    # Media values (results, files, images, ...) become what is sent, and references for the journal.
+    merged, media = inputs.prepare(model, merged, force=force)
+    problem = json_problem(merged, "input")  # what is sent: NaN, infinities, lone surrogates, nesting
+    if problem:
+        raise RequestValidationError(problem)
+    if not force:
+        try:
             validate_input(model, merged)
         except CatalogError as exc:
             hint = " (--force, or force=True, sends it as written)" if "did you mean" in str(exc) else ""
@@ -85,7 +107,8 @@ def build_request(
         route=route,
         storage=storage,
         callback=callback,
-        timeout=timeout or settings().timeout,
+        timeout=settings().timeout if timeout is None else timeout,  # 0 is refused, not the default
+        media=media,
     )
 
 
@@ -100,7 +123,9 @@ class Variants:
     def key(request: Request) -> str:
         """What makes two requests the same one (model, input, route, storage)."""
         return json.dumps(
-            [request.model, dict(request.input), request.route, request.storage], sort_keys=True, default=str
+            [request.model, request.recorded_input(), request.route, request.storage],
+            sort_keys=True,
+            default=str,
         )
 
     def peek(self, request: Request) -> int:
@@ -268,7 +293,9 @@ def generate_many(
     """
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
-    shown = [{"model": r.model, **dict(r.input)} if isinstance(r, Request) else r for r in items]
+    shown = [
+        _labelled({"model": r.model, **r.recorded_input()} if isinstance(r, Request) else r) for r in items
+    ]
     return start_many(
         built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title
     )
@@ -294,11 +321,17 @@ def grid(**sweeps: Any) -> list[dict[str, Any]]:
 
 
 def run_cell(
-    args: CellArgs, prompt: str | None, *, bind: Callable[[Any], None] | None = None
+    args: CellArgs,
+    prompt: str | None,
+    *,
+    bind: Callable[[Any], None] | None = None,
+    resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Generation | GenerationList:
     """What one ``%%hiapi`` cell asks for: one task, or models × sweeps × ``-n`` as a
     grid. ``bind`` hears the result as soon as it exists (``-o VAR``), before any
-    waiting. Errors other than a failed task (shown in its bar) raise after the wait."""
+    waiting; ``resolve(model, input)`` turns the line's words for media fields into
+    values (notebook variables, files). Errors other than a failed task (shown in its
+    bar) raise after the wait."""
     models = args.models or [args.model or settings().default_model]
     if not models[0]:
         raise RequestValidationError(
@@ -310,7 +343,7 @@ def run_cell(
         build_request(
             model,
             prompt,
-            input={**base, **combo},
+            input=resolve(model, {**base, **combo}) if resolve else {**base, **combo},
             route=args.route,
             storage=args.storage,
             callback=args.callback,
@@ -321,6 +354,8 @@ def run_cell(
         for combo in cross(args.sweeps)
     ]
     require_key()
+    if args.save:
+        writable_folder(args.save)  # checked before anything is paid for
     result: Generation | GenerationList
     if len(requests) == 1 and args.n == 1:
         result = start(requests[0], fresh=args.fresh)
@@ -350,6 +385,27 @@ def run_cell(
         lines = sorted({" ".join(str(p).split()) for p in problems})
         raise HiAPIError("; ".join(lines))
     return result
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, made if missing, once it is known that files can be written there."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RequestValidationError(
+            f"--save {folder}: cannot make that folder ({exc.strerror}); pick another"
+        ) from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise RequestValidationError(
+            f"--save {folder}: cannot write in that folder; pick one you can write to"
+        )
+    return path
+
+
+def _labelled(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """build_request arguments as a grid labels them: media values by a short name."""
+    return {name: inputs.label(value) for name, value in arguments.items()}  # references by name too
 
 
 def _whole(name: str, value: Any) -> int:

@@ -5,6 +5,10 @@ clear errors before anything is sent, so it is strict only where the facts are p
 lists, ranges, required fields) and lets anything vague through: an unknown model passes, an
 unknown field passes unless it looks like a typo of a known one, an "enum" without its list
 accepts any value.
+
+Media inputs: a field named ``*_url`` (one) or ``*_urls`` (a list), or one marked as media
+(``"media": "image"`` in the data, or ``MEDIA_NAMES`` for names HiAPI's pages describe as
+image URLs, like Nano-Banana's ``image_input``), takes media (``media_field``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ CALLBACK_FIELDS = ("callback", "callback_url", "callbackUrl", "webhook")
 KINDS = ("image", "video", "audio")
 DEFAULT_OUTPUTS = {"image": ["image"], "video": ["video", "first_frame"], "audio": ["audio"]}
 TYPO_CUTOFF = 0.85  # close enough to a known name to be a typo rather than a new name
+# Media fields the names do not say (the data is the shared catalogue, kept as published).
+MEDIA_NAMES = {"image_input": "image", "reference_image": "image", "input_urls": "image"}
 HINT_CUTOFF = 0.6  # close enough to offer as "did you mean" in a message that refuses anyway
 
 
@@ -44,6 +50,7 @@ class FieldSpec:
     max_length: int | None = None
     description: str | None = None
     also_accepts: list | None = None  # values allowed outside the range, e.g. duration -1
+    media: str | None = None  # the data's marker for a media field whose name does not say so
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,50 @@ def validate_input(model_name: str, input: dict) -> None:
         near = closest(name, list(spec.fields))
         if near:
             raise CatalogError(f"unknown input.{name} for {spec.name}: did you mean {near}?", field=name)
+
+
+@dataclass(frozen=True)
+class MediaField:
+    """A field that takes media: what kind, one value or a list, and how many at most."""
+
+    name: str
+    kind: str | None  # "image" | "video" | "audio"; None: any of them
+    many: bool  # a list field (``*_urls``)
+    max: int | None  # the most items it takes (1 for a single field)
+    assets: bool = False  # the catalogue says it also takes ``asset://`` ids
+
+
+def media_field(model_name: str | None, name: str) -> MediaField | None:
+    """The media facts of ``name`` for ``model_name``; None when it takes no media.
+    A field the catalogue does not know is media when its name ends in ``_url(s)``."""
+    spec = get_model(model_name) if model_name else None
+    f = spec.fields.get(name) if spec is not None else None
+    named = name.endswith(("_url", "_urls")) and name not in CALLBACK_FIELDS
+    if not named and (f is None or not f.media):
+        return None
+    kind = (f.media if f is not None else None) or _kind_from_name(name)
+    many = f.type == "string[]" if f is not None else name.endswith("_urls")
+    most = (int(f.max) if f is not None and f.max is not None else None) if many else 1
+    assets = f is not None and "asset" in (f.description or "").lower()
+    return MediaField(name=name, kind=kind, many=many, max=most, assets=assets)
+
+
+def media_fields(model_name: str) -> list[MediaField]:
+    """The catalogue's media fields of a model, in its order."""
+    spec = get_model(model_name)
+    found = (media_field(model_name, name) for name in (spec.fields if spec else ()))
+    return [m for m in found if m is not None]
+
+
+def _kind_from_name(name: str) -> str | None:
+    for kind, words in (
+        ("video", ("video",)),
+        ("audio", ("audio", "voice", "music", "sound")),
+        ("image", ("image", "frame", "photo", "picture", "mask", "input_url")),
+    ):
+        if any(word in name for word in words):
+            return kind
+    return None
 
 
 def estimate_cost(model_name: str, input: dict) -> float | None:
@@ -313,4 +364,5 @@ def _field_spec(name: str, raw: dict) -> FieldSpec:
         max_length=raw.get("max_length"),
         description=raw.get("description"),
         also_accepts=raw.get("also_accepts"),
+        media=raw.get("media") or MEDIA_NAMES.get(name),
     )

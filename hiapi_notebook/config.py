@@ -25,11 +25,16 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_poll_interval": (0.01, 3600.0, False),
     "embed_limit": (0, 2**30, True),
     "max_output_mb": (0.001, 10**6, False),
+    "max_input_mb": (0.001, 1024.0, False),  # a media input sent inline (a data: URI) travels in one body
+}
+_ENV_NUMBERS = {
+    "poll_interval": "HIAPI_POLL_INTERVAL",
+    "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL",
+    "max_input_mb": "HIAPI_MAX_INPUT_MB",
 }
 # What a saved notebook holds of each result: previews linked to the local copies (light),
 # the originals themselves (self-contained, heavy) or nothing (links to the local copies).
 EMBED_MODES = ("preview", "full", "none")
-_ENV_NUMBERS = {"poll_interval": "HIAPI_POLL_INTERVAL", "max_poll_interval": "HIAPI_MAX_POLL_INTERVAL"}
 
 
 class HiddenKey(str):
@@ -46,7 +51,7 @@ def hide_key(value: Any) -> Any:
     return HiddenKey(value) if isinstance(value, str) and not isinstance(value, HiddenKey) else value
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float) -> float | str:
     text = os.environ.get(name)
     if text is None or not text.strip():
         return default
@@ -68,6 +73,7 @@ class Settings:
     embed_limit: int = 20 * 2**20  # with embed=full, media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
+    max_input_mb: float = 20.0  # a media input sent inline larger than this is refused
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
 
@@ -80,10 +86,8 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        values = {
-            name: _env_float(var, 1.0 if name == "poll_interval" else 10.0)
-            for name, var in _ENV_NUMBERS.items()
-        }
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(cls)}
+        values: dict[str, Any] = {name: _env_float(var, defaults[name]) for name, var in _ENV_NUMBERS.items()}
         for name, var in _ENV_NUMBERS.items():
             lo, hi, integer = RANGES[name]
             problem = number_problem(var, values[name], lo, hi, integer=integer)
@@ -159,6 +163,7 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         raise RequestValidationError(f"setting {key} takes true or false, not {value!r}")
     if key in RANGES:
         lo, hi, integer = RANGES[key]
+        number: float | str
         try:
             number = float(value)
         except ValueError:

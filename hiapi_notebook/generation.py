@@ -31,6 +31,15 @@ class GeneratedOutput:
     type = property(lambda self: self._file.type)
     path = property(lambda self: self._file.path)
     content_type = property(lambda self: self._file.content_type)
+    index = property(lambda self: self._file.index)
+    expire_at = property(lambda self: self._file.output.expire_at)  # Unix seconds, when its URL dies
+    sha256 = property(lambda self: self._file.sha256)  # of the local copy, once kept
+    size = property(lambda self: self._file.size)  # bytes, once kept
+    generation = property(lambda self: Generation(self._job))
+
+    def local_data(self) -> bytes | None:
+        """The bytes kept here (local copy or memory), or None: never fetched."""
+        return self._file.read()
 
     def data(self) -> bytes:
         """The bytes: the local copy when there is one, else fetched from the URL."""
@@ -79,6 +88,7 @@ class Generation:
         return self._job
 
     task_id = property(lambda self: self._job.task_id)
+    server = property(lambda self: self._job.server)  # the API base URL its task lives on
     status = property(lambda self: self._job.status)
     request = property(lambda self: self._job.request)
     model = property(lambda self: self._job.request.model)

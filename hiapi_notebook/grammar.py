@@ -59,6 +59,8 @@ def decode_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise LineError("a value is nested too deeply to be JSON a model takes") from None
 
 
 def is_number(token: str) -> bool:
@@ -103,6 +105,8 @@ def _seconds(name: str, text: str) -> float:
 def _json_object(name: str, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise LineError(f"{name} is nested too deeply to be JSON a model takes") from None
     except ValueError as exc:
         if text.lstrip().startswith("{") and text.rstrip().endswith("}"):  # whole, so quoted: say where
             at = exc.pos
@@ -216,6 +220,12 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--force",), "force", "send a model or field name the catalogue thinks is a typo"),
 )
 # fmt: on
+# What VALUE may be for a media field (--input_urls, --first_frame_url, ...), for help and README.
+MEDIA_VALUES = (
+    "media fields (*_url, *_urls, image_input, ...): VALUE is an http(s) URL, a data: URI, an asset:// "
+    "id, a notebook variable (a result, bytes, a PIL image, a numpy array) or a file beside the "
+    "notebook, or a JSON list of those; a word that is both a variable and a file means the variable"
+)
 _BY_NAME: dict[str, Option] = {name: option for option in OPTIONS for name in option.names}
 # Names the line reads as its own options, never as model fields (``--input`` can send those).
 RESERVED_FIELDS = frozenset(name.lstrip("-").replace("-", "_") for name in _BY_NAME)
@@ -329,7 +339,14 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         if token == "}}":
             return "}"
         name = match.group(1)
-        return str(namespace[name]) if name in namespace else token
+        if name not in namespace:
+            return token
+        try:
+            return str(namespace[name])
+        except Exception as exc:  # a broken __str__ is the notebook's, said in one line
+            raise LineError(
+                f"{{{name}}} cannot go into the prompt: str({name}) raised {type(exc).__name__}"
+            ) from None
 
     return _PLACEHOLDER.sub(sub, text)
 

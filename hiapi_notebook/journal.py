@@ -31,7 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import catalog
 from .errors import HiAPIError, RequestValidationError
+from .media import content_key, input_refs
 from .models import (
     FAILURE_STATUSES,
     Task,
@@ -124,11 +126,13 @@ def request_hash(
     reused as a real one, and a task id from being looked up on the wrong server.
     ``callback`` is part of the body the idempotency key covers: a changed one is
     another request (resending the old key with it would be refused with a 422).
+    Media sent inline count by their content hash (a changed file is a new request),
+    not by their name or the folder they came from.
     """
     canonical = _dumps(
         {
             "model": model,
-            "input": input,
+            "input": content_key(input),
             "route": route,
             "storage": storage,
             "server": server,
@@ -747,6 +751,7 @@ def _manifest_entry(rec: Record) -> dict:
             "hash": rec.request_hash,
             "variant": rec.variant,
         },
+        "inputs": input_refs(rec.input, lambda name: catalog.media_field(rec.model, name) is not None),
         "label": rec.label,
         "idempotency_key": rec.idempotency_key,
         "task_id": rec.task_id,

@@ -151,6 +151,8 @@ class Request:
     """What to generate: the create call's body, plus how long to wait for it.
 
     ``idempotency_key`` makes a resend replay the first task instead of billing twice.
+    ``media`` holds, for each field with media sent inline, the references the journal
+    keeps in place of their bytes (see ``media.py``).
     """
 
     model: str
@@ -160,6 +162,11 @@ class Request:
     callback: Mapping[str, Any] | None = None
     idempotency_key: str | None = None
     timeout: float | None = 600
+    media: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def recorded_input(self) -> dict[str, Any]:
+        """The input as the journal keeps it: inline media as references, never their bytes."""
+        return {**self.input, **self.media}
 
     def __post_init__(self) -> None:
         # Checked here, where every request is made, so a bad wait is refused before the

@@ -108,6 +108,7 @@ class Job:
     attached: bool = False  # re-attached to a task submitted earlier
     sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
+    server: str | None = None  # the API base URL its task lives on
     gate: Gate | None = field(default=None, repr=False)  # the batch's slots, if any
     looked_up: bool = False  # shown from the journal by task id (%hiapi status), not a re-run
     notice: str | None = None  # a word beside the status while running (say, a wait interrupted)
@@ -293,6 +294,7 @@ class Runtime:
             cached=True,
             record_id=record_id,
             started=started or time.time(),
+            server=self.client.base_url,  # a recorded result is reused only on its own server
         )
         if task.succeeded and self.store is not None and any(f.worth_fetching() for f in files):
             return self._launch(job, self._collect_outputs(job, task, files), finished=finished)
@@ -305,6 +307,7 @@ class Runtime:
         return job
 
     def _launch(self, job: Job, coro, *, finished: float | None = None) -> Job:
+        job.server = self.client.base_url
         self._jobs.add(job)
         _loop.spawn(self._drive(job, coro, finished))
         return job

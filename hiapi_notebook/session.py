@@ -5,10 +5,12 @@ re-attach to a task still running, re-send an unanswered create, or submit.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,9 @@ from .recorder import JournalStore, files_from_record, request_from_record, task
 from .runtime import Gate, Job, Runtime
 
 log = logging.getLogger("hiapi_notebook")
+
+
+MAX_REMEMBERED = 200  # jobs a form's picker of earlier results can offer
 
 
 _RUNTIME_SETTINGS = frozenset(
@@ -45,6 +50,8 @@ class Session:
         self._journal: Journal | None = None
         self._journal_problem: str | None = None
         self._by_record: dict[tuple[str, int], Job] = {}
+        # Weakly: offering a result must not keep its bytes alive once nothing else uses it.
+        self._seen: collections.deque[weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
         self._before_sandbox: _Saved | None = None  # what entering the sandbox replaced
 
@@ -115,6 +122,20 @@ class Session:
             raise MissingAPIKeyError()
 
     # --- submitting ---
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs of this kernel, oldest first (the latest ``MAX_REMEMBERED``): what a
+        form offers as earlier results to use as inputs."""
+        with self._lock:
+            alive = (ref() for ref in self._seen)
+            return [job for job in alive if job is not None]
+
+    def _remember(self, job: Job) -> Job:
+        with self._lock:
+            if all(ref() is not job for ref in self._seen):
+                self._seen.append(weakref.ref(job))
+        return job
+
     def submit(
         self,
         request: Request,
@@ -126,6 +147,11 @@ class Session:
     ) -> Job:
         """Start (or reuse) one job for ``request``; returns at once. Behind ``gate``
         the job waits for a slot before anything is sent; a recorded result needs none."""
+        return self._remember(self._submit(request, variant=variant, fresh=fresh, cost=cost, gate=gate))
+
+    def _submit(
+        self, request: Request, *, variant: int, fresh: bool, cost: float | None, gate: Gate | None
+    ) -> Job:
         runtime = self.runtime
         journal = self.journal
         if journal is None:
@@ -134,7 +160,7 @@ class Session:
         try:
             rec, new = journal.claim(
                 request.model,
-                dict(request.input),
+                request.recorded_input(),  # inline media as references: keyed on content
                 route=request.route,
                 storage=request.storage,
                 variant=variant,
@@ -175,6 +201,9 @@ class Session:
 
     def attach(self, task_id: str) -> Job:
         """Watch any task by id; journal rows are kept up to date when it has one."""
+        return self._remember(self._attach(task_id))
+
+    def _attach(self, task_id: str) -> Job:
         self.require_key()
         journal = self.journal
         rec = journal.find_task(task_id) if journal is not None else None

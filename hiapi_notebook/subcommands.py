@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import math
 import shlex
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .grammar import OPTIONS, LineError, is_number, parse_line, usage
+from .grammar import MEDIA_VALUES, OPTIONS, LineError, is_number, parse_line, usage
 
 MAX_HISTORY = 100_000  # rows %hiapi history shows at most
 
@@ -215,13 +216,17 @@ def help_text() -> str:
     width = max(len(option.example) for option in OPTIONS) + 2
     options = "\n".join(f"  {option.example:{width}}{option.help}" for option in OPTIONS if option.shown)
     subs = "\n".join(f"  %hiapi {sub.usage:34}{sub.help}" for sub in SUBCOMMANDS)
+    media = textwrap.fill(
+        MEDIA_VALUES, 100, initial_indent=" " * (width + 2), subsequent_indent=" " * (width + 2)
+    )
     return (
         "%%hiapi — generate images and videos with HiAPI from a cell.\n\n"
         f"  {usage()}\n"
         "  <prompt text; {name} is replaced by the notebook variable `name`, {{ gives {>\n\n"
         f"  {'MODEL':{width}}a model name (default: %hiapi config default_model=...)\n"
         f"{options}\n"
-        f"  {'--FIELD VALUE':{width}}any model input (VALUE is JSON when it decodes: 5, true, [..])\n\n"
+        f"  {'--FIELD VALUE':{width}}any model input (VALUE is JSON when it decodes: 5, true, [..])\n"
+        f"{media}\n\n"
         f"{subs}\n"
         f"  %hiapi {'MODEL [options] prompt…':34}a one-line generation\n"
     )

@@ -4,7 +4,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from kernel_harness import kernel, kernel_env  # noqa: F401  (fixtures, shared by every test file)
+from kernel_harness import kernel  # noqa: F401  (a fixture, shared by every test file)
 
 from hiapi_notebook.sandbox import SandboxServer
 from hiapi_notebook.session import reset_session
@@ -110,3 +110,48 @@ def callback_receiver():
     yield make
     for receiver in made:
         receiver.close()
+
+
+# --- kernel tests: a sandbox and the kernel's environment -----------------------------------------
+# A kernel test module may set KERNEL_SANDBOX_SPEED (default 50), KERNEL_API_KEY (default
+# "sandbox") and KERNEL_POLL_INTERVAL (default "0.05") to shape both fixtures.
+
+
+@pytest.fixture
+def sandbox_server(request):
+    with SandboxServer(port=0, speed=getattr(request.module, "KERNEL_SANDBOX_SPEED", 50)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def kernel_env(request, sandbox_server, tmp_path) -> dict[str, str]:
+    """The test kernel's environment: pointed at ``sandbox_server``, its journal in tmp_path."""
+    return {
+        "HIAPI_BASE_URL": sandbox_server.url,
+        "HIAPI_API_KEY": getattr(request.module, "KERNEL_API_KEY", "sandbox"),
+        "HIAPI_POLL_INTERVAL": getattr(request.module, "KERNEL_POLL_INTERVAL", "0.05"),
+        "HIAPI_HOME": str(tmp_path / ".hiapi"),
+    }
+
+
+@pytest.fixture
+def ip(request, sandbox, tmp_path, monkeypatch):
+    """Terminal IPython with the extension loaded, pointed at ``sandbox`` from the notebook's
+    folder (tmp_path); a test module may set IPYTHON_API_KEY. Names a test binds are dropped."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_BASE_URL", sandbox.url)
+    monkeypatch.setenv("HIAPI_API_KEY", getattr(request.module, "IPYTHON_API_KEY", "sandbox"))
+    monkeypatch.setenv("HIAPI_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    monkeypatch.delenv("HIAPI_DEFAULT_MODEL", raising=False)
+    reset_session()
+    shell = start_ipython() or get_ipython()
+    shell.run_line_magic("load_ext", "hiapi_notebook")
+    before = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - before:
+        shell.user_ns.pop(name, None)
+    reset_session()

@@ -225,12 +225,6 @@ class Kernel:
         return collect_iopub(self.kc, seconds, until)
 
 
-@pytest.fixture
-def kernel_env() -> dict[str, str]:
-    """Extra environment for test kernels; override it (e.g. HIAPI_BASE_URL of a sandbox)."""
-    return {}
-
-
 @pytest.fixture(params=LABELS)
 def kernel(request, kernel_env, tmp_path):
     """A fresh kernel per test, once on ipykernel 6 and once on ipykernel 7; cwd is tmp_path."""

@@ -11,26 +11,13 @@ import time
 import pytest
 from kernel_harness import display_updates, widget_model_ids, widget_updates
 
-from hiapi_notebook.sandbox import SandboxServer
-
 pytestmark = pytest.mark.kernel
 IMAGE = "gpt-image-2/text-to-image"
 
 
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer(port=0, speed=2) as srv:  # an image takes about three seconds
-        yield srv
-
-
-@pytest.fixture
-def kernel_env(sandbox_server, tmp_path):
-    return {
-        "HIAPI_BASE_URL": sandbox_server.url,
-        "HIAPI_API_KEY": "sk-first-hour",
-        "HIAPI_POLL_INTERVAL": "0.1",
-        "HIAPI_HOME": str(tmp_path / ".hiapi"),
-    }
+KERNEL_SANDBOX_SPEED = 2  # an image takes about three seconds
+KERNEL_API_KEY = "sk-first-hour"
+KERNEL_POLL_INTERVAL = "0.1"
 
 
 def printed(msgs) -> str:

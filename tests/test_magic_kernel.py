@@ -8,26 +8,13 @@ import threading
 import pytest
 from kernel_harness import display_updates, widget_model_ids, widget_updates
 
-from hiapi_notebook.sandbox import SandboxServer
-
 pytestmark = pytest.mark.kernel
 SECRET = "sk-test-7f3a9c1e5b-never-shown"
 
 
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer(port=0, speed=6) as srv:
-        yield srv
-
-
-@pytest.fixture
-def kernel_env(sandbox_server, tmp_path):
-    return {
-        "HIAPI_BASE_URL": sandbox_server.url,
-        "HIAPI_API_KEY": SECRET,
-        "HIAPI_POLL_INTERVAL": "0.1",
-        "HIAPI_HOME": str(tmp_path / ".hiapi"),
-    }
+KERNEL_SANDBOX_SPEED = 6
+KERNEL_API_KEY = SECRET
+KERNEL_POLL_INTERVAL = "0.1"
 
 
 def _png_updates(msgs):

@@ -2,28 +2,14 @@
 results as file paths; line subcommands; the key kept out of everything."""
 
 import pytest
-from IPython import get_ipython
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 from hiapi_notebook.session import reset_session
 
 SECRET = "sk-terminal-51c0ffee-never-shown"
 
 
-@pytest.fixture
-def ip(sandbox, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HIAPI_BASE_URL", sandbox.url)
-    monkeypatch.setenv("HIAPI_API_KEY", SECRET)
-    monkeypatch.setenv("HIAPI_POLL_INTERVAL", "0.02")
-    monkeypatch.delenv("HIAPI_DEFAULT_MODEL", raising=False)
-    reset_session()
-    shell = start_ipython() or get_ipython()
-    shell.run_line_magic("load_ext", "hiapi_notebook")
-    yield shell
-    shell.user_ns.pop("img", None)
-    reset_session()
+IPYTHON_API_KEY = SECRET
 
 
 def test_status_is_text_and_results_are_paths(ip, sandbox, capsys):

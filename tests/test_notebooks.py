@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from kernel_harness import missing
 from nbclient import NotebookClient
+from PIL import Image, ImageOps
 
 from hiapi_notebook.sandbox import SandboxServer
 
@@ -117,6 +118,8 @@ def test_notebook_runs_on_the_builtin_sandbox(path, tmp_path):
         check_widgets(nb)
     if path.stem.startswith("03"):
         check_reproducible(nb, folder)
+    if path.stem.startswith("04"):
+        check_chaining(nb, folder)
 
 
 def check_quickstart(nb, folder):
@@ -195,6 +198,39 @@ def check_reproducible(nb, folder):
     manifest = json.loads((folder / "results.json").read_text())
     assert len(manifest["results"]) == 2
     assert all(r["files"][0]["sha256"] for r in manifest["results"])
+
+
+def check_chaining(nb, folder):
+    (fox,) = cells_with(nb, "%%hiapi gpt-image-2/text-to-image --aspect_ratio 16:9 -o fox")
+    (woodcut,) = cells_with(nb, "%%hiapi gpt-image-2/image-to-image --input_urls fox -o woodcut")
+    (clip,) = cells_with(nb, "%%hiapi seedance-2-0 --first_frame_url woodcut")
+    for cell in (fox, woodcut, clip):
+        assert 'data-status=\\"success\\"' in outputs_text(cell)
+    for cell in (fox, woodcut):
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs)
+    assert "<video" in outputs_text(clip) and "data:video/mp4;base64," in outputs_text(clip)
+    manifest = json.loads((folder / "chain.json").read_text())
+    results = manifest["results"]
+    by_model = [(r["request"]["model"], [i["source"] for i in r["inputs"]]) for r in results]
+    t2i, i2i, i2v, from_file, both = results
+    assert by_model[1] == (
+        "gpt-image-2/image-to-image",
+        [f"variable fox: result {t2i['task_id']} (image output 0)"],
+    )
+    assert by_model[2] == ("seedance-2-0", [f"variable woodcut: result {i2i['task_id']} (image output 0)"])
+    assert by_model[3][1] == ["file sketch.png"]
+    assert by_model[4][1] == ["PIL image 480×320 RGB", f"result {t2i['task_id']} (image output 0)"]
+    # on the sandbox the clip starts on the refined picture itself
+    refined = Image.open(folder / i2i["files"][0]["path"]).convert("RGB")
+    first = next(f for f in i2v["files"] if f["path"].endswith("first_frame.png"))
+    first_frame = Image.open(folder / first["path"]).convert("RGB")
+    assert first_frame.tobytes() == ImageOps.fit(refined, first_frame.size).tobytes()
+    (caught,) = cells_with(nb, "try:")
+    assert "input.input_urls: 'kitten.png' is not a URL, a file or a notebook variable" in outputs_text(
+        caught
+    )
+    journal = b"".join(p.read_bytes() for p in (folder / ".hiapi").glob("journal.sqlite3*"))
+    assert b"base64" not in journal
 
 
 def test_key_never_reaches_the_saved_notebook(tmp_path):

@@ -17,26 +17,8 @@ import pytest
 from kernel_harness import _backlog, display_updates
 from PIL import Image
 
-from hiapi_notebook.sandbox import SandboxServer
-
 pytestmark = pytest.mark.kernel
 IMAGE = "gpt-image-2/text-to-image"
-
-
-@pytest.fixture
-def sandbox_server():
-    with SandboxServer(port=0, speed=50) as srv:
-        yield srv
-
-
-@pytest.fixture
-def kernel_env(sandbox_server, tmp_path):
-    return {
-        "HIAPI_BASE_URL": sandbox_server.url,
-        "HIAPI_API_KEY": "sandbox",
-        "HIAPI_POLL_INTERVAL": "0.05",
-        "HIAPI_HOME": str(tmp_path / ".hiapi"),
-    }
 
 
 def comm_send(kernel, comm_id: str, data: dict, timeout: float = 30) -> list[dict]:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .. import catalog
 from ..catalog import FieldSpec
 from ..grammar import decode_value, reads_back
 from ..views.text import COLOURS, esc, excerpt
@@ -108,6 +109,10 @@ class FieldControl:
         self.error = w.HTML()
         parts = [self.label, self.widget, self.error] if self.kind == "bool" else [self.widget, self.error]
         self.row = w.HBox(parts, layout=w.Layout(align_items="center"))
+
+    def observe(self, callback: Callable[..., None]) -> None:
+        """``callback(change)`` whenever the control's value changes."""
+        self.widget.observe(callback, names="value")
 
     def read(self) -> Any:
         """The value to send, ``UNSET`` for none; ``ValueError`` with a short reason."""
@@ -237,3 +242,52 @@ class ExtraField:
         if not FIELD_NAME_OK.match(key) and not key.replace("-", "_").replace(".", "_").isidentifier():
             raise ValueError(f"{excerpt(key, 20)!r} is not a field name")
         return key, decode_value(text)
+
+
+# --- the model dropdown and the copy button ---------------------------------------------------
+
+
+# The click runs in the page: the Clipboard API needs the click itself (a user gesture). Where a
+# front end or browser refuses it, the cell shows selected in a text box with a one-line hint.
+_COPY_SCRIPT = (
+    "(b=>{const t=b.dataset.cell,p=b.parentElement,s=p.querySelector('.hiapi-copy-state'),"
+    "a=p.querySelector('textarea');const f=()=>{a.value=t;a.style.display='block';a.focus();a.select();"
+    "s.textContent='selected: press Ctrl+C (⌘C) to copy'};if(navigator.clipboard&&window.isSecureContext)"
+    "{navigator.clipboard.writeText(t).then(()=>{s.textContent='copied';a.style.display='none'},f)}else{f()}})(this)"
+)
+
+
+def copy_button_html(cell: str) -> str:
+    """A "Copy as magic" button carrying ``cell``; the text box is its fallback."""
+    return (
+        '<span class="hiapi-copy" style="display:inline-flex;flex-wrap:wrap;align-items:center;gap:6px">'
+        '<button type="button" class="jupyter-button widget-button hiapi-copy-button" '
+        f'title="put the %%hiapi cell that sends these settings on the clipboard" data-cell="{esc(cell)}" '
+        f'onclick="{esc(_COPY_SCRIPT)}">Copy as magic</button>'
+        '<span class="hiapi-copy-state" style="font-size:12px"></span>'
+        '<textarea class="hiapi-copy-text" readonly rows="4" '
+        'style="display:none;width:100%;font-family:var(--jp-code-font-family,monospace)"></textarea></span>'
+    )
+
+
+def model_label(name: str) -> str:
+    """A dropdown label: the name, marked when the model is retired or a legacy name."""
+    spec = catalog.get_model(name)
+    if spec is None or not spec.retired:
+        return name
+    return f"{name} (retired)" if "retired" in (spec.status or "") else f"{name} (legacy name)"
+
+
+def option_values(options: Any) -> list[str]:
+    """The values of a dropdown's options, given as names or as (label, name) pairs."""
+    return [o[1] if isinstance(o, tuple) else o for o in options]
+
+
+def starting_model(kind: str | None) -> str:
+    """A sensible first model: the flagship image model, else the first of the kind
+    that takes a prompt (the alphabetical first may take none)."""
+    if kind in (None, "", "image"):
+        return "gpt-image-2/text-to-image"
+    names = catalog.model_names(kind)
+    prompted = [n for n in names if "prompt" in catalog.get_model(n).fields]
+    return (prompted or names or ["gpt-image-2/text-to-image"])[0]

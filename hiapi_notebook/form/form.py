@@ -25,8 +25,19 @@ from ..grammar import CellArgs, format_cell, value_text
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
-from .fields import UNSET, ExtraField, FieldControl, error_html, one_line
+from .fields import (
+    UNSET,
+    ExtraField,
+    FieldControl,
+    copy_button_html,
+    error_html,
+    model_label,
+    one_line,
+    option_values,
+    starting_model,
+)
 from .history import HistoryRow, KeptHistory
+from .media import make_control, use_media, words_of
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -66,7 +77,7 @@ class PromptForm:
             raise RequestValidationError(f"kind must be one of {', '.join(catalog.KINDS)}, not {kind!r}")
         model = model or settings.default_model
         if not model:
-            model = _starting_model(kind)
+            model = starting_model(kind)
         self._generations: list[Any] = []
         self._rows: list[HistoryRow] = []
         self._variants = api.Variants()
@@ -158,7 +169,7 @@ class PromptForm:
 
     @model.setter
     def model(self, name: str) -> None:
-        if name not in _values(self.model_dropdown.options):
+        if name not in option_values(self.model_dropdown.options):
             self.model_dropdown.options = self._model_options(self.kind_dropdown.value, name)
         self.model_dropdown.value = name
 
@@ -184,7 +195,7 @@ class PromptForm:
         names = catalog.model_names(kind or None)
         if current and current not in names:
             names = [current] + names  # a model the catalogue does not know, or of another kind
-        return sorted(((_label(name), name) for name in names), key=lambda pair: pair[1].lower())
+        return sorted(((model_label(name), name) for name in names), key=lambda pair: pair[1].lower())
 
     def _prompt_field(self, spec: ModelSpec | None) -> str:
         if spec is not None and "prompt" not in spec.fields and "text" in spec.fields:
@@ -199,10 +210,10 @@ class PromptForm:
             for name, fs in spec.fields.items():
                 if name == prompt_field:
                     continue
-                field = FieldControl(fs)
+                field = make_control(fs, catalog.media_field(model, name), FieldControl)
                 if name in keep:
                     field.set(keep[name])
-                field.widget.observe(self._changed, names="value")
+                field.observe(self._changed)
                 self._fields[name] = field
         self.fields_box.children = tuple(f.row for f in self._fields.values())
         kind = spec.kind if spec else "image"
@@ -304,7 +315,7 @@ class PromptForm:
                 data[item[0]] = item[1]
         if check and not errors:
             try:
-                catalog.validate_input(self.model, data)
+                catalog.validate_input(self.model, words_of(self._fields, data))
             except CatalogError as exc:
                 errors[exc.field or ""] = exc.message
         return data, errors
@@ -333,8 +344,8 @@ class PromptForm:
         try:
             return api.build_request(self.model, None, input=data)
         except (HiAPIError, ValueError) as exc:
-            if show_errors:
-                self._show_errors({"": str(exc)})
+            if show_errors:  # a bad media value shows beside its field
+                self._show_errors({getattr(exc, "field", None) or "": str(exc)})
             raise
 
     def _clear_errors(self) -> None:
@@ -403,6 +414,7 @@ class PromptForm:
             thumb=self.thumb,
             embed_limit=self.embed_limit,
             on_change=self._update_status,
+            on_use=self._use_from_history,
         )
         self._rows.insert(0, row)
         self.history.children = (row.widget,) + tuple(self.history.children)
@@ -431,6 +443,17 @@ class PromptForm:
         except Exception as exc:  # a button must never leave a traceback in the kernel log only
             log.exception("hiapi form: submit failed")
             self._form_error(f"{type(exc).__name__}: {exc}")
+
+    def use(self, value: Any, field: str | None = None) -> str:
+        """Use a result (or a file, an image...) as an input: in ``field``, or the first
+        media field of the current model that takes it. Returns the field's name."""
+        return use_media(self._fields, self.model, value, field)
+
+    def _use_from_history(self, generation: Any) -> None:
+        try:
+            self.use(generation)
+        except (HiAPIError, ValueError) as exc:
+            self._form_error(str(exc))
 
     @property
     def generations(self) -> list[Any]:
@@ -496,6 +519,7 @@ class PromptForm:
     def as_magic(self) -> str:
         """The ``%%hiapi`` cell that sends exactly what Generate would send now."""
         data, _errors = self._collect(check=False)
+        data = words_of(self._fields, data)  # media by the variable or file that holds them
         prompt_field = self._prompt_field(self.spec)
         body = data.pop(prompt_field, "") if prompt_field == "prompt" else ""
         return format_cell(CellArgs(model=self.model, fields=data), body)
@@ -522,51 +546,6 @@ class PromptForm:
             f"{len(self._generations)} submitted, {len(self.results)} finished "
             "(widgets need a notebook; .submit() works anywhere)"
         )
-
-
-# The click runs in the page: the Clipboard API needs the click itself (a user gesture). Where a
-# front end or browser refuses it, the cell shows selected in a text box with a one-line hint.
-_COPY_SCRIPT = (
-    "(b=>{const t=b.dataset.cell,p=b.parentElement,s=p.querySelector('.hiapi-copy-state'),"
-    "a=p.querySelector('textarea');const f=()=>{a.value=t;a.style.display='block';a.focus();a.select();"
-    "s.textContent='selected: press Ctrl+C (⌘C) to copy'};if(navigator.clipboard&&window.isSecureContext)"
-    "{navigator.clipboard.writeText(t).then(()=>{s.textContent='copied';a.style.display='none'},f)}else{f()}})(this)"
-)
-
-
-def copy_button_html(cell: str) -> str:
-    """A "Copy as magic" button carrying ``cell``; the text box is its fallback."""
-    return (
-        '<span class="hiapi-copy" style="display:inline-flex;flex-wrap:wrap;align-items:center;gap:6px">'
-        '<button type="button" class="jupyter-button widget-button hiapi-copy-button" '
-        f'title="put the %%hiapi cell that sends these settings on the clipboard" data-cell="{esc(cell)}" '
-        f'onclick="{esc(_COPY_SCRIPT)}">Copy as magic</button>'
-        '<span class="hiapi-copy-state" style="font-size:12px"></span>'
-        '<textarea class="hiapi-copy-text" readonly rows="4" '
-        'style="display:none;width:100%;font-family:var(--jp-code-font-family,monospace)"></textarea></span>'
-    )
-
-
-def _label(name: str) -> str:
-    spec = catalog.get_model(name)
-    if spec is None or not spec.retired:
-        return name
-    return f"{name} (retired)" if "retired" in (spec.status or "") else f"{name} (legacy name)"
-
-
-def _values(options: Any) -> list[str]:
-    """The values of a dropdown's options, given as names or as (label, name) pairs."""
-    return [o[1] if isinstance(o, tuple) else o for o in options]
-
-
-def _starting_model(kind: str | None) -> str:
-    """A sensible first model: the flagship image model, else the first of the kind
-    that takes a prompt (the alphabetical first may take none)."""
-    if kind in (None, "", "image"):
-        return "gpt-image-2/text-to-image"
-    names = catalog.model_names(kind)
-    prompted = [n for n in names if "prompt" in catalog.get_model(n).fields]
-    return (prompted or names or ["gpt-image-2/text-to-image"])[0]
 
 
 __all__ = ["PromptForm"]

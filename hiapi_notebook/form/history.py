@@ -20,7 +20,14 @@ class HistoryRow(LiveStatus):
     from the background loop (no output capture)."""
 
     def __init__(
-        self, generation: Any, kind: str, *, thumb: int, embed_limit: int, on_change: Callable[[], None]
+        self,
+        generation: Any,
+        kind: str,
+        *,
+        thumb: int,
+        embed_limit: int,
+        on_change: Callable[[], None],
+        on_use: Callable[[Any], None] | None = None,
     ) -> None:
         import ipywidgets as w
 
@@ -46,6 +53,16 @@ class HistoryRow(LiveStatus):
         self.media.add_class("hiapi-history-media")
         self.kind = kind
         self.links = w.HTML()
+        # Send this result to the form as an input of the model chosen now (a chain).
+        self.use_button = w.Button(
+            description="use as input",
+            icon="share",
+            tooltip="put this result in a media field of the form's model",
+            layout=w.Layout(display="none", width="130px"),
+        )
+        self.use_button.add_class("hiapi-history-use")
+        if on_use is not None:
+            self.use_button.on_click(lambda _b: on_use(self.generation))
         # laid out as a %%hiapi cell shows a task: title, bar and state, then the result
         self.widget = w.VBox(
             [
@@ -53,6 +70,7 @@ class HistoryRow(LiveStatus):
                 w.HBox([self.status.bar, self.status.state], layout=w.Layout(align_items="center")),
                 self.media,
                 self.links,
+                self.use_button,
             ],
             layout=w.Layout(
                 border_top="1px solid var(--jp-border-color2, #ddd)", padding="6px 0 2px", margin="4px 0"
@@ -75,6 +93,7 @@ class HistoryRow(LiveStatus):
         job = self.job
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
+        self.use_button.layout.display = ""
         embed = embed_mode(getattr(self.generation, "embed", None))
         shown = primary_output(job, self.kind, self.embed_limit)
         # An image goes to the front end at the size it is shown (a 4K original would

@@ -76,7 +76,7 @@ class HiAPIMagics(Magics):
                 self.shell.user_ns[args.out] = result
 
         try:
-            api.run_cell(args, prompt, bind=bind)
+            api.run_cell(args, prompt, bind=bind, resolve=self._media_words)
         except KeyboardInterrupt:
             if not bound:
                 raise
@@ -85,6 +85,13 @@ class HiAPIMagics(Magics):
             if not bound:
                 raise
             raise ShownInCell(one_line(exc)) from None  # its bar (or grid cell) shows it, in red
+
+    def _media_words(self, model: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """Words given for media fields: a notebook variable first, else a file beside the
+        notebook (the kernel's folder), else as written (then refused as neither)."""
+        from ..inputs import resolve_words
+
+        return resolve_words(model, fields, self.shell.user_ns)
 
     @line_magic("hiapi")
     @one_line_errors
@@ -127,14 +134,13 @@ class HiAPIMagics(Magics):
         api.watch(args.task_id)
 
     def handle_login(self, args: NoArgs) -> None:
-        key = getpass.getpass("HiAPI key (kept in memory only): ").strip()
-        if not key:
-            raise usage_error("no key entered; nothing changed")
         session = get_session()
-        changes: dict[str, Any] = {"api_key": key}
+        changes: dict[str, Any] = {}
         if session.using_builtin_sandbox:
             changes["base_url"] = None  # a real key means real HiAPI, not the sandbox
-        session.configure(**changes)
+        # The key goes straight from the prompt into the settings: no name of ours holds it,
+        # so no frame a traceback could print has it among its locals.
+        session.configure(api_key=_typed_key(), **changes)
         print(
             "HiAPI key set for this session (memory only; not saved anywhere); "
             f"tasks go to {session.settings.public()['base_url']}."
@@ -191,13 +197,15 @@ class HiAPIMagics(Magics):
     def handle_history(self, args: HistoryArgs) -> Any:
         from ..views.history import HistoryView
 
-        records = _journal().history(args.limit, text=args.text, model=args.model, status=args.status)
+        journal = _journal()
+        records = journal.history(args.limit, text=args.text, model=args.model, status=args.status)
         shown = [f"“{args.text}”" if args.text else "", args.model, args.status]
         title = " · ".join(p for p in shown if p)
         settings = get_session().settings
         return HistoryView(
             records,
             title=f"history: {title}" if title else "",
+            folder=journal.path.parent,
             embed=settings.embed,
             embed_limit=int(settings.embed_limit),
         )
@@ -210,7 +218,19 @@ class HiAPIMagics(Magics):
     def handle_form(self, args: FormArgs) -> Any:
         from ..form import PromptForm
 
-        return PromptForm(model=args.model, **args.fields)
+        return PromptForm(model=args.model, **self._media_words(args.model, args.fields))
+
+
+def _typed_key() -> str:
+    try:
+        typed = getpass.getpass("HiAPI key (kept in memory only): ").strip()
+    except (EOFError, OSError):
+        raise usage_error(
+            "no terminal to type the key in: set HIAPI_API_KEY in the environment that starts Jupyter"
+        ) from None
+    if not typed:
+        raise usage_error("no key entered; nothing changed")
+    return typed
 
 
 def _journal() -> Any:

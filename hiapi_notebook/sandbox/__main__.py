@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw small pictures and short clips instead of the sizes and durations asked for "
         "(fast tests; HIAPI_SANDBOX_DETAIL=fast does the same)",
     )
+    parser.add_argument(
+        "--fetch-remote",
+        action="store_true",
+        help="fetch media inputs from any host (default: only loopback; others are drawn as stand-ins)",
+    )
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
@@ -125,6 +130,7 @@ def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
         idle_timeout=args.idle_timeout,
         max_body_bytes=int(args.max_body_mb * 2**20),
         detail="fast" if args.fast_media else None,
+        fetch_remote=args.fetch_remote,
     )
 
 

@@ -11,10 +11,20 @@ import time
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
-from ..catalog import CatalogError, ModelSpec, estimate_cost, get_model, suggest_model, validate_input
+from ..catalog import (
+    CatalogError,
+    ModelSpec,
+    estimate_cost,
+    get_model,
+    media_field,
+    suggest_model,
+    validate_input,
+)
 from .callbacks import CallbackSender
+from .derive import derive
 from .detail import detail_problem
 from .faults import FaultPlan
+from .inputs import SandboxInputs
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text, unavailable
 from .state import PHASES, Store, TaskRecord
 from .wire import ApiError, Request, Response, canonical_json, invalid, new_task_id, ok
@@ -51,6 +61,7 @@ class SandboxApi:
         url_ttl: float,
         plan: FaultPlan,
         detail: str = "full",
+        fetch_remote: bool = False,
     ) -> None:
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a positive number, not {speed!r}")
@@ -70,6 +81,8 @@ class SandboxApi:
         self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
         self.file_root = ""  # where output URLs point; set once the server has its port
         self.last_inputs: list[dict] = []
+        self.inputs = SandboxInputs(self._own_file, fetch_remote=fetch_remote)
+        self._drawing_keys: dict[str, str] = {}  # task id -> its files' key in ``media``
 
     def handle(self, req: Request) -> Response:
         if req.path == "/v1/tasks":
@@ -172,7 +185,8 @@ class SandboxApi:
         now = time.time()
         index, extension = int(match[2]), match[3]
         if (
-            task is None
+            match is None
+            or task is None
             or task.status(now) != "success"
             or index >= len(task.outputs)
             or EXTENSIONS[task.outputs[index]] != extension
@@ -180,8 +194,7 @@ class SandboxApi:
             raise ApiError(404, "no such file")
         if now >= task.expire_at:
             raise ApiError(410, "this output URL has expired; download outputs before expireAt")
-        files = self.media.get(*self._drawing(task))
-        data = files[task.outputs[index]]
+        data = self._files(task)[task.outputs[index]]
         headers = {
             "Cache-Control": "public, max-age=3600",
             "Accept-Ranges": "bytes",
@@ -201,10 +214,48 @@ class SandboxApi:
 
     # -- parts -----------------------------------------------------------------------------
 
+    def _files(self, task: TaskRecord) -> dict[str, bytes]:
+        """A task's output files, drawn once (from its media inputs when it has any)."""
+        return self.media.get(*self._drawing(task))
+
     def _drawing(self, task: TaskRecord) -> tuple[str, Callable[[], dict[str, bytes]]]:
-        """The cache key of a task's files and how to draw them."""
-        key = f"{task.model}\n{canonical_json(task.input)}"
-        return key, lambda: draw(task.kind, task.model, task.input, detail=self.media_detail)
+        """The key of a task's files in ``media`` and how to draw them."""
+        key = self._drawing_keys.get(task.task_id)
+        if key is None:  # the same request draws the same files; hashed once per task
+            key = hashlib.sha256(f"{task.model}\n{canonical_json(task.input)}".encode()).hexdigest()
+            self._drawing_keys[task.task_id] = key
+        return key, lambda: self._draw(task)
+
+    def _draw(self, task: TaskRecord) -> dict[str, bytes]:
+        spec = get_model(task.model)
+        inputs = self.inputs.media(spec, task.input) if spec is not None else {}
+        if inputs:
+            try:
+                derived = derive(task.kind, task.model, task.input, inputs)
+            except ImportError:  # no Pillow: the plain synthetic files
+                derived = None
+            if derived is not None:
+                return derived
+        return draw(task.kind, task.model, task.input, detail=self.media_detail)
+
+    def _own_file(self, url: str) -> bytes | None:
+        """This server's output behind ``url``, read from memory (an input that is the
+        result of an earlier task); None when it is not one, or not served any more."""
+        root = f"{self.file_root}/files/"
+        match = _FILE.match("/files/" + url[len(root) :]) if url.startswith(root) else None
+        task = self.store.get(match[1]) if match else None
+        index = int(match[2]) if match else 0
+        now = time.time()
+        if (
+            match is None
+            or task is None
+            or task.status(now) != "success"
+            or now >= task.expire_at
+            or index >= len(task.outputs)
+            or EXTENSIONS[task.outputs[index]] != match[3]
+        ):
+            return None
+        return self._files(task)[task.outputs[index]]
 
     def _new_task(self, owner: str, body: dict) -> tuple[TaskRecord, float]:
         model = body.get("model")
@@ -225,6 +276,7 @@ class SandboxApi:
         problem = unavailable(spec.kind)  # refused now, not a success whose file cannot be drawn
         if problem:
             raise ApiError(503, problem, "MODEL_UNAVAILABLE")
+        self.inputs.check(spec, input)  # URL fields: http(s) URLs (fetched) or data: URIs only
         error: dict | None
         prompt = prompt_text(input)
         ending = END_TAG.search(prompt)
@@ -246,8 +298,7 @@ class SandboxApi:
             model=shown_model,
             route=route,
             kind=spec.kind,
-            # what was omitted takes the model's documented default, as the real models do
-            input={**{f.name: f.default for f in spec.fields.values() if f.default is not None}, **input},
+            input=with_defaults(spec, input),
             storage=storage,
             callback=callback,
             started=started,
@@ -290,6 +341,18 @@ def _resolve(model: str, route: object) -> tuple[ModelSpec, str, str | None]:
             )
     shown = f"{spec.name}@{route}" if route and route != "default" else model
     return spec, shown, route
+
+
+def with_defaults(spec: ModelSpec, input: dict) -> dict:
+    """What the model works from: omitted fields take its documented defaults, as the real
+    models do; but a picture given as input sets the shape, so no default aspect is forced."""
+    pictured = any(media_field(spec.name, name) is not None and input.get(name) for name in input)
+    defaults = {
+        f.name: f.default
+        for f in spec.fields.values()
+        if f.default is not None and not (pictured and f.name in ("aspect_ratio", "size"))
+    }
+    return {**defaults, **input}
 
 
 def _callback(callback: object) -> dict | None:

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .detail import encode_video, image_size, video_seconds, video_size, with_grain
+from .detail import encode_video, image_size, video_size, with_grain
+from .detail import video_seconds as seconds_asked
 from .wire import canonical_json
 
 OUTPUTS = {"image": ("image",), "video": ("video", "first_frame"), "audio": ("audio",)}
@@ -145,6 +146,8 @@ class MediaCache:
 
     A file asked for twice at once is drawn once; different files are drawn side by side
     (at most ``drawers`` at a time), so a small picture never waits behind a 4K clip.
+    Drawing may nest: drawing from a task's inputs may draw the earlier task they came from
+    (a nested drawing takes no second drawer, so two of them cannot wait on each other).
     ``draw_ahead`` starts drawing a file before anyone asks for it: a big one is then
     ready when its task succeeds, and its first download does not wait for ffmpeg.
     """
@@ -160,6 +163,7 @@ class MediaCache:
         self._drawers = threading.Semaphore(drawers)
         self._ahead: queue.Queue[tuple[str, Callable[[], dict[str, bytes]]]] = queue.Queue(self.AHEAD_QUEUE)
         self._worker: threading.Thread | None = None
+        self._nested = threading.local()  # how deep this thread is in drawing
 
     def get(self, key: str, make: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
         while True:
@@ -173,8 +177,16 @@ class MediaCache:
                     break
             pending.wait()  # another thread draws it: then look again
         try:
-            with self._drawers:
+            depth = getattr(self._nested, "depth", 0)
+            if depth == 0:
+                self._drawers.acquire()
+            self._nested.depth = depth + 1
+            try:
                 files = make()
+            finally:
+                self._nested.depth = depth
+                if depth == 0:
+                    self._drawers.release()
             with self._lock:
                 self._items[key] = files
                 self._size += sum(map(len, files.values()))
@@ -390,7 +402,7 @@ def _full_video(seed: bytes, model: str, text: str, input: dict) -> dict[str, by
         "bar": Image.new("RGBA", (w, max(3, h // 240)), accent),
         "text": _overlay(size, model, text),
     }
-    video, first = encode_video(_ffmpeg(), layers, size, video_seconds(input), seed)
+    video, first = encode_video(_ffmpeg(), layers, size, seconds_asked(input), seed)
     return {"video": video, "first_frame": first}
 
 
@@ -466,3 +478,8 @@ def _tone(seed: bytes) -> bytes:
         wav.setframerate(AUDIO_RATE)
         wav.writeframes(samples.tobytes())
     return out.getvalue()
+
+
+# The parts derive.py draws with, for outputs made from a task's inputs.
+canvas, overlay, png, h264, font = _canvas, _overlay, _png, _h264, _font
+picture_size, video_seconds, colour = _size, _seconds, _colour

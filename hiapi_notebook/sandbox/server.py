@@ -53,6 +53,7 @@ class SandboxServer:
         idle_timeout: float = 10.0,
         max_body_bytes: int = 64 * 2**20,
         detail: str | None = None,
+        fetch_remote: bool = False,
     ) -> None:
         """``detail``: ``"full"`` draws media at the sizes and durations asked for, about as heavy
         as real ones; ``"fast"`` draws small stand-ins (fast tests). Default:
@@ -77,6 +78,7 @@ class SandboxServer:
             url_ttl=url_ttl,
             plan=self._plan,
             detail=default_detail() if detail is None else detail,
+            fetch_remote=fetch_remote,  # media inputs on other hosts (default: loopback only)
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
@@ -212,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         # Every read and write waits at most this long: an idle or half-sent connection is
         # closed instead of holding its thread for as long as the client likes.
-        self.timeout = self.server.sandbox.idle_timeout
+        self.timeout = self.server.sandbox.idle_timeout  # type: ignore[misc]  # socketserver reads it per instance
         super().setup()
         # headers and body go out as two writes: without this, Nagle's algorithm and delayed
         # ACKs hold every answer back about 40 ms

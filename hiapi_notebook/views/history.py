@@ -8,10 +8,13 @@ output area, so a saved notebook keeps it; terminals get an aligned text table.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..journal import Record
+from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
 from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
 from .text import COLOURS, STYLE, esc, excerpt
@@ -57,12 +60,16 @@ class HistoryView:
         *,
         title: str = "",
         now: float | None = None,
+        folder: Path | None = None,
         embed: str = "preview",
         embed_limit: int = EMBED_LIMIT,
     ) -> None:
+        """``folder``: the journal's folder, where the small pictures of media inputs are kept;
+        ``embed`` and ``embed_limit``: what the rows keep of each result (``render``'s rule)."""
         self.records = list(records)
         self.title = title
         self.now = time.time() if now is None else now
+        self.folder = folder
         self.embed = embed_mode(embed)
         self.embed_limit = embed_limit
 
@@ -104,12 +111,28 @@ class HistoryView:
             f'<span class="hiapi-journal-status" style="color:{_colour(rec.status)}" '
             f'title="{esc(reason or rec.status)}">{esc(rec.status)}</span>'
             f'<span title="{esc(rec.model)}">{esc(rec.model)}</span>'
-            f'<span title="{esc(prompt)}">{esc(excerpt(prompt, 200))}</span>'
+            f'<span title="{esc(prompt)}">{self._inputs_html(rec)}{esc(excerpt(prompt, 200))}</span>'
             f'<span title="{esc(when)}">{esc(_age(self.now - rec.created_at))}</span>'
             f"<span>{esc(cost)}</span>"
             f'<span class="hiapi-journal-id" title="{esc(task)}: a click selects it">{esc(task)}</span>'
             "</div>"
         )
+
+    def _inputs_html(self, rec: Record) -> str:
+        """Each media input: its small picture when one was kept, else its name."""
+        shown = []
+        for ref in _refs(rec.input):
+            digest = str(ref.get(REF, "")).removeprefix("sha256:")[:12]
+            title = esc(f"input: {ref.get('source') or ''} · sha256 {digest}")
+            thumb = self.folder / ref["thumb"] if self.folder is not None and ref.get("thumb") else None
+            if thumb is not None and thumb.is_file():
+                shown.append(
+                    f'<img class="hiapi-input-thumb" src="data:image/jpeg;base64,{_b64(thumb.read_bytes())}" '
+                    f'title="{title}" style="height:28px;width:auto;margin-right:4px;vertical-align:middle">'
+                )
+            else:
+                shown.append(f'<code title="{title}">{esc(excerpt(ref_label(ref), 24))}</code> ')
+        return "".join(shown)
 
     # --- display ----------------------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -143,6 +166,18 @@ class HistoryView:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def _refs(input: dict) -> list[dict]:
+    """The media references of a recorded input, in field order."""
+    found = []
+    for value in input.values():
+        found.extend(v for v in (value if isinstance(value, list) else [value]) if is_ref(v))
+    return found
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 __all__ = ["HistoryView"]

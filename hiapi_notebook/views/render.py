@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 
 from ..config import EMBED_MODES
+from ..media import is_ref, ref_label
 from ..runtime import Job, OutputFile
 from .preview import Preview
 from .shown import (
@@ -389,9 +390,11 @@ def card_media(
 def key_settings(job: Job, limit: int = 4) -> str:
     """The inputs that make this result differ: everything but the prompt, shortened."""
     parts = []
-    for name, value in job.request.input.items():
+    for name, value in job.request.recorded_input().items():
         if name in ("prompt", "text") or value in (None, "", [], {}):
             continue
+        if is_ref(value) or (isinstance(value, list) and any(is_ref(v) for v in value)):
+            value = [ref_label(v) for v in value] if isinstance(value, list) else ref_label(value)
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
         parts.append(f"{name}={excerpt(text, 24)}")
     shown = parts[:limit]

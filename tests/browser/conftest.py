@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
-from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, in_ci, screenshot
+from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, in_ci, record_dialogs, screenshot
 
 
 def _missing(reason: str) -> None:
@@ -83,16 +83,7 @@ def page(request, browser, lab):
     context = browser.new_context(base_url=lab.url, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.hiapi_dialogs = []
-
-    def on_dialog(dialog):
-        if dialog.type == "beforeunload":  # leaving a notebook with unsaved changes
-            dialog.accept()
-        else:
-            pg.hiapi_dialogs.append(dialog.message)
-            dialog.dismiss()
-
-    pg.on("dialog", on_dialog)
+    record_dialogs(pg)
     yield pg
     if getattr(request.node, "hiapi_call_failed", False):
         screenshot(pg, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))

@@ -258,3 +258,31 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+# No key and no URL, so `%hiapi connect` starts the built-in sandbox inside each kernel and nothing
+# can reach a real account; the journal lives beside each notebook copy.
+BUILTIN_SANDBOX_ENV = {
+    "HIAPI_API_KEY": "",
+    "HIAPI_BASE_URL": "",
+    "HIAPI_HOME": "",
+    "HIAPI_DEFAULT_MODEL": "",
+    "HIAPI_NOTEBOOK_DISPLAY": "",
+    "HIAPI_SANDBOX_SPEED": "8",
+    "HIAPI_POLL_INTERVAL": "0.2",
+}
+
+
+def record_dialogs(page) -> None:
+    """``page.hiapi_dialogs`` lists the messages of alert / confirm / prompt dialogs (each is
+    dismissed); leaving a page with unsaved changes is accepted."""
+    page.hiapi_dialogs = []
+
+    def on_dialog(dialog):
+        if dialog.type == "beforeunload":
+            dialog.accept()
+        else:
+            page.hiapi_dialogs.append(dialog.message)
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)

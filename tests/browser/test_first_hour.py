@@ -9,7 +9,7 @@ import re
 
 import nbformat
 import pytest
-from harness import open_notebook, run_all, screenshot, wait_idle
+from harness import BUILTIN_SANDBOX_ENV, open_notebook, run_all, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 WIDTH = 1400
@@ -25,15 +25,7 @@ CELLS = (
 
 @pytest.fixture(scope="module")
 def lab_env() -> dict[str, str]:
-    return {  # as tests/browser/test_product.py: the same server serves both
-        "HIAPI_API_KEY": "",
-        "HIAPI_BASE_URL": "",
-        "HIAPI_HOME": "",
-        "HIAPI_DEFAULT_MODEL": "",
-        "HIAPI_NOTEBOOK_DISPLAY": "",
-        "HIAPI_SANDBOX_SPEED": "8",
-        "HIAPI_POLL_INTERVAL": "0.2",
-    }
+    return dict(BUILTIN_SANDBOX_ENV)  # one Lab server serves every module that asks for it
 
 
 def output(page, index: int):

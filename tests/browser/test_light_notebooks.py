@@ -14,7 +14,7 @@ import re
 
 import nbformat
 import pytest
-from harness import open_notebook, save, screenshot
+from harness import BUILTIN_SANDBOX_ENV, open_notebook, save, screenshot
 from test_product import WIDTH, cells, check_media, execute, fit_viewport, reopen_without_kernel, wait_media
 
 pytestmark = pytest.mark.browser
@@ -54,16 +54,7 @@ POPOVER_JS = """() => { const open = document.querySelector('.hiapi-lb-full:popo
 
 @pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
-    return {
-        "HIAPI_API_KEY": "",
-        "HIAPI_BASE_URL": "",
-        "HIAPI_HOME": "",
-        "HIAPI_DEFAULT_MODEL": "",
-        "HIAPI_NOTEBOOK_DISPLAY": "",
-        "HIAPI_SANDBOX_SPEED": "8",
-        "HIAPI_POLL_INTERVAL": "0.2",
-        "HIAPI_SANDBOX_DETAIL": "full",  # real sizes: what the previews are for
-    }
+    return {**BUILTIN_SANDBOX_ENV, "HIAPI_SANDBOX_DETAIL": "full"}  # real sizes: what previews are for
 
 
 def check_previews(page) -> dict:

@@ -12,7 +12,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from harness import NotebookServer, kernel_state, screenshot
+from harness import BUILTIN_SANDBOX_ENV, NotebookServer, kernel_state, record_dialogs, screenshot
 from test_product import (
     NOTEBOOKS_DIR,
     WIDTH,
@@ -30,17 +30,6 @@ from test_product import (
 
 pytestmark = pytest.mark.browser
 
-# As for the JupyterLab tests: no key and no URL, so `%hiapi connect` starts the sandbox
-# inside the kernel and nothing can reach a real account.
-KERNEL_ENV = {
-    "HIAPI_API_KEY": "",
-    "HIAPI_BASE_URL": "",
-    "HIAPI_HOME": "",
-    "HIAPI_DEFAULT_MODEL": "",
-    "HIAPI_NOTEBOOK_DISPLAY": "",
-    "HIAPI_SANDBOX_SPEED": "8",
-    "HIAPI_POLL_INTERVAL": "0.2",
-}
 
 # The colour each finished status bar is painted in, as the browser computed it.
 BAR_COLOURS_JS = """() => [...document.querySelectorAll('.jp-OutputArea .hiapi-status .hiapi-bar')].map(b => {
@@ -56,7 +45,7 @@ def notebook7():
     except ImportError:
         pytest.fail("the notebook package is missing (`make test` installs it)", pytrace=False)
     assert int(notebook.__version__.split(".")[0]) >= 7, notebook.__version__
-    server = NotebookServer(KERNEL_ENV).start()
+    server = NotebookServer(BUILTIN_SANDBOX_ENV).start()
     yield server
     server.stop()
 
@@ -67,16 +56,7 @@ def nb7_page(request, browser, notebook7):
     context = browser.new_context(base_url=notebook7.url, viewport={"width": WIDTH, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.hiapi_dialogs = []
-
-    def on_dialog(dialog):
-        if dialog.type == "beforeunload":
-            dialog.accept()
-        else:
-            pg.hiapi_dialogs.append(dialog.message)
-            dialog.dismiss()
-
-    pg.on("dialog", on_dialog)
+    record_dialogs(pg)
     yield pg
     if getattr(request.node, "hiapi_call_failed", False):
         screenshot(pg, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-from harness import ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
+from harness import BUILTIN_SANDBOX_ENV, ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -32,17 +32,7 @@ WIDTH = 1400
 
 @pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
-    return {
-        # Whatever the shell has: no key and no URL, so `%hiapi connect` starts the sandbox
-        # in the kernel and nothing can reach a real account.
-        "HIAPI_API_KEY": "",
-        "HIAPI_BASE_URL": "",
-        "HIAPI_HOME": "",  # the journal beside each notebook copy, so no run reuses another's
-        "HIAPI_DEFAULT_MODEL": "",
-        "HIAPI_NOTEBOOK_DISPLAY": "",
-        "HIAPI_SANDBOX_SPEED": "8",
-        "HIAPI_POLL_INTERVAL": "0.2",
-    }
+    return dict(BUILTIN_SANDBOX_ENV)  # one Lab server serves every module that asks for it
 
 
 # --- page scripts ------------------------------------------------------------------------------
@@ -140,7 +130,15 @@ def copy_notebooks(lab, tmp_path: Path) -> str:
         NOTEBOOKS_DIR,
         src,
         ignore=shutil.ignore_patterns(
-            ".hiapi", "hiapi-outputs", ".ipynb_checkpoints", "figures", "results.json", "my-*.png"
+            ".hiapi",
+            "hiapi-outputs",
+            "hiapi-inputs",
+            ".ipynb_checkpoints",
+            "figures",
+            "results.json",
+            "chain.json",
+            "sketch.png",
+            "my-*.png",
         ),
     )
     return lab.add_notebooks(src)
@@ -421,7 +419,31 @@ def check_reproducible(page, all_cells: list[dict], no_wait: int | None) -> None
     assert again["images"], "the cached result shows its picture"
 
 
-CHECKS = {"01": check_quickstart, "03": check_reproducible}
+def check_chaining(page, all_cells: list[dict], no_wait: int | None) -> None:
+    """The chain's three results on screen: the picture, the refined picture, the clip."""
+    fox = first_cell(all_cells, "%%hiapi gpt-image-2/text-to-image --aspect_ratio 16:9 -o fox")
+    woodcut = first_cell(all_cells, "%%hiapi gpt-image-2/image-to-image --input_urls fox")
+    clip = first_cell(all_cells, "%%hiapi seedance-2-0 --first_frame_url woodcut")
+    for cell in (fox, woodcut, clip):
+        assert [s["status"] for s in cell["statuses"]] == ["success"], (cell["source"][:40], cell["statuses"])
+    for cell in (fox, woodcut):
+        (img,) = cell["images"]
+        assert img["visible"] and img["complete"] and img["width"] > 100, img
+        assert abs(img["naturalWidth"] / img["naturalHeight"] - 16 / 9) < 0.02, img  # the fox's shape, kept
+    (video,) = clip["videos"]
+    assert video["duration"] > 3 and video["poster"].startswith("data:image/png"), video
+    assert not clip["images"]
+    # the form opened with the refined picture as its input shows its thumbnail
+    thumbs = page.evaluate(
+        """() => [...document.querySelectorAll('.hiapi-form .hiapi-media-chosen-input_urls img')]
+        .map(i => i.complete && i.naturalWidth > 0)"""
+    )
+    assert thumbs == [True], thumbs
+    caught = first_cell(all_cells, "try:")
+    assert any("is not a URL, a file or a notebook variable" in o["text"] for o in caught["outputs"])
+
+
+CHECKS = {"01": check_quickstart, "03": check_reproducible, "04": check_chaining}
 
 
 # --- tests -------------------------------------------------------------------------------------
@@ -590,8 +612,9 @@ def test_prompt_html_is_shown_as_text(lab, page, tmp_path):
     assert EVIL in shown[4]["statuses"][0]["text"] and shown[4]["statuses"][0]["status"] == "fail"
     grid = "\n".join(o["text"] for o in shown[2]["outputs"])
     assert "2/2 done" in grid, grid
+    # captions are one line (the model); the prompt is in their hover text, as text
     captions = page.evaluate("""() => [...window.jupyterapp.shell.currentWidget.content.widgets[3]
-        .node.querySelectorAll('figcaption')].map(f => f.innerText)""")
+        .node.querySelectorAll('figcaption')].map(f => f.title)""")
     assert len(captions) == 2 and all(EVIL in c for c in captions), captions
     history = "\n".join(o["text"] for o in shown[5]["outputs"])
     assert "<img src=x onerror=alert(1)>" in history, history
