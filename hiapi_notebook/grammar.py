@@ -107,7 +107,7 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
         data = json.loads(text)
     except RecursionError:
         raise LineError(f"{name} is nested too deeply to be JSON a model takes") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         if text.lstrip().startswith("{") and text.rstrip().endswith("}"):  # whole, so quoted: say where
             at = exc.pos
             shown = f"{text[max(0, at - 20) : at]}▸{text[at : at + 20]}"
@@ -116,6 +116,9 @@ def _json_object(name: str, text: str) -> dict[str, Any]:
             f"{name} is not valid JSON ({exc.msg} at column {exc.colno}); "
             'quote it: --input \'{"aspect_ratio": "16:9"}\''
         ) from None
+    except ValueError as exc:  # well-formed, yet refused: an integer of more than 4300 digits
+        reason = str(exc).split(";")[0]  # the rest tells a Python programmer how to lift the limit
+        raise LineError(f"{name} is not JSON a model takes ({reason}); shorten the number") from None
     if not isinstance(data, dict):
         raise LineError(f"{name} must be a JSON object, e.g. --input '{{\"duration\": 5}}'")
     return data

@@ -15,6 +15,7 @@ from hiapi_notebook.client import HiAPI
 
 IMAGE = "gpt-image-2/text-to-image"
 DEEP = "[" * 5000 + "]" * 5000
+LONG = "1" * 5000  # well-formed JSON that json.loads still refuses (over 4300 digits)
 
 
 class BrokenStr:
@@ -46,6 +47,7 @@ MAGIC = [
     (f"%%hiapi {IMAGE} --input '[1, 2]'\na fox", "JSON object"),
     (f"%%hiapi {IMAGE} --input '{{\"guidance\": NaN}}'\na fox", "input.guidance is nan"),
     (f"%%hiapi {IMAGE} --input '{DEEP}'\na fox", "nested too deeply"),
+    (f"%%hiapi {IMAGE} --input '{{\"seed\": {LONG}}}'\na fox", "shorten the number"),
     (f"%%hiapi {IMAGE} --guidance NaN\na fox", "input.guidance is nan"),
     (f"%%hiapi {IMAGE} --seed Infinity\na fox", "input.seed is inf"),
     (f"%%hiapi {IMAGE} --seed '{DEEP}'\na fox", "nested too deeply"),
