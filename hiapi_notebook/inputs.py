@@ -82,7 +82,12 @@ def resolve_word(word: str, namespace: Mapping[str, Any] | None, folder: Path | 
     return candidate if candidate.is_file() else word
 
 
-def resolve_words(model: str | None, fields: Mapping[str, Any], namespace, folder=None) -> dict[str, Any]:
+def resolve_words(
+    model: str | None,
+    fields: Mapping[str, Any],
+    namespace: Mapping[str, Any] | None,
+    folder: Path | None = None,
+) -> dict[str, Any]:
     """``fields`` with each word of a media field resolved (``resolve_word``); others as given."""
     out = dict(fields)
     for name, value in fields.items():
@@ -101,7 +106,7 @@ def resolve_words(model: str | None, fields: Mapping[str, Any], namespace, folde
 @dataclass(frozen=True)
 class _Item:
     wire: str  # what is sent
-    ref: dict | None  # what the journal keeps instead (None: the wire value itself)
+    ref: dict[str, Any] | None  # what the journal keeps instead (None: the wire value itself)
 
 
 class _Context:
@@ -117,7 +122,9 @@ class _Context:
         self.now = time.time()
 
 
-def prepare(model: str, input: Mapping[str, Any], *, force: bool = False) -> tuple[dict, dict]:
+def prepare(
+    model: str, input: Mapping[str, Any], *, force: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the input to send, the references of its inline media by field). Fields that take
     no media pass unchanged; a bad media value raises ``MediaInputError``."""
     wire = dict(input)
@@ -214,7 +221,9 @@ def _file(field: MediaField, path: Path, given: str, context: _Context, source: 
     return _inline(data, mime, label, path.name, context)
 
 
-def _result(field: MediaField, value: Generation | GeneratedOutput, context: _Context, source) -> _Item:
+def _result(
+    field: MediaField, value: Generation | GeneratedOutput, context: _Context, source: str | None
+) -> _Item:
     generation = value.generation if isinstance(value, GeneratedOutput) else value
     who = generation.task_id or "a result"
     if not generation.done:
@@ -297,9 +306,14 @@ def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
     _check_size(field, len(data), what, limit_mb)
     mime = media.sniff(data)
     kind = media.kind_of(mime)
-    if kind is None or (field.kind is not None and kind != field.kind):
-        found = f"a {media.NAMES[mime]} {kind}" if kind else "not a media file this package knows"
-        raise MediaInputError(field.name, f"{what} is {found}", media.type_names(field.kind))
+    if mime is None or kind is None:
+        raise MediaInputError(
+            field.name, f"{what} is not a media file this package knows", media.type_names(field.kind)
+        )
+    if field.kind is not None and kind != field.kind:
+        raise MediaInputError(
+            field.name, f"{what} is a {media.NAMES[mime]} {kind}", media.type_names(field.kind)
+        )
     return mime
 
 
@@ -336,7 +350,7 @@ def _inline(data: bytes, mime: str, source: str, name: str, context: _Context) -
     return _Item(media.data_uri(data, mime), _ref(data, mime, source, name, "data", context))
 
 
-def _ref(data: bytes, mime: str, source: str, name: str, sent: str, context: _Context) -> dict:
+def _ref(data: bytes, mime: str, source: str, name: str, sent: str, context: _Context) -> dict[str, Any]:
     digest = media.sha256(data)
     ref = {media.REF: f"sha256:{digest}", "source": source, "name": name, "bytes": len(data)}
     ref.update({"type": mime, "sent": sent})

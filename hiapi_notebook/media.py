@@ -19,7 +19,7 @@ import re
 import struct
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 REF = "$media"  # the key that marks a reference in a recorded input
 
@@ -120,7 +120,7 @@ def parse_data_uri(text: str) -> tuple[str | None, bytes]:
     return match.group(1), unquote_to_bytes(payload)
 
 
-def is_ref(value: Any) -> bool:
+def is_ref(value: object) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(value, Mapping) and REF in value
 
 

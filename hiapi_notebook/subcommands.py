@@ -9,7 +9,7 @@ import shlex
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from .grammar import MEDIA_VALUES, OPTIONS, LineError, is_number, parse_line, usage
 
@@ -59,6 +59,12 @@ class ExportArgs:
 class FormArgs:
     model: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+# What a subcommand's handler receives: one of these, by the subcommand's name.
+SubcommandArgs: TypeAlias = (
+    NoArgs | ModelsArgs | StatusArgs | ConfigArgs | SandboxArgs | HistoryArgs | ExportArgs | FormArgs
+)
 
 
 def _no_args(name: str) -> Callable[[str], NoArgs]:
@@ -116,7 +122,8 @@ def _parse_history(rest: str) -> HistoryArgs:
         tokens = shlex.split(rest)
     except ValueError as exc:
         raise LineError(f"cannot read the line ({exc}); check its quotes") from None
-    limit, words, named = 20, [], {"--model": "", "--status": ""}
+    limit, named = 20, {"--model": "", "--status": ""}
+    words: list[str] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -176,7 +183,7 @@ class Subcommand:
     name: str
     usage: str  # what follows %hiapi
     help: str
-    parse: Callable[[str], Any]
+    parse: Callable[[str], SubcommandArgs]
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -207,7 +214,7 @@ SUBCOMMAND_NAMES = tuple(sub.name for sub in SUBCOMMANDS)
 _SUBCOMMAND = {sub.name: sub for sub in SUBCOMMANDS}
 
 
-def parse_subcommand(name: str, rest: str) -> Any:
+def parse_subcommand(name: str, rest: str) -> SubcommandArgs:
     """The typed arguments of ``%hiapi NAME rest``."""
     return _SUBCOMMAND[name].parse(rest)
 
@@ -232,4 +239,4 @@ def help_text() -> str:
     )
 
 
-__all__ = ["SUBCOMMANDS", "SUBCOMMAND_NAMES", "help_text", "parse_subcommand"]
+__all__ = ["SUBCOMMANDS", "SUBCOMMAND_NAMES", "SubcommandArgs", "help_text", "parse_subcommand"]
