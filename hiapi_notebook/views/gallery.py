@@ -7,16 +7,18 @@ after the cell has returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Container, Iterable
+from typing import Any, TypeVar
 
 from ..runtime import Gate, Job
 from .live import LiveHTML
-from .render import CARD_STYLE, EMBED_LIMIT, THUMB, card_html, card_text, embed_mode, job_of
+from .render import CARD_STYLE, EMBED_LIMIT, THUMB, Viewed, card_html, card_text, embed_mode, job_of
 from .text import esc
 
+Item = TypeVar("Item", bound=Viewed)
 
-def embed_limit_of(item: Any, given: int | None) -> int:
+
+def embed_limit_of(item: object, given: int | None) -> int:
     """The limit a caller gave, else the item's own (a ``Generation`` carries its
     session's setting), else the default."""
     if given is not None:
@@ -24,7 +26,7 @@ def embed_limit_of(item: Any, given: int | None) -> int:
     return int(getattr(item, "embed_limit", None) or EMBED_LIMIT)
 
 
-def embed_of(item: Any, given: str | bool | None) -> str:
+def embed_of(item: object, given: str | bool | None) -> str:
     """What to embed (``preview``, ``full``, ``none``): as a caller said, else the item's own
     (a ``Generation`` carries its session's ``embed`` setting), else previews."""
     if given is not None:
@@ -46,7 +48,7 @@ class Gallery(LiveHTML):
 
     def __init__(
         self,
-        generations: Iterable[Any] = (),
+        generations: Iterable[Viewed] = (),
         columns: int | None = None,
         thumb: int = THUMB,
         *,
@@ -56,7 +58,7 @@ class Gallery(LiveHTML):
         embed: str | bool | None = None,
     ) -> None:
         super().__init__()
-        self.generations = list(generations)
+        self.generations: list[Viewed] = list(generations)
         self.columns = columns
         self.thumb = int(thumb)
         self.embed_limit = embed_limit
@@ -67,7 +69,7 @@ class Gallery(LiveHTML):
     def __len__(self) -> int:
         return len(self.generations)
 
-    def add(self, generation: Any) -> Gallery:
+    def add(self, generation: Viewed) -> Gallery:
         self.generations.append(generation)
         if self._handles:
             self._follow()
@@ -77,7 +79,7 @@ class Gallery(LiveHTML):
     def jobs(self) -> list[Job]:
         return [job_of(g) for g in self.generations]
 
-    def _ordered(self) -> list[Any]:
+    def _ordered(self) -> list[Viewed]:
         return list(reversed(self.generations)) if self.newest_first else list(self.generations)
 
     def render_html(self) -> str:
@@ -115,9 +117,10 @@ class Gallery(LiveHTML):
         return f"<Gallery of {len(self.generations)}>"
 
 
-class GenerationList(list):
+class GenerationList(list[Item]):
     """The ``Generation``s of one batch, in order: a plain list that displays as a
-    ``Gallery``. ``stop()`` sends nothing more of the batch (its waiting items end)."""
+    ``Gallery``. ``stop()`` sends nothing more of the batch (its waiting items end).
+    Generic in its items (``GenerationList[Generation]``): views sit below ``Generation``."""
 
     gate: Gate | None = None
 
@@ -125,14 +128,16 @@ class GenerationList(list):
         if self.gate is not None:
             self.gate.stop(reason)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
         return Gallery(self)._repr_mimebundle_()
 
     def _ipython_display_(self) -> None:
         show_gallery(self)
 
 
-def show_gallery(generations: Iterable[Any], **options: Any) -> Gallery:
+def show_gallery(generations: Iterable[Viewed], **options: Any) -> Gallery:
     """Display ``generations`` as a live gallery in this cell (text lines outside a notebook)."""
     gallery = Gallery(generations, **options)
     gallery._ipython_display_()

@@ -18,10 +18,11 @@ from ..runtime import Job
 from .frontend import use_widgets
 from .gallery import embed_limit_of, embed_of
 from .live import LiveHTML
-from .render import CARD_STYLE, THUMB, card_html, card_text, job_of
+from .render import CARD_STYLE, THUMB, Viewed, card_html, card_text, job_of
 from .text import esc, excerpt
 
-Dim = tuple[str, list[Any]]
+Dim = tuple[str, list[Any]]  # a dimension's name and its values
+Key = tuple[Any, ...]  # a row's or a column's values, one per dimension
 
 
 def _label(value: Any) -> str:
@@ -44,7 +45,7 @@ class ComparisonGrid(LiveHTML):
 
     def __init__(
         self,
-        entries: Iterable[tuple[Sequence[Any], Any]],
+        entries: Iterable[tuple[Sequence[Any], Viewed]],
         dims: Sequence[Dim],
         *,
         thumb: int = THUMB,
@@ -64,7 +65,7 @@ class ComparisonGrid(LiveHTML):
     @classmethod
     def from_sweep(
         cls,
-        generations: Sequence[Any],
+        generations: Sequence[Viewed],
         *,
         models: Sequence[str] = (),
         sweeps: Mapping[str, Sequence[Any]] | None = None,
@@ -77,7 +78,7 @@ class ComparisonGrid(LiveHTML):
         if len(models) > 1:
             dims.append(("model", list(models)))
         dims.extend((name, list(values)) for name, values in sweeps.items())
-        model_axis = list(models) if len(models) > 1 else [None]
+        model_axis: list[str | None] = list(models) if len(models) > 1 else [None]
         combos = list(itertools.product(*sweeps.values())) if sweeps else [()]
         coords = [
             ((m,) if m is not None else ()) + combo for m in model_axis for combo in combos for _ in range(n)
@@ -91,7 +92,7 @@ class ComparisonGrid(LiveHTML):
 
     @classmethod
     def from_requests(
-        cls, generations: Sequence[Any], requests: Sequence[Mapping[str, Any]], **options: Any
+        cls, generations: Sequence[Viewed], requests: Sequence[Mapping[str, Any]], **options: Any
     ) -> ComparisonGrid:
         """Dimensions are the keys whose values differ between ``requests`` (dicts of
         ``build_request`` arguments); a grid too sparse to read becomes one row of items."""
@@ -122,11 +123,13 @@ class ComparisonGrid(LiveHTML):
         return [job_of(g) for _, g in self.entries]
 
     @property
-    def generations(self) -> list[Any]:
+    def generations(self) -> list[Viewed]:
         return [g for _, g in self.entries]
 
-    def layout(self) -> tuple[Dim | None, list[Dim], list[tuple], list[tuple]]:
+    def layout(self) -> tuple[Dim | None, list[Dim], list[Key], list[Key]]:
         """(row dim or None, column dims, row keys, column keys)."""
+        row_dim: Dim | None
+        rows: list[Key]
         if len(self.dims) >= 2:
             row_dim, col_dims = self.dims[0], self.dims[1:]
             rows = [(v,) for v in row_dim[1]]
@@ -136,7 +139,7 @@ class ComparisonGrid(LiveHTML):
         cols = list(itertools.product(*(values for _, values in col_dims)))
         return row_dim, col_dims, rows, cols
 
-    def cell(self, row: tuple, col: tuple) -> list[Any]:
+    def cell(self, row: Key, col: Key) -> list[Viewed]:
         key = tuple(_hashable(v) for v in row + col)
         return [g for c, g in self.entries if tuple(_hashable(v) for v in c) == key]
 
@@ -221,11 +224,11 @@ def _flat(request: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _key_text(key: tuple) -> str:
+def _key_text(key: Key) -> str:
     return " · ".join(_label(v) for v in key)
 
 
-def _col_label(col_dims: list[Dim], col: tuple) -> str:
+def _col_label(col_dims: list[Dim], col: Key) -> str:
     if len(col_dims) == 1:
         return _label(col[0])
     return " · ".join(f"{name}={_label(v)}" for (name, _), v in zip(col_dims, col))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..journal import Record
 from ..media import REF, is_ref, ref_label
@@ -149,7 +150,7 @@ class HistoryView:
         )
 
     def _text_rows(self) -> list[tuple[str, ...]]:
-        rows = [("when", "status", "model", "prompt", "task id", "cost")]
+        rows: list[tuple[str, ...]] = [("when", "status", "model", "prompt", "task id", "cost")]
         for rec in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
             cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
@@ -168,9 +169,9 @@ class HistoryView:
         return "\n".join(lines)
 
 
-def _refs(input: dict) -> list[dict]:
+def _refs(input: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The media references of a recorded input, in field order."""
-    found = []
+    found: list[Mapping[str, Any]] = []
     for value in input.values():
         found.extend(v for v in (value if isinstance(value, list) else [value]) if is_ref(v))
     return found

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from collections.abc import Container
+from typing import TYPE_CHECKING, Self
 
 from .. import _loop
 from ..runtime import Job
 from .frontend import use_widgets
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
 
 
 class LiveHTML:
@@ -32,7 +36,7 @@ class LiveHTML:
     interval = 0.25
 
     def __init__(self) -> None:
-        self._handles: list[Any] = []
+        self._handles: list[DisplayHandle] = []
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
         self._version = 0  # changes seen
@@ -52,7 +56,9 @@ class LiveHTML:
         raise NotImplementedError
 
     # display
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
         return {"text/html": self.render_html(), "text/plain": self.render_text()}
 
     def _ipython_display_(self) -> None:
@@ -68,7 +74,7 @@ class LiveHTML:
 
             display(self._repr_mimebundle_(), raw=True)
 
-    def display(self):
+    def display(self) -> Self:
         """Show it in this cell; it keeps filling in after the cell has returned."""
         from IPython.display import display
 
@@ -135,7 +141,7 @@ class LiveHTML:
             with self._lock:
                 self._pushed = max(self._pushed, version)
 
-    def wait(self, timeout: float | None = None):
+    def wait(self, timeout: float | None = None) -> Self:
         """Block until every job has ended (failures included) and the view is final."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for job in self.jobs():

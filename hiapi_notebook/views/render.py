@@ -24,7 +24,7 @@ import itertools
 import json
 import mimetypes
 import uuid
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 from ..config import EMBED_MODES
 from ..media import is_ref, ref_label
@@ -446,7 +446,18 @@ def card_text(job: Job) -> str:
     return status_line(job) + (f" · {files}" if files else "")
 
 
-def job_of(item: Any) -> Job:
+class HasJob(Protocol):
+    """What views show besides a bare job: a ``Generation`` (the views, below it, name
+    only what they use of it)."""
+
+    @property
+    def job(self) -> Job: ...
+
+
+Viewed: TypeAlias = Job | HasJob  # an item of a gallery or grid
+
+
+def job_of(item: Viewed) -> Job:
     """Views take ``Generation``s (anything with ``.job``) or runtime jobs."""
     return item if isinstance(item, Job) else item.job
 
@@ -456,6 +467,8 @@ __all__ = [
     "DISPLAY_WIDTH",
     "EMBED_LIMIT",
     "THUMB",
+    "HasJob",
+    "Viewed",
     "Shown",
     "embed_mode",
     "open_source",

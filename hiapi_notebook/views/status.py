@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import _loop
 from ..models import TERMINAL_STATUSES
@@ -16,6 +16,9 @@ from .console import print_lines
 from .frontend import use_widgets
 from .render import EMBED_LIMIT, media_bundle, status_bundle
 from .text import elapsed_text, esc, headline, progress, state_text, status_line, style_of
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
 
 
 class StatusBar:
@@ -91,8 +94,8 @@ class TaskView(LiveStatus):
             [self.status.title, w.HBox([self.status.bar, self.status.state])], layout=w.Layout(margin="2px 0")
         )
         self.widget.add_class("hiapi-task")
-        self.status_handle = None
-        self.media_handle = None
+        self.status_handle: DisplayHandle | None = None
+        self.media_handle: DisplayHandle | None = None
 
     def display(self) -> TaskView:
         from IPython.display import display
@@ -116,7 +119,7 @@ class TaskView(LiveStatus):
             self.status_handle.update(status_bundle(self.job), raw=True)
         self.widget.close()
 
-    def _repr_mimebundle_(self, **kwargs: Any):
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return status_bundle(self.job)
 
 
@@ -127,7 +130,7 @@ class TextTaskView:
     the last adds how it ended and the files (or URLs). In terminal IPython the
     lines go above the prompt, leaving what the user is typing intact."""
 
-    def __init__(self, job: Job, stream=None) -> None:
+    def __init__(self, job: Job, stream: TextIO | None = None) -> None:
         self.job = job
         self.stream = stream  # None: the terminal (above the prompt), else this file
         self._last_status: str | None = None
@@ -154,7 +157,7 @@ class TextTaskView:
 
     def _lines(self) -> list[str]:
         job = self.job
-        lines = []
+        lines: list[str] = []
         if job.status in TERMINAL_STATUSES and not job.done:
             return lines  # the end is told once it is recorded, files and all
         if job.status != self._last_status:
@@ -187,12 +190,12 @@ class _Ticker:
     """One coroutine on the background loop moves every live bar's clock; it
     stops when no bar is live, so idle kernels do no work."""
 
-    _views: weakref.WeakSet[TaskView] = weakref.WeakSet()
+    _views: weakref.WeakSet[LiveStatus] = weakref.WeakSet()
     _running = False
     _lock = threading.Lock()
 
     @classmethod
-    def track(cls, view: TaskView) -> None:
+    def track(cls, view: LiveStatus) -> None:
         with cls._lock:
             cls._views.add(view)
             if cls._running:
