@@ -9,6 +9,7 @@ grid runs in one place. Each shows live status in a notebook and text elsewhere.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import logging
@@ -55,7 +56,7 @@ def build_request(
     input: Mapping[str, Any] | None = None,
     route: str | None = None,
     storage: str | None = None,
-    callback: Any = None,
+    callback: str | Mapping[str, Any] | None = None,
     timeout: float | None = None,
     force: bool = False,
     **fields: Any,
@@ -169,7 +170,7 @@ def start_many(
     layout: Mapping[str, Any] | None = None,
     shown: Sequence[Mapping[str, Any]] | None = None,
     title: str | None = None,
-) -> GenerationList:
+) -> GenerationList[Generation]:
     """Submit every request ``n`` times with at most ``concurrency`` tasks in flight,
     and return their ``Generation``s in order at once (the rest wait for a slot).
 
@@ -186,7 +187,7 @@ def start_many(
     session.require_key()
     gate = Gate(concurrency)
     variants = Variants()
-    generations = GenerationList()
+    generations: GenerationList[Generation] = GenerationList()
     generations.gate = gate
     for request in (r for r in requests for _ in range(n)):
         try:
@@ -283,7 +284,7 @@ def generate_many(
     show: bool = True,
     wait: bool = True,
     title: str | None = None,
-) -> GenerationList:
+) -> GenerationList[Generation]:
     """Submit many requests, at most ``concurrency`` tasks in flight, and return their
     ``Generation``s in order (a list that displays as a gallery).
 
@@ -324,15 +325,15 @@ def run_cell(
     args: CellArgs,
     prompt: str | None,
     *,
-    bind: Callable[[Any], None] | None = None,
+    bind: Callable[[Generation | GenerationList[Generation]], None] | None = None,
     resolve: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
-) -> Generation | GenerationList:
+) -> Generation | GenerationList[Generation]:
     """What one ``%%hiapi`` cell asks for: one task, or models × sweeps × ``-n`` as a
     grid. ``bind`` hears the result as soon as it exists (``-o VAR``), before any
     waiting; ``resolve(model, input)`` turns the line's words for media fields into
     values (notebook variables, files). Errors other than a failed task (shown in its
     bar) raise after the wait."""
-    models = args.models or [args.model or settings().default_model]
+    models = args.models or [args.model or settings().default_model or ""]
     if not models[0]:
         raise RequestValidationError(
             "no model: name one (%%hiapi gpt-image-2/text-to-image) or set a default "
@@ -356,7 +357,7 @@ def run_cell(
     require_key()
     if args.save:
         writable_folder(args.save)  # checked before anything is paid for
-    result: Generation | GenerationList
+    result: Generation | GenerationList[Generation]
     if len(requests) == 1 and args.n == 1:
         result = start(requests[0], fresh=args.fresh)
         generations: Sequence[Generation] = [result]
@@ -370,11 +371,7 @@ def run_cell(
     if not args.wait:
         if args.save:
             for generation in generations:
-                generation.job.future.add_done_callback(
-                    lambda _f, g=generation: threading.Thread(  # copies off the polling loop
-                        target=_save_quietly, args=(g, args.save), daemon=True
-                    ).start()
-                )
+                _save_when_done(generation, args.save)
         return result
     problems = settle(generations)
     if args.save:
@@ -387,7 +384,7 @@ def run_cell(
     return result
 
 
-def writable_folder(folder: str | os.PathLike) -> Path:
+def writable_folder(folder: str | os.PathLike[str]) -> Path:
     """``folder``, made if missing, once it is known that files can be written there."""
     path = Path(folder)
     try:
@@ -408,10 +405,19 @@ def _labelled(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {name: inputs.label(value) for name, value in arguments.items()}  # references by name too
 
 
-def _whole(name: str, value: Any) -> int:
+def _whole(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RequestValidationError(f"{name} must be a whole number, at least 1, not {value!r}")
     return value
+
+
+def _save_when_done(generation: Generation, folder: str) -> None:
+    """--no-wait --save: copy the outputs once the task ends, off the polling loop."""
+
+    def ended(_future: concurrent.futures.Future[Any]) -> None:
+        threading.Thread(target=_save_quietly, args=(generation, folder), daemon=True).start()
+
+    generation.job.future.add_done_callback(ended)
 
 
 def _save_quietly(generation: Generation, folder: str) -> None:

@@ -8,11 +8,12 @@ of its media (the same static bundle the cell shows).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Container, Generator
 from pathlib import Path
 from typing import Any
 
 from . import _loop
-from .models import Task
+from .models import Request, Task
 from .runtime import Job, OutputFile
 from .session import get_session
 from .views import show_job, use_widgets
@@ -27,15 +28,44 @@ class GeneratedOutput:
         self._file = file
         self._job = job
 
-    url = property(lambda self: self._file.url)
-    type = property(lambda self: self._file.type)
-    path = property(lambda self: self._file.path)
-    content_type = property(lambda self: self._file.content_type)
-    index = property(lambda self: self._file.index)
-    expire_at = property(lambda self: self._file.output.expire_at)  # Unix seconds, when its URL dies
-    sha256 = property(lambda self: self._file.sha256)  # of the local copy, once kept
-    size = property(lambda self: self._file.size)  # bytes, once kept
-    generation = property(lambda self: Generation(self._job))
+    @property
+    def url(self) -> str:
+        return self._file.url
+
+    @property
+    def type(self) -> str:
+        return self._file.type
+
+    @property
+    def path(self) -> Path | None:
+        return self._file.path
+
+    @property
+    def content_type(self) -> str | None:
+        return self._file.content_type
+
+    @property
+    def index(self) -> int:
+        return self._file.index
+
+    @property
+    def expire_at(self) -> int | None:
+        """Unix seconds, when its URL dies."""
+        return self._file.output.expire_at
+
+    @property
+    def sha256(self) -> str | None:
+        """Of the local copy, once kept."""
+        return self._file.sha256
+
+    @property
+    def size(self) -> int | None:
+        """Bytes, once kept."""
+        return self._file.size
+
+    @property
+    def generation(self) -> Generation:
+        return Generation(self._job)
 
     def local_data(self) -> bytes | None:
         """The bytes kept here (local copy or memory), or None: never fetched."""
@@ -87,15 +117,42 @@ class Generation:
     def job(self) -> Job:
         return self._job
 
-    task_id = property(lambda self: self._job.task_id)
-    server = property(lambda self: self._job.server)  # the API base URL its task lives on
-    status = property(lambda self: self._job.status)
-    request = property(lambda self: self._job.request)
-    model = property(lambda self: self._job.request.model)
-    prompt = property(lambda self: self._job.request.prompt)
-    cached = property(lambda self: self._job.cached)
-    error = property(lambda self: self._job.error)
-    done = property(lambda self: self._job.done)
+    @property
+    def task_id(self) -> str | None:
+        return self._job.task_id
+
+    @property
+    def server(self) -> str | None:
+        """The API base URL its task lives on."""
+        return self._job.server
+
+    @property
+    def status(self) -> str:
+        return self._job.status
+
+    @property
+    def request(self) -> Request:
+        return self._job.request
+
+    @property
+    def model(self) -> str:
+        return self._job.request.model
+
+    @property
+    def prompt(self) -> str:
+        return self._job.request.prompt
+
+    @property
+    def cached(self) -> bool:
+        return self._job.cached
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._job.error
+
+    @property
+    def done(self) -> bool:
+        return self._job.done
 
     @property
     def task(self) -> Task | None:
@@ -110,7 +167,7 @@ class Generation:
         self._job.wait(timeout)
         return self
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Generation]:
         yield from self._job.__await__()
         return self
 
@@ -143,7 +200,9 @@ class Generation:
         data, metadata = self._repr_mimebundle_()
         display(data, metadata=metadata, raw=True)
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         if self._job.done:
             bundle = media_bundle(self._job, embed_limit=self.embed_limit, embed=self.embed)
             if bundle is not None:

@@ -1,6 +1,8 @@
 """The magics in terminal IPython (no widget front end): status as text lines,
 results as file paths; line subcommands; the key kept out of everything."""
 
+import time
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -21,6 +23,19 @@ def test_status_is_text_and_results_are_paths(ip, sandbox, capsys):
     img = ip.user_ns["img"]
     assert img.status == "success" and img.outputs[0].path.exists()
     assert SECRET not in out and SECRET not in repr(img)
+
+
+def test_no_wait_save_copies_the_outputs_once_the_task_ends(ip, sandbox, tmp_path, capsys):
+    ip.run_cell_magic("hiapi", "gpt-image-2/text-to-image --no-wait --save kept -o later", "a fox")
+    later = ip.user_ns["later"]
+    later.wait(10)
+    original = later.outputs[0].path
+    copy = tmp_path / "kept" / original.name
+    deadline = time.monotonic() + 10  # the copy is made off the polling loop, after the end
+    while time.monotonic() < deadline and not (copy.exists() and copy.read_bytes() == original.read_bytes()):
+        time.sleep(0.02)
+    assert sorted(p.name for p in copy.parent.iterdir()) == [original.name]
+    assert copy.read_bytes() == original.read_bytes()
 
 
 def test_interpolation_uses_notebook_variables(ip, sandbox, capsys):
