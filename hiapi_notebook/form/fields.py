@@ -289,5 +289,5 @@ def starting_model(kind: str | None) -> str:
     if kind in (None, "", "image"):
         return "gpt-image-2/text-to-image"
     names = catalog.model_names(kind)
-    prompted = [n for n in names if "prompt" in catalog.get_model(n).fields]
+    prompted = [n for n in names if (spec := catalog.get_model(n)) is not None and "prompt" in spec.fields]
     return (prompted or names or ["gpt-image-2/text-to-image"])[0]

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Container
+from typing import TYPE_CHECKING, Any
 
 from .. import api, catalog
 from ..catalog import CatalogError, ModelSpec
 from ..errors import HiAPIError, RequestValidationError
+from ..generation import Generation
 from ..grammar import CellArgs, format_cell, value_text
+from ..models import Request
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
@@ -37,7 +40,10 @@ from .fields import (
     starting_model,
 )
 from .history import HistoryRow, KeptHistory
-from .media import make_control, use_media, words_of
+from .media import Control, make_control, use_media, words_of
+
+if TYPE_CHECKING:
+    from traitlets.utils.bunch import Bunch
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -78,10 +84,10 @@ class PromptForm:
         model = model or settings.default_model
         if not model:
             model = starting_model(kind)
-        self._generations: list[Any] = []
+        self._generations: list[Generation] = []
         self._rows: list[HistoryRow] = []
         self._variants = api.Variants()
-        self._fields: dict[str, FieldControl] = {}
+        self._fields: dict[str, Control] = {}
         self._extras: list[ExtraField] = []
         self._messages: dict[str, str] = {}
         self._submitted_cost = 0.0
@@ -226,7 +232,7 @@ class PromptForm:
             else "text to speak"
         )
 
-    def _on_kind(self, change) -> None:
+    def _on_kind(self, change: Bunch) -> None:
         kind = change["new"]
         current = self.model
         names = catalog.model_names(kind or None)
@@ -239,10 +245,10 @@ class PromptForm:
             if self.model_dropdown.value != options[0][1]:
                 self.model_dropdown.value = options[0][1]
 
-    def _on_model(self, change) -> None:
+    def _on_model(self, change: Bunch) -> None:
         if change["new"] is None or change["new"] == change["old"]:
             return
-        keep = {}
+        keep: dict[str, Any] = {}
         for name, field in self._fields.items():
             try:
                 value = field.read()
@@ -252,12 +258,12 @@ class PromptForm:
                 keep[name] = value
         self._build_fields(change["new"], keep)
         for extra in list(self._extras):  # a key/value row the new model has a control for
-            field = self._fields.get(extra.key.value.strip())
+            control = self._fields.get(extra.key.value.strip())
             try:
                 item = extra.read()
             except ValueError:
                 continue
-            if field is not None and item is not None and field.set(item[1]):
+            if control is not None and item is not None and control.set(item[1]):
                 self._extras.remove(extra)
         self.extra_box.children = tuple(e.row for e in self._extras)
         self._clear_errors()
@@ -333,7 +339,7 @@ class PromptForm:
         out.update(data)
         return out
 
-    def request(self, *, show_errors: bool = True):
+    def request(self, *, show_errors: bool = True) -> Request:
         """The current request, checked; invalid settings raise ``RequestValidationError``
         (a ``ValueError``) and, with ``show_errors``, show beside their field."""
         data, errors = self._collect()
@@ -385,7 +391,7 @@ class PromptForm:
         return dict(self._messages)
 
     # --- submitting -----------------------------------------------------------------------
-    def submit(self, *, fresh: bool | None = None):
+    def submit(self, *, fresh: bool | None = None) -> Generation:
         """Submit the current settings in the background; returns the ``Generation``.
 
         Invalid settings show inline and raise ``RequestValidationError``; nothing is sent.
@@ -422,7 +428,7 @@ class PromptForm:
         self._update_status()
         return generation
 
-    def _on_generate(self, _button=None) -> None:
+    def _on_generate(self, _button: object = None) -> None:
         """A click. A second click on the same request within ``repeat_window`` seconds is
         a double click, not a second paid task: it is ignored, and the form says so."""
         try:
@@ -449,24 +455,24 @@ class PromptForm:
         media field of the current model that takes it. Returns the field's name."""
         return use_media(self._fields, self.model, value, field)
 
-    def _use_from_history(self, generation: Any) -> None:
+    def _use_from_history(self, generation: Generation) -> None:
         try:
             self.use(generation)
         except (HiAPIError, ValueError) as exc:
             self._form_error(str(exc))
 
     @property
-    def generations(self) -> list[Any]:
+    def generations(self) -> list[Generation]:
         """Every submission of this form, oldest first."""
         return list(self._generations)
 
     @property
-    def results(self) -> list[Any]:
+    def results(self) -> list[Generation]:
         """The finished ``Generation``s (failures included: see ``.error``), oldest first."""
         return [g for g in self._generations if g.done]
 
     @property
-    def running(self) -> list[Any]:
+    def running(self) -> list[Generation]:
         return [g for g in self._generations if not g.done]
 
     @property
@@ -474,7 +480,7 @@ class PromptForm:
         """The history under the form, newest first."""
         return list(self._rows)
 
-    def wait(self, timeout: float | None = None) -> list[Any]:
+    def wait(self, timeout: float | None = None) -> list[Generation]:
         """Block until every submission so far has ended; returns ``.results``."""
         for g in list(self._generations):
             try:
@@ -483,12 +489,12 @@ class PromptForm:
                 pass
         return self.results
 
-    def gallery(self, **options: Any):
+    def gallery(self, **options: Any) -> Gallery:
         """The finished results as a static ``Gallery`` (it stays in a saved notebook)."""
         return Gallery(self.results, **options)
 
     # --- status beside the button ---------------------------------------------------------------
-    def _changed(self, _change=None) -> None:
+    def _changed(self, _change: object = None) -> None:
         self.notice.value = ""
         if (
             any((self.prompt_error.value, self.error.value))
@@ -525,7 +531,9 @@ class PromptForm:
         return format_cell(CellArgs(model=self.model, fields=data), body)
 
     # --- display -----------------------------------------------------------------------------
-    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs: Any):
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs) or {}
         bundle["text/plain"] = repr(self)
         return bundle

@@ -5,12 +5,15 @@ saved notebook keeps (widget state is not saved)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..runtime import Job
 from ..views.gallery import Gallery
 from ..views.render import CARD_STYLE, card_media, embed_mode, primary_output
 from ..views.status import LiveStatus, StatusBar
+
+if TYPE_CHECKING:
+    from ..generation import Generation
 
 # --- one submission in the history ---------------------------------------------------------
 
@@ -21,13 +24,13 @@ class HistoryRow(LiveStatus):
 
     def __init__(
         self,
-        generation: Any,
+        generation: Generation,
         kind: str,
         *,
         thumb: int,
         embed_limit: int,
         on_change: Callable[[], None],
-        on_use: Callable[[Any], None] | None = None,
+        on_use: Callable[[Generation], None] | None = None,
     ) -> None:
         import ipywidgets as w
 
@@ -94,7 +97,7 @@ class HistoryRow(LiveStatus):
         if not job.succeeded:
             return  # the red bar and the message in the state line say it all
         self.use_button.layout.display = ""
-        embed = embed_mode(getattr(self.generation, "embed", None))
+        embed = embed_mode(self.generation.embed)
         shown = primary_output(job, self.kind, self.embed_limit)
         # An image goes to the front end at the size it is shown (a 4K original would
         # be megabytes of widget traffic); a clip or a sound whole, up to the embed limit.

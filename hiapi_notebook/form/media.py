@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import inputs, media
 from ..catalog import FieldSpec, MediaField
@@ -21,7 +21,11 @@ from ..errors import RequestValidationError
 from ..generation import GeneratedOutput, Generation
 from ..inputs import MediaInputError, Named
 from ..views.text import excerpt
-from .fields import UNSET, error_html
+from .fields import UNSET, FieldControl, error_html
+
+if TYPE_CHECKING:
+    from ipywidgets import DOMWidget, Widget
+    from traitlets.utils.bunch import Bunch
 
 UPLOADS_DIR = "hiapi-inputs"
 ACCEPT = {"image": "image/*", "video": "video/*", "audio": "audio/*", None: "image/*,video/*,audio/*"}
@@ -167,12 +171,12 @@ class MediaControl:
             return words
         return text.split()
 
-    def _on_text(self, change) -> None:
+    def _on_text(self, change: Bunch) -> None:
         if change["new"].strip() and self.items and not self.field.many:
             self.items = []  # a single field holds one value: what is typed replaces the choice
             self._redraw(notify=False)
 
-    def _on_upload(self, change) -> None:
+    def _on_upload(self, change: Bunch) -> None:
         files = change["new"]
         if not files:
             return
@@ -187,7 +191,7 @@ class MediaControl:
         finally:
             self.upload.value = ()  # the same file can be chosen again
 
-    def _on_pick(self, change) -> None:
+    def _on_pick(self, change: Bunch) -> None:
         import ipywidgets as w
 
         if not change["new"]:
@@ -265,12 +269,15 @@ def word_for(value: Any) -> str:
             job is not None and getattr(bound, "job", None) is job and _is_generation(bound)
         ):
             return name
-    if isinstance(value, Generation | GeneratedOutput):
-        output = value if isinstance(value, GeneratedOutput) else (value.outputs or [None])[0]
-        if output is not None and output.path is not None:
-            return _relative(output.path)
-        return output.url if output is not None else (value.task_id or "result")
-    return str(inputs.label(value))
+    if isinstance(value, Generation):
+        output = next(iter(value.outputs), None)
+        if output is None:
+            return value.task_id or "result"
+    elif isinstance(value, GeneratedOutput):
+        output = value
+    else:
+        return str(inputs.label(value))
+    return _relative(output.path) if output.path is not None else output.url
 
 
 def _is_generation(value: Any) -> bool:
@@ -299,13 +306,13 @@ def keep_upload(name: str, data: bytes) -> Path:
     return target
 
 
-def _preview(value: Any, px: int):
+def _preview(value: Any, px: int) -> DOMWidget:
     """A small picture of a value (an HTML label when there is none)."""
     import ipywidgets as w
 
     data = _bytes_of(value)
     mime = media.sniff(data) if data else None
-    if data and media.kind_of(mime) == "image":
+    if data and mime is not None and media.kind_of(mime) == "image":
         small = media.thumbnail(data, px * 2)
         if small is not None or len(data) <= 256 * 1024:
             image = w.Image(
@@ -345,7 +352,7 @@ def _bytes_of(value: Any) -> bytes | None:
     return None
 
 
-def _close(widgets) -> None:
+def _close(widgets: Iterable[Widget]) -> None:
     """Close widgets being replaced, and theirs: the kernel keeps every open one."""
     for widget in widgets:
         _close(getattr(widget, "children", ()))
@@ -361,12 +368,17 @@ def _esc(text: str) -> str:
 # --- the form's side ---------------------------------------------------------------------------
 
 
-def make_control(spec: FieldSpec, field: MediaField | None, plain: Callable[[FieldSpec], Any]) -> Any:
+Control: TypeAlias = "FieldControl | MediaControl"  # what the form holds for a catalogue field
+
+
+def make_control(
+    spec: FieldSpec, field: MediaField | None, plain: Callable[[FieldSpec], FieldControl]
+) -> Control:
     """The control for a catalogue field: a ``MediaControl`` for a media field."""
     return MediaControl(spec, field) if field is not None else plain(spec)
 
 
-def use_media(controls: dict[str, Any], model: str, value: Any, field: str | None = None) -> str:
+def use_media(controls: Mapping[str, Control], model: str, value: Any, field: str | None = None) -> str:
     """Put ``value`` (a result, file, image...) in a media field of the form: ``field``, or
     the first that takes it. Returns the field's name; a field that cannot take it is one
     line (``RequestValidationError``)."""
@@ -393,7 +405,7 @@ def use_media(controls: dict[str, Any], model: str, value: Any, field: str | Non
     )
 
 
-def words_of(controls: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+def words_of(controls: Mapping[str, Control], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with each media field's values as the words "Copy as magic" writes."""
     out = dict(data)
     for name, control in controls.items():
@@ -402,4 +414,4 @@ def words_of(controls: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["MediaControl", "keep_upload", "make_control", "use_media", "word_for", "words_of"]
+__all__ = ["Control", "MediaControl", "keep_upload", "make_control", "use_media", "word_for", "words_of"]
