@@ -6,9 +6,15 @@ what comes after ``%%hiapi MODEL --``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import catalog
 from ..grammar import model_word, option_names
 from ..subcommands import SUBCOMMAND_NAMES
+
+if TYPE_CHECKING:
+    from IPython.core.completer import CompletionContext, SimpleMatcherResult
+    from IPython.core.interactiveshell import InteractiveShell
 
 
 def complete_line(line: str) -> list[str]:
@@ -43,12 +49,12 @@ def complete_line(line: str) -> list[str]:
     return []
 
 
-def install(shell) -> None:
+def install(shell: InteractiveShell) -> None:
     """Register the matcher with IPython's completer (Matcher API v2)."""
     from IPython.core.completer import SimpleCompletion, context_matcher
 
     @context_matcher(identifier="hiapi_notebook")
-    def hiapi_matcher(context):
+    def hiapi_matcher(context: CompletionContext) -> SimpleMatcherResult:
         line = context.text_until_cursor.rsplit("\n", 1)[-1]
         if not line.lstrip().startswith(("%hiapi", "%%hiapi")):
             return {"completions": [], "suppress": False}

@@ -12,7 +12,8 @@ import html
 import math
 import os
 import shlex
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
@@ -37,6 +38,23 @@ from ..subcommands import (
 )
 from .errors import ShownInCell, one_line, one_line_errors, usage_error
 
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.utils.bunch import Bunch
+
+    from ..form import PromptForm
+    from ..journal import Journal
+    from ..views.history import HistoryView
+    from ..views.tables import ModelTable
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def _named(marker: Callable[[str], object], name: str) -> Callable[[Handler], Handler]:
+    """``cell_magic(name)`` / ``line_magic(name)`` typed as the decorator it is: IPython
+    annotates the call as "a handler or a decorator", which no handler can be passed to."""
+    return cast("Callable[[Handler], Handler]", marker(name))
+
 
 def _looks_like_model(word: str) -> bool:
     """Model names have a dash, a slash or a dot (gpt-image-2, a/b, x-1.5); words that
@@ -48,21 +66,28 @@ def _looks_like_model(word: str) -> bool:
 class HiAPIMagics(Magics):
     default_model = Unicode("", help="Model used when a %%hiapi line names none.").tag(config=True)
 
-    def __init__(self, shell=None, **kwargs: Any) -> None:
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.observe(self._default_changed, names="default_model")
         if self.default_model:
             get_session().configure(default_model=self.default_model)
 
-    def _default_changed(self, change) -> None:
+    def _default_changed(self, change: Bunch) -> None:
         get_session().configure(default_model=change["new"] or None)
 
     # --- %%hiapi and %hiapi MODEL prompt -------------------------------------------------------
-    @cell_magic("hiapi")
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        """The notebook's variables."""
+        # A handler runs only inside the shell that registered it (load_ipython_extension).
+        assert self.shell is not None, "HiAPIMagics runs inside an IPython shell"
+        return self.shell.user_ns
+
+    @_named(cell_magic, "hiapi")
     @one_line_errors
     def hiapi_cell(self, line: str, cell: str) -> None:
         args = parse_line(line)
-        prompt = interpolate(cell.strip("\n"), self.shell.user_ns).strip()
+        prompt = interpolate(cell.strip("\n"), self._namespace).strip()
         self._run(args, prompt or None)
 
     def _run(self, args: CellArgs, prompt: str | None) -> None:
@@ -73,7 +98,7 @@ class HiAPIMagics(Magics):
         def bind(result: Any) -> None:
             bound.append(result)
             if args.out:
-                self.shell.user_ns[args.out] = result
+                self._namespace[args.out] = result
 
         try:
             api.run_cell(args, prompt, bind=bind, resolve=self._media_words)
@@ -91,14 +116,15 @@ class HiAPIMagics(Magics):
         notebook (the kernel's folder), else as written (then refused as neither)."""
         from ..inputs import resolve_words
 
-        return resolve_words(model, fields, self.shell.user_ns)
+        return resolve_words(model, fields, self._namespace)
 
-    @line_magic("hiapi")
+    @_named(line_magic, "hiapi")
     @one_line_errors
-    def hiapi_line(self, line: str) -> Any:
+    def hiapi_line(self, line: str) -> object:
         words = line.strip().split(None, 1)
         if not words:
-            return self.handle_help(NoArgs())
+            self.handle_help(NoArgs())
+            return None
         command, rest = words[0], (words[1] if len(words) > 1 else "")
         if command in SUBCOMMAND_NAMES:
             return getattr(self, f"handle_{command}")(parse_subcommand(command, rest))
@@ -117,7 +143,7 @@ class HiAPIMagics(Magics):
     def handle_help(self, args: NoArgs) -> None:
         print(help_text())
 
-    def handle_models(self, args: ModelsArgs) -> Any:
+    def handle_models(self, args: ModelsArgs) -> ModelTable:
         from ..views.tables import ModelTable
 
         needle = args.filter.lower()
@@ -194,7 +220,7 @@ class HiAPIMagics(Magics):
             source = "%hiapi login" if session.settings.api_key else "HIAPI_API_KEY"
             _note(f"Using HiAPI at {url} with the key from {source}.")
 
-    def handle_history(self, args: HistoryArgs) -> Any:
+    def handle_history(self, args: HistoryArgs) -> HistoryView:
         from ..views.history import HistoryView
 
         journal = _journal()
@@ -215,7 +241,7 @@ class HiAPIMagics(Magics):
         written = journal.export(args.path)
         print(f"Wrote {written} ({len(journal.history(10**6))} submissions).")
 
-    def handle_form(self, args: FormArgs) -> Any:
+    def handle_form(self, args: FormArgs) -> PromptForm:
         from ..form import PromptForm
 
         return PromptForm(model=args.model, **self._media_words(args.model, args.fields))
@@ -233,7 +259,7 @@ def _typed_key() -> str:
     return typed
 
 
-def _journal() -> Any:
+def _journal() -> Journal:
     session = get_session()
     journal = session.journal
     if journal is None:
