@@ -7,9 +7,30 @@ are the plain clients. Imports are lazy so loading the extension stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time ``__getattr__`` imports lazily
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from . import errors as errors
+    from . import journal as journal
+    from .api import generate as generate
+    from .api import generate_many as generate_many
+    from .api import grid as grid
+    from .api import submit as submit
+    from .client import AsyncHiAPI as AsyncHiAPI
+    from .client import HiAPI as HiAPI
+    from .client import verify_webhook as verify_webhook
+    from .form import PromptForm as PromptForm
+    from .generation import Generation as Generation
+    from .models import CreatedTask as CreatedTask
+    from .models import Output as Output
+    from .models import Task as Task
+    from .models import TaskPage as TaskPage
+    from .session import get_session as get_session
+    from .views.gallery import Gallery as Gallery
 
 _LAZY = {
     "HiAPI": "client",
@@ -45,7 +66,7 @@ def __dir__() -> list[str]:
     return sorted(__all__ + ["__version__"])
 
 
-def load_ipython_extension(shell) -> None:
+def load_ipython_extension(shell: InteractiveShell) -> None:
     from .magics import load_ipython_extension as load
 
     load(shell)
