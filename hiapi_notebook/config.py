@@ -6,11 +6,15 @@ it is set), never written to the journal or to a notebook.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import RequestValidationError
+
+BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls together
+POLL_MODES = ("list", "detail")
 
 
 def _env_float(name: str, default: float) -> float:
@@ -28,6 +32,8 @@ class Settings:
     timeout: float = 600.0  # how long a cell waits for one task
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
+    request_budget: float = 2.0  # requests a second per key, creates and polls together
+    poll_mode: str = "list"  # "detail": one request per task, for a server whose list misbehaves
     embed_limit: int = 20 * 2**20  # media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
@@ -40,6 +46,12 @@ class Settings:
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
             poll_interval=_env_float("HIAPI_POLL_INTERVAL", 1.0),
             max_poll_interval=_env_float("HIAPI_MAX_POLL_INTERVAL", 10.0),
+            request_budget=check_setting(
+                "request_budget", _env_float("HIAPI_REQUEST_BUDGET", 2.0), "HIAPI_REQUEST_BUDGET"
+            ),
+            poll_mode=check_setting(
+                "poll_mode", os.environ.get("HIAPI_POLL_MODE", "list").lower(), "HIAPI_POLL_MODE"
+            ),
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
         )
 
@@ -50,7 +62,7 @@ class Settings:
                 raise RequestValidationError(
                     f"unknown setting {key!r}; settings are: {', '.join(sorted(names - {'api_key'}))}"
                 )
-            changes[key] = _coerce(key, value, getattr(self, key))
+            changes[key] = check_setting(key, _coerce(key, value, getattr(self, key)))
         return replace(self, **changes)
 
     def public(self) -> dict[str, Any]:
@@ -78,4 +90,26 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
             return type(current)(float(value)) if isinstance(current, int) else float(value)
         except ValueError:
             raise RequestValidationError(f"setting {key} takes a number, not {value!r}") from None
+    return value
+
+
+def check_setting(key: str, value: Any, source: str | None = None) -> Any:
+    """Refuse a value outside its range with one line that names the range."""
+    name = source or f"setting {key}"
+    if key == "request_budget":
+        low, high = BUDGET_RANGE
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            raise RequestValidationError(
+                f"{name} takes requests per second from {low:g} to {high:g} (default 2), not {value!r}"
+            )
+        return float(value)
+    if key == "poll_mode" and value not in POLL_MODES:
+        raise RequestValidationError(
+            f"{name} takes list (one request for every task) or detail (one per task), not {value!r}"
+        )
     return value

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import math
+import random
 import re
 import time
 from urllib.parse import unquote, urlsplit
@@ -44,11 +45,17 @@ class SandboxApi:
         balance: float | None,
         url_ttl: float,
         plan: FaultPlan,
+        jitter: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if not 0 <= jitter < 1:
+            raise ValueError(f"jitter takes a fraction from 0 to below 1, not {jitter!r}")
         self.key = key
         self.speed = speed
+        self.jitter = jitter
+        self._durations = random.Random(seed)  # jitter draws: the same run with the same seed
         self.url_ttl = url_ttl
         self.plan = plan
         self.store = Store(balance)
@@ -205,13 +212,21 @@ class SandboxApi:
             storage=storage,
             callback=callback,
             started=started,
-            phases=tuple(s / self.speed for s in PHASES[spec.kind]),
+            phases=self._phases(spec.kind),
             error=error,
             outputs=OUTPUTS[spec.kind],
             expire_at=math.ceil(started + self.url_ttl),
         )
         cost = estimate_cost(spec.name, input)
         return task, UNKNOWN_COST if cost is None else cost
+
+    def _phases(self, kind: str) -> tuple[float, float, float]:
+        """Seconds queued, handling and archiving: the kind's, divided by the speed, all
+        stretched by one factor from 1 - jitter to 1 + jitter (a task runs long or short
+        as a whole, as a busy upstream makes it)."""
+        factor = 1.0 + self.jitter * (2 * self._durations.random() - 1) if self.jitter else 1.0
+        queued, handling, archiving = (s / self.speed * factor for s in PHASES[kind])
+        return queued, handling, archiving
 
     def _callback_payload(self, task_id: str) -> tuple[str, dict] | None:
         task = self.store.get(task_id)

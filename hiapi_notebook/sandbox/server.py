@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,12 +38,14 @@ class SandboxServer:
         balance: float | None = None,
         url_ttl: float = 7 * 24 * 3600,
         public_url: str | None = None,
+        jitter: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port
         self.faults = faults or Faults()
         self.public_url = public_url
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.request_times: list[float] = []  # when each of them arrived (Unix time)
         self._plan = FaultPlan(self.faults)
         self._api = SandboxApi(
             key=key,
@@ -51,6 +54,8 @@ class SandboxServer:
             balance=balance,
             url_ttl=url_ttl,
             plan=self._plan,
+            jitter=jitter,
+            seed=self.faults.seed,
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
@@ -106,6 +111,11 @@ class SandboxServer:
         """The body of every create that made a task, in order."""
         return self._api.last_inputs
 
+    def timeline(self) -> list[tuple[str, float, float]]:
+        """``(task_id, created, finished)`` of every task in creation order, as exact
+        Unix times (the wire shows whole seconds): what benchmarks measure latency from."""
+        return self._api.store.timeline()
+
     @property
     def balance(self) -> float | None:
         """What is left of ``balance`` (USD), or None when unlimited."""
@@ -126,6 +136,7 @@ class SandboxServer:
     def _record(self, method: str, path: str) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.request_times.append(time.time())
 
 
 class _HTTPServer(ThreadingHTTPServer):
