@@ -281,7 +281,7 @@ class AsyncHiAPI:
                 min_interval=poll_interval,
                 max_interval=max_poll_interval,
                 dense=min(Pace.dense, poll_interval),
-                sparse=min(Pace.sparse, max_poll_interval),
+                sparse=max_poll_interval,
             )
         )
         self._transport = transport

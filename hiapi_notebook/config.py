@@ -17,6 +17,18 @@ BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls tog
 POLL_MODES = ("list", "detail")
 
 
+def _env_number(name: str, default: float) -> float | str:
+    """A number from the environment; text that is not one is returned as is, to be
+    refused by ``check_setting`` with the variable's name."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _env_float(name: str, default: float) -> float:
     try:
         return float(os.environ.get(name, default))
@@ -47,7 +59,7 @@ class Settings:
             poll_interval=_env_float("HIAPI_POLL_INTERVAL", 1.0),
             max_poll_interval=_env_float("HIAPI_MAX_POLL_INTERVAL", 10.0),
             request_budget=check_setting(
-                "request_budget", _env_float("HIAPI_REQUEST_BUDGET", 2.0), "HIAPI_REQUEST_BUDGET"
+                "request_budget", _env_number("HIAPI_REQUEST_BUDGET", 2.0), "HIAPI_REQUEST_BUDGET"
             ),
             poll_mode=check_setting(
                 "poll_mode", os.environ.get("HIAPI_POLL_MODE", "list").lower(), "HIAPI_POLL_MODE"
@@ -89,6 +101,8 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         try:
             return type(current)(float(value)) if isinstance(current, int) else float(value)
         except ValueError:
+            if key == "request_budget":
+                return value  # check_setting refuses it, naming the range
             raise RequestValidationError(f"setting {key} takes a number, not {value!r}") from None
     return value
 

@@ -38,7 +38,7 @@ class Pace:
     min_interval: float = 1.0  # a model never seen: today's schedule, from here...
     max_interval: float = 10.0  # ...to here
     dense: float = 0.6  # the shortest gap: around a crowd's ends, and while archiving
-    sparse: float = 8.0  # the longest gap while an end is still to come
+    sparse: float = 10.0  # the longest gap while an end is still to come (max_interval, as a rule)
     spacing: float = 0.55  # asks are this far apart in the G clock (see the module's note)
 
 
@@ -56,12 +56,15 @@ class Durations:
 
     Each duration is spread by a normal kernel (Silverman's bandwidth, at least
     ``MIN_SPREAD``), so five samples already give a usable window and a hundred a
-    sharp one. Tables of the ending rate and its clock are rebuilt lazily.
+    sharp one. Tables of the ending rate and its clock are rebuilt lazily, and,
+    once there are many samples, only after a quarter of them are new (a thousand
+    tasks ending must not mean a thousand rebuilds).
     """
 
     def __init__(self, keep: int = KEEP) -> None:
         self.samples: deque[float] = deque(maxlen=keep)
         self._tables: tuple[float, float, list[float], list[float]] | None = None
+        self._unseen = 0  # samples added since the tables were built
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -69,7 +72,7 @@ class Durations:
     def add(self, seconds: float) -> None:
         if math.isfinite(seconds) and seconds > 0:
             self.samples.append(float(seconds))
-            self._tables = None
+            self._unseen += 1
 
     @property
     def spread(self) -> float:
@@ -109,8 +112,9 @@ class Durations:
         return max(at, low + index * STEP)
 
     def _table(self) -> tuple[float, float, list[float], list[float]]:
-        if self._tables is None:
+        if self._tables is None or self._unseen >= max(1, len(self.samples) // 4):
             self._tables = _tables(list(self.samples), self.spread)
+            self._unseen = 0
         return self._tables
 
 
@@ -223,11 +227,16 @@ def recorded_durations(
     rows: Iterable[tuple[str, str | None, float, float]],
 ) -> list[tuple[str, str | None, float]]:
     """``(model, route, seconds)`` from journal rows ``(model, route, submitted_at,
-    completed_at)``. A whole-second ``completed_at`` is the server's (floored), so its
-    middle is taken."""
+    completed_at)``. A whole-second ``completed_at`` is the server's, floored: the end
+    lay in that second and after the create was answered, so the middle of what is
+    left of that second is taken."""
     found = []
     for model, route, submitted, completed in rows:
-        end = completed + 0.5 if float(completed).is_integer() else completed
+        end = completed
+        if float(completed).is_integer():
+            if completed + 1 <= submitted:
+                continue  # the clocks disagree: no duration to learn
+            end = (max(completed, submitted) + completed + 1) / 2
         if end > submitted:
             found.append((model, route, end - submitted))
     return found

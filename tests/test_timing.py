@@ -56,10 +56,10 @@ def test_known_durations_ask_sparsely_before_the_end_and_densely_around_it():
     assert 9 < low < 13 and 23 < high < 28
     ages = asks(timing, 40)
     gaps = [b - a for a, b in zip([0.0, *ages], ages)]
-    before = [g for a, g in zip(ages, gaps) if a <= low]
-    inside = [g for a, g in zip(ages, gaps) if low < a <= high - 2]
-    assert before and max(before) <= Pace.sparse and min(before) > max(inside)
-    assert len(before) <= 2  # nothing to learn early: at most a look or two
+    inside = [g for a, g in zip(ages[1:], gaps[1:]) if low < a <= high - 2]
+    assert min(low, Pace.sparse) <= gaps[0] <= Pace.sparse  # nothing to learn early: the first ask waits
+    assert len([a for a in ages if a <= low]) <= 1
+    assert len(inside) >= 5 and max(inside) < gaps[0]
     assert all(g >= Pace.dense for g in gaps)
     assert inside[-1] < inside[0]  # denser as the chance of an end now grows
 
@@ -132,8 +132,17 @@ def test_observed_duration_uses_what_was_seen_and_the_servers_second():
 
 
 def test_recorded_durations_take_the_middle_of_the_servers_second():
-    rows = [(MODEL, None, 100.25, 118.0), (MODEL, "ext", 100.0, 130.5), (MODEL, None, 100.0, 90.0)]
-    assert recorded_durations(rows) == [(MODEL, None, 18.25), (MODEL, "ext", 30.5)]
+    rows = [
+        (MODEL, None, 100.25, 118.0),  # ended during second 118
+        (MODEL, "ext", 100.0, 130.5),  # not whole: as it is
+        (MODEL, None, 100.7, 100.0),  # a short task: ended between 100.7 and 101
+        (MODEL, None, 100.0, 90.0),  # clocks that disagree teach nothing
+    ]
+    assert recorded_durations(rows) == [
+        (MODEL, None, 18.25),
+        (MODEL, "ext", 30.5),
+        (MODEL, None, pytest.approx(0.15)),
+    ]
 
 
 # --- the request budget ---
