@@ -199,12 +199,10 @@ class AsyncTasks:
     ) -> Task:
         """Follow the task until it ends; ``on_update`` hears every status seen.
 
-        The client's one poller asks for it, with every other task in flight,
-        when its model's durations say an end is likely. ``model``/``route`` (what
-        was sent) and ``since`` (the create's Unix time) let it plan from the
-        start; without them it learns both from the first answer. A network
-        outage or a busy server never ends the wait, only its ``timeout`` does.
-        """
+        The client's one poller asks, for every task in flight together, when the
+        model's durations say an end is likely; ``model``, ``route`` and ``since``
+        (the create's Unix time) let it plan from the start. An outage or a busy
+        server never ends the wait, only ``timeout`` does."""
         if not task_id or "/" in task_id:
             raise RequestValidationError(f"not a task id: {task_id!r}")
         if not self._client._api_key:
@@ -275,21 +273,15 @@ class AsyncHiAPI:
         self.max_concurrency = max_concurrency
         self.request_budget = request_budget
         self.poll_mode = poll_mode
-        # What this session learns of each model's durations; the session adds the journal's.
-        self.timing = TimingModel(
-            Pace(
-                min_interval=poll_interval,
-                max_interval=max_poll_interval,
-                dense=min(Pace.dense, poll_interval),
-                sparse=max_poll_interval,
-            )
-        )
+        # What this client learns of each model's durations (the session adds the journal's).
+        self.timing = TimingModel(Pace.between(poll_interval, max_poll_interval))
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None  # API calls in flight
         self._media_gate: asyncio.Semaphore | None = None  # downloads in flight
         self._poller: Poller | None = None  # bound to the loop, like the pool
+        self._poller_loop: asyncio.AbstractEventLoop | None = None
         self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
         self.tasks = AsyncTasks(self)
 
@@ -315,7 +307,9 @@ class AsyncHiAPI:
             # video never holds up the polls.
             self._gate = asyncio.Semaphore(self.max_concurrency)
             self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
+        if self._poller is None or self._poller_loop is not loop:  # one per loop, even after a close
             self._poller = Poller(self._poll_page, self._poll_task, self.timing, mode=self.poll_mode)
+            self._poller_loop = loop
         return self._http
 
     @property

@@ -198,7 +198,8 @@ class Poller:
         """Page through the list until every due task was seen or cannot be; returns
         the ids seen. Tasks it cannot reach are marked ``off_list``."""
         seen: set[str] = set()
-        limit = min(self.max_pages, 1 + math.ceil(len(due) / self.page_size))
+        listed = sum(1 for e in self.follows.values() if not e.off_list and not e.ended)
+        limit = min(self.max_pages, 1 + math.ceil(listed / self.page_size))
         page_no = 0
         while True:
             page_no += 1

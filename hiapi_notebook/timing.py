@@ -41,6 +41,11 @@ class Pace:
     sparse: float = 10.0  # the longest gap while an end is still to come (max_interval, as a rule)
     spacing: float = 0.55  # asks are this far apart in the G clock (see the module's note)
 
+    @classmethod
+    def between(cls, min_interval: float, max_interval: float) -> Pace:
+        """The pace for a client's ``poll_interval`` and ``max_poll_interval``."""
+        return cls(min_interval, max_interval, dense=min(cls.dense, min_interval), sparse=max_interval)
+
 
 def split_model(model: str | None, route: str | None = None) -> tuple[str, str | None]:
     """The key a duration is filed under: ``name@route`` and ``name`` + ``route`` are one."""
