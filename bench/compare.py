@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 MODEL = "gpt-image-2/text-to-image"
 IMAGE_SECONDS = 6.0  # the sandbox's image at speed 1 (queued 1, handling 4, archiving 1)
 SEED = 10
+FAILURES: list[str] = []  # what went wrong for the SDK's threads, for the notes
 
 
 # --- the sandbox, in a process of its own -------------------------------------------------------
@@ -152,9 +153,13 @@ def sdk_run(url: str, prompts: list[str], poll_interval: float) -> dict[str, flo
     noticed: dict[str, float] = {}
 
     def one(prompt: str) -> None:
-        task = client.tasks.run(
-            model=MODEL, input={"prompt": prompt}, poll_interval=poll_interval, timeout=900
-        )
+        try:
+            task = client.tasks.run(
+                model=MODEL, input={"prompt": prompt}, poll_interval=poll_interval, timeout=900
+            )
+        except Exception as exc:  # a user's pool.map would raise; here it is counted (not done)
+            FAILURES.append(f"{type(exc).__name__}: {exc}")
+            return
         noticed[task.task_id] = time.time()
 
     with ThreadPoolExecutor(max_workers=max(1, len(prompts))) as pool:
@@ -228,11 +233,15 @@ def compare(sizes: list[int], duration: float, jitter: float, singles: int, budg
                 prompts = [f"{tag} {size} {name} {i}" for i in range(size)]
                 budget = 2.0 if size <= 50 else budget_1000
                 cpu0, wall0 = time.process_time(), time.perf_counter()
+                failed = len(FAILURES)
                 if interval is not None:
                     noticed = sdk_run(sandbox.url, prompts, interval)
                 else:
                     noticed = ours_many(sandbox.url, prompts, home, budget)
-                row = Row(name, size, note="" if interval else f"budget {budget:g}/s")
+                note = "" if interval else f"budget {budget:g}/s"
+                if len(FAILURES) > failed:
+                    note += f"{len(FAILURES) - failed} failed: {FAILURES[-1][:60]}"
+                row = Row(name, size, note=note)
                 rows.append(
                     figures(row, sandbox, noticed, time.process_time() - cpu0, time.perf_counter() - wall0)
                 )

@@ -284,7 +284,8 @@ class Poller:
         if task.is_terminal:
             if task.succeeded:
                 seconds = observed_duration(entry.born, entry.last_running, now, task.completed_at)
-                self.timing.learn(entry.model, entry.route, seconds)
+                if seconds is not None:
+                    self.timing.learn(entry.model, entry.route, seconds)
         else:
             entry.last_running = now
         if not entry.changes or entry.changes[-1].status != task.status or task.is_terminal:

@@ -216,16 +216,20 @@ def crowd_delay(total_rate: float, pace: Pace) -> float | None:
 
 def observed_duration(
     submitted: float, last_running: float, seen_ended: float, completed: int | None = None
-) -> float:
+) -> float | None:
     """A task's duration from what a client saw (Unix seconds): it ended after the
     last ask that found it running and by the first that found it ended; the
-    server's ``completed`` (whole seconds) narrows that when it agrees."""
+    server's ``completed`` (whole seconds) narrows that when it agrees. None when
+    the end is known too loosely to learn from (say a task first seen long done)."""
     start, end = max(last_running, submitted), seen_ended
     if completed:
         start, end = max(start, float(completed)), min(end, completed + 1.0)
         if start > end:  # clocks disagree: trust what was seen here
             start, end = max(last_running, submitted), seen_ended
-    return max(0.0, (start + end) / 2 - submitted)
+    seconds = (start + end) / 2 - submitted
+    if seconds <= 0 or end - start > max(2.0, 0.25 * seconds):
+        return None
+    return seconds
 
 
 def recorded_durations(

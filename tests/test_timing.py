@@ -129,6 +129,9 @@ def test_observed_duration_uses_what_was_seen_and_the_servers_second():
     assert observed_duration(100.0, 110.0, 112.0, completed=111) == pytest.approx(11.5)
     # a server clock far off: what was seen here wins
     assert observed_duration(100.0, 110.0, 112.0, completed=500) == pytest.approx(11.0)
+    # first seen long after it ended, and no server second to narrow it: nothing to learn
+    assert observed_duration(100.0, 100.0, 160.0) is None
+    assert observed_duration(100.0, 100.0, 160.0, completed=117) == pytest.approx(17.5)
 
 
 def test_recorded_durations_take_the_middle_of_the_servers_second():
