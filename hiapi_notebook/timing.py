@@ -37,7 +37,7 @@ class Pace:
 
     min_interval: float = 1.0  # a model never seen: today's schedule, from here...
     max_interval: float = 10.0  # ...to here
-    dense: float = 0.6  # the shortest gap: around a crowd's ends, and while archiving
+    dense: float = 0.5  # the shortest gap: around a crowd's ends, and while archiving
     sparse: float = 10.0  # the longest gap while an end is still to come (max_interval, as a rule)
     spacing: float = 0.55  # asks are this far apart in the G clock (see the module's note)
 

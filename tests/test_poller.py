@@ -187,14 +187,16 @@ def test_the_budget_holds_however_many_tasks_counted_by_the_server(sandbox_facto
     server = sandbox_factory(speed=20)
     rate = 10
     rt = runtime_for(server, key="k", request_budget=rate)
-    jobs = submit(rt, 40)
+    jobs = submit(rt, 60)  # all at once: left alone, they would ask 60 times at once
     finished(jobs)
     arrivals = zip(server.request_times, server.requests)
     times = sorted(t for t, (_, path) in arrivals if path.startswith("/v1/"))
-    assert len(times) >= 40
-    window = 2.0
+    assert len(times) >= 60
+    window = 3.0
     busiest = max(sum(1 for u in times[i:] if u < t + window) for i, t in enumerate(times))
-    assert busiest <= rate * window + 2, busiest  # creates and polls together; 2 for arrival jitter
+    # creates and polls together; 3 for requests that reach a busy server late, then together
+    assert busiest <= rate * window + 3, busiest
+    assert busiest >= rate * window * 0.6  # the budget was what held them back
 
 
 def test_clients_of_one_key_share_one_budget(sandbox):
