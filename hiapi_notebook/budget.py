@@ -6,7 +6,9 @@ sub-second polling as the usual cause of 429s. So every request of every client
 of this process using a key takes a turn here first. Turns are handed out
 evenly spaced (``1/rate`` apart, no bursts), the poller's requests first (one
 list request speaks for every task in flight) but never more than two in a row
-while creates wait. A 429 pauses everything for its ``Retry-After`` and halves
+while creates wait. The poller says when it will ask next (``expect``), so a
+create due at that same moment lets the poll go first instead of pushing it a
+whole turn later. A 429 pauses everything for its ``Retry-After`` and halves
 the rate; each ``RECOVER`` seconds without another 429 doubles it back.
 """
 
@@ -25,6 +27,7 @@ RECOVER = 30.0  # seconds without a 429 before the lowered rate doubles back
 LOWEST = 1 / 8  # a 429 storm lowers the rate to at most an eighth
 PAUSE_429 = 1.0  # a 429 without Retry-After still pauses this long
 URGENT_IN_A_ROW = 2  # polls that may go before a waiting create
+HOLD = 0.05  # seconds a create waits for a poll expected at its turn
 
 
 def lowered(rate: float, strikes: int, since_last: float) -> float:
@@ -51,6 +54,7 @@ class RequestBudget:
         self._urgent: collections.deque[asyncio.Future] = collections.deque()
         self._normal: collections.deque[asyncio.Future] = collections.deque()
         self._urgent_run = 0
+        self._expected: float | None = None  # when the poller asks next (clock time)
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -65,12 +69,22 @@ class RequestBudget:
         """The clock time from which the next turn may be taken."""
         return max(self._next, self._paused_until)
 
+    def expect(self, at: float | None) -> None:
+        """The poller's next request is due at clock time ``at`` (None: not planned)."""
+        self._expected = at
+
+    def _holding(self, now: float) -> bool:
+        """A create now would push a poll that is due this very moment a turn later."""
+        at = self._expected
+        return at is not None and self._urgent_run < URGENT_IN_A_ROW and abs(at - now) <= HOLD
+
     async def acquire(self, urgent: bool = False) -> None:
         """Wait for a turn; ``urgent`` (the poller's requests) go ahead of creates."""
         now = self.clock()
-        if not self._urgent and not self._normal and now >= self.next_turn():
-            self._take(now, urgent)
-            return
+        if now >= self.next_turn() and not self._urgent:
+            if urgent or (not self._normal and not self._holding(now)):
+                self._take(now, urgent)
+                return
         turn = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._normal).append(turn)
         self._arm()
@@ -115,6 +129,12 @@ class RequestBudget:
         if now < self.next_turn():
             self._arm_later(now)
             return
+        if not self._urgent and self._holding(now):
+            assert self._expected is not None
+            self._timer = asyncio.get_running_loop().call_later(
+                max(0.001, self._expected + HOLD - now), self._release
+            )
+            return  # the poll is due: creates wait a moment for it
         order = [(self._urgent, True), (self._normal, False)]
         if self._normal and self._urgent_run >= URGENT_IN_A_ROW:
             order.reverse()  # creates get a turn too

@@ -308,7 +308,9 @@ class AsyncHiAPI:
             self._gate = asyncio.Semaphore(self.max_concurrency)
             self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
         if self._poller is None or self._poller_loop is not loop:  # one per loop, even after a close
-            self._poller = Poller(self._poll_page, self._poll_task, self.timing, mode=self.poll_mode)
+            self._poller = Poller(
+                self._poll_page, self._poll_task, self.timing, mode=self.poll_mode, on_plan=self._expect_poll
+            )
             self._poller_loop = loop
         return self._http
 
@@ -325,6 +327,10 @@ class AsyncHiAPI:
         if not self._api_key:
             raise MissingAPIKeyError()
         return budget_for(self.base_url, self._api_key, self.request_budget)
+
+    def _expect_poll(self, at: float | None) -> None:
+        if self._api_key:
+            self.budget.expect(None if at is None else time.monotonic() + (at - time.time()))
 
     async def _poll_page(self, page: int, size: int) -> TaskPage:
         data, _ = await self._request("GET", "/tasks", params={"page": page, "size": size}, urgent=True)

@@ -103,6 +103,7 @@ class Poller:
         page_size: int = PAGE_SIZE,
         max_pages: int = MAX_PAGES,
         clock: Callable[[], float] = time.time,
+        on_plan: Callable[[float | None], None] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"poll_mode takes list or detail, not {mode!r}")
@@ -113,6 +114,7 @@ class Poller:
         self.page_size = page_size
         self.max_pages = max_pages
         self.clock = clock
+        self.on_plan = on_plan  # hears when the next ask is due (Unix time), say the budget
         self.follows: dict[str, Follow] = {}
         self.cycles = 0  # figures for benchmarks and tests
         self.list_requests = 0
@@ -163,6 +165,8 @@ class Poller:
         while self.follows:
             now = self.clock()
             wake = min(e.next_at for e in self.follows.values())
+            if self.on_plan is not None:
+                self.on_plan(wake)
             if wake > now:
                 self._wake.clear()
                 try:
@@ -177,6 +181,8 @@ class Poller:
                 log.exception("hiapi-notebook poller cycle failed")
                 for entry in list(self.follows.values()):
                     entry.next_at = self.clock() + 1.0
+        if self.on_plan is not None:
+            self.on_plan(None)
 
     async def cycle(self) -> None:
         """Ask once about every task that is due (and learn about others for free)."""

@@ -199,3 +199,25 @@ def test_polls_go_first_but_never_more_than_two_in_a_row_while_creates_wait():
 
     order = asyncio.run(scenario())
     assert order == ["poll0", "poll1", "create0", "poll2", "poll3", "create1", "poll4", "create2"]
+
+
+def test_a_create_due_with_a_poll_lets_the_poll_go_first():
+    async def scenario():
+        clock = Clock()
+        budget = RequestBudget(2.0, clock=clock)
+        budget.expect(clock.now)  # the poller will ask this very moment
+        order = []
+
+        async def ask(name, urgent):
+            await budget.acquire(urgent)
+            order.append(name)
+
+        create = asyncio.create_task(ask("create", False))
+        await asyncio.sleep(0)  # the create asked first...
+        assert order == []  # ...and waits for the poll
+        await ask("poll", True)
+        clock.now += 1  # a turn later, the create goes
+        await create
+        return order
+
+    assert asyncio.run(scenario()) == ["poll", "create"]
