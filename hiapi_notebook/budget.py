@@ -74,9 +74,12 @@ class RequestBudget:
         self._expected = at
 
     def _holding(self, now: float) -> bool:
-        """A create now would push a poll that is due this very moment a turn later."""
+        """A create now would push a poll that is due this very moment (or a little
+        late) a turn later."""
         at = self._expected
-        return at is not None and self._urgent_run < URGENT_IN_A_ROW and abs(at - now) <= HOLD
+        if at is None or self._urgent_run >= URGENT_IN_A_ROW:
+            return False
+        return -HOLD <= at - now <= min(HOLD, 1 / self.current_rate)
 
     async def acquire(self, urgent: bool = False) -> None:
         """Wait for a turn; ``urgent`` (the poller's requests) go ahead of creates."""
@@ -112,6 +115,8 @@ class RequestBudget:
             self._arm()
 
     def _take(self, now: float, urgent: bool) -> None:
+        if urgent:
+            self._expected = None  # the poll came; the poller says when the next is due
         self._next = max(now, self._next) + 1 / self.current_rate
         self._urgent_run = self._urgent_run + 1 if urgent else 0
         self.granted += 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 
 import httpx
@@ -40,6 +41,7 @@ class Recorder:
 
     def __init__(self, client: AsyncHiAPI) -> None:
         self.pages: list[int] = []
+        self.on_page: list[set[str]] = []  # the task ids each list request reported
         self.details: list[str] = []
         self.told: dict[str, list[str]] = {}
 
@@ -50,6 +52,7 @@ class Recorder:
             async def page(number, size):
                 self.pages.append(number)
                 got = await fetch_page(number, size)
+                self.on_page.append({t.task_id for t in got.items})
                 for task in got.items:
                     self.told.setdefault(task.task_id, []).append(task.status)
                 return got
@@ -69,14 +72,26 @@ def changes(statuses: list[str]) -> list[str]:
     return [s for i, s in enumerate(statuses) if i == 0 or s != statuses[i - 1]]
 
 
-def runtime_for(server, key="shared", **kw) -> Runtime:
+def fresh_key() -> str:
+    """A key of its own per test: budgets are per key and server, and ports come back."""
+    return f"key-{uuid.uuid4().hex[:12]}"
+
+
+def runtime_for(server, key: str | None = None, **kw) -> Runtime:
     kw.setdefault("poll_interval", 0.05)
     kw.setdefault("request_budget", 200)
-    return Runtime(AsyncHiAPI(api_key=key, base_url=server.url, **kw))
+    return Runtime(AsyncHiAPI(api_key=key or fresh_key(), base_url=server.url, **kw))
 
 
 def submit(rt: Runtime, count: int, prefix="ours") -> list:
     return [rt.submit(Request(IMAGE, {"prompt": f"{prefix} {i}"}, timeout=60)) for i in range(count)]
+
+
+def wait_for_ids(jobs, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(j.task_id for j in jobs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(j.task_id for j in jobs)
 
 
 def finished(jobs) -> None:
@@ -87,23 +102,29 @@ def finished(jobs) -> None:
 
 def test_thousands_of_older_tasks_of_the_key_cost_one_page(sandbox_factory):
     server = sandbox_factory(speed=10)
-    other_program(server, "shared", 2500)
-    rt = runtime_for(server)
+    key = fresh_key()
+    other_program(server, key, 2500)
+    rt = runtime_for(server, key)
     seen = Recorder(rt.client)
     jobs = submit(rt, 30)
     finished(jobs)
     assert seen.pages and set(seen.pages) == {1}  # ours are the newest: page 1 shows them all
     assert seen.details == []
     polls = [r for r in server.requests if r[0] == "GET" and r[1].startswith("/v1/tasks")]
-    assert len(polls) < len(jobs)  # fewer than one request per task, for all of them
+    assert len(polls) == len(seen.pages)  # nothing else was asked
+    ours = {j.task_id for j in jobs}
+    assert max(len(ids & ours) for ids in seen.on_page) == len(jobs)  # one request spoke for all
 
 
 def test_more_tasks_in_flight_than_a_page_reads_the_pages_they_are_on(sandbox_factory):
-    server = sandbox_factory(speed=2)  # an image takes about three seconds
-    other_program(server, "shared", 300)
-    rt = runtime_for(server)
+    server = sandbox_factory(speed=1)  # an image takes about six seconds
+    key = fresh_key()
+    other_program(server, key, 300)
+    rt = runtime_for(server, key)
     seen = Recorder(rt.client)
-    jobs = submit(rt, 150)
+    first = submit(rt, 50, prefix="first")
+    wait_for_ids(first)
+    jobs = first + submit(rt, 100)  # the first fifty are on page 2 now, still running
     finished(jobs)
     assert set(seen.pages) == {1, 2} and seen.details == []
     assert Counter(seen.pages)[2] <= Counter(seen.pages)[1]  # page 2 only when someone there was due
@@ -111,15 +132,14 @@ def test_more_tasks_in_flight_than_a_page_reads_the_pages_they_are_on(sandbox_fa
 
 def test_tasks_pushed_out_of_reach_by_another_program_are_asked_for_by_detail(sandbox_factory):
     server = sandbox_factory(speed=1)  # six seconds an image: time for the other program
-    rt = runtime_for(server)
+    key = fresh_key()
+    rt = runtime_for(server, key)
     seen = Recorder(rt.client)
     jobs = submit(rt, 10)
-    deadline = time.monotonic() + 30
-    while not all(j.task_id for j in jobs) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_ids(jobs)
     ours = {j.task_id for j in jobs}
     # Meanwhile another program on the same key creates 1,500 tasks: ours sink to page 16.
-    other = threading.Thread(target=other_program, args=(server, "shared", 1500))
+    other = threading.Thread(target=other_program, args=(server, key, 1500))
     other.start()
     finished(jobs)
     other.join()
@@ -161,7 +181,7 @@ def test_a_list_that_misbehaves_falls_back_to_detail(sandbox_factory):
 
 def test_a_task_that_jumps_to_its_end_between_asks_shows_its_end(sandbox_factory):
     server = sandbox_factory(speed=50)  # done in about 0.12 s, first asked after 1 s
-    client = AsyncHiAPI(api_key="k", base_url=server.url, poll_interval=1.0)
+    client = AsyncHiAPI(api_key=fresh_key(), base_url=server.url, poll_interval=1.0)
     heard = []
     task = _loop.run_sync(client.tasks.run(IMAGE, {"prompt": "quick"}, on_update=lambda t: heard.append(t)))
     assert [t.status for t in heard] == ["success"] and task.output[0].url
@@ -169,7 +189,7 @@ def test_a_task_that_jumps_to_its_end_between_asks_shows_its_end(sandbox_factory
 
 def test_waiters_hear_every_status_the_poller_saw_in_order(sandbox_factory):
     server = sandbox_factory(speed=3)  # two seconds an image: queued, handling, archiving, success
-    rt = runtime_for(server, key="k")
+    rt = runtime_for(server)
     seen = Recorder(rt.client)
     heard: dict[int, list[str]] = {}
     jobs = submit(rt, 6)
@@ -186,7 +206,7 @@ def test_waiters_hear_every_status_the_poller_saw_in_order(sandbox_factory):
 def test_the_budget_holds_however_many_tasks_counted_by_the_server(sandbox_factory):
     server = sandbox_factory(speed=20)
     rate = 10
-    rt = runtime_for(server, key="k", request_budget=rate)
+    rt = runtime_for(server, request_budget=rate)
     jobs = submit(rt, 60)  # all at once: left alone, they would ask 60 times at once
     finished(jobs)
     arrivals = zip(server.request_times, server.requests)
@@ -212,7 +232,7 @@ def test_clients_of_one_key_share_one_budget(sandbox):
 
 def test_a_429_pauses_every_request_and_lowers_the_budget(sandbox_factory):
     server = sandbox_factory(speed=5)
-    client = AsyncHiAPI(api_key="k", base_url=server.url, poll_interval=0.05, request_budget=20)
+    client = AsyncHiAPI(api_key=fresh_key(), base_url=server.url, poll_interval=0.05, request_budget=20)
     server.inject("429", method="GET", path="/v1/tasks", retry_after=1)
     task = _loop.run_sync(client.tasks.run(IMAGE, {"prompt": "limited"}))
     assert task.succeeded
@@ -231,7 +251,8 @@ def test_many_jobs_with_a_journal_use_one_writer_thread_and_batch_their_writes(s
     server = sandbox_factory(speed=10)
     journal = open_journal(tmp_path / ".hiapi")
     store = JournalStore(journal, tmp_path / "outputs")
-    rt = Runtime(AsyncHiAPI(api_key="k", base_url=server.url, poll_interval=0.05, request_budget=200), store)
+    client = AsyncHiAPI(api_key=fresh_key(), base_url=server.url, poll_interval=0.05, request_budget=200)
+    rt = Runtime(client, store)
     before = {t.ident for t in threading.enumerate()}
     jobs = []
     for i in range(40):

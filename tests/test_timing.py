@@ -221,3 +221,19 @@ def test_a_create_due_with_a_poll_lets_the_poll_go_first():
         return order
 
     assert asyncio.run(scenario()) == ["poll", "create"]
+
+
+def test_a_create_waits_for_a_poll_only_when_it_would_push_it_a_turn_later():
+    async def first_turn(rate, poll_in):
+        clock = Clock()
+        budget = RequestBudget(rate, clock=clock)
+        budget.expect(clock.now + poll_in)
+        asked = asyncio.create_task(budget.acquire(False))
+        await asyncio.sleep(0)
+        went = asked.done()
+        asked.cancel()
+        return went
+
+    assert asyncio.run(first_turn(2.0, 0.03)) is False  # due within this turn: the poll goes first
+    assert asyncio.run(first_turn(2.0, 0.3)) is True  # far enough off: no reason to wait
+    assert asyncio.run(first_turn(200.0, 0.03)) is True  # turns of 5 ms: the create is done by then
