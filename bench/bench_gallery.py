@@ -30,7 +30,8 @@ def main() -> None:
     with SandboxServer(port=0, speed=50, detail="fast") as srv, tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)  # the notebook's folder: local copies go beside it
         store = JournalStore(open_journal(Path(folder) / ".hiapi"), Path("hiapi-outputs"))
-        runtime = Runtime(AsyncHiAPI(api_key="bench", base_url=srv.url, poll_interval=0.05), store)
+        client = AsyncHiAPI(api_key="bench", base_url=srv.url, poll_interval=0.05, request_budget=500)
+        runtime = Runtime(client, store)
         jobs = [
             runtime.submit(Request("gpt-image-2/text-to-image", {"prompt": f"item {i}"})) for i in range(96)
         ]

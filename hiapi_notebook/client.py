@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from . import _loop
+from .budget import RequestBudget, budget_for
 from .errors import (
     APIConnectionError,
     HiAPIError,
@@ -37,8 +38,6 @@ from .errors import (
     PollTimeout,
     RateLimitError,
     RequestValidationError,
-    ServerError,
-    ServiceUnavailableError,
     TaskFailed,
     WebhookVerificationError,
     error_for,
@@ -56,12 +55,17 @@ from .models import (
     task_id_problem,
     wait_timeout_problem,
 )
+from .poller import Poller, watch
+from .timing import Pace, TimingModel
+from .timing import poll_delay as poll_delay  # the schedule of a model never seen, as before
 
 log = logging.getLogger("hiapi_notebook")
 
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
 MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
 MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls
+API_CONCURRENCY = 8  # API calls at once: with one poller and a request budget, plenty
+DEFAULT_BUDGET = 2.0  # requests a second per key, creates and polls together
 WEBHOOK_TOLERANCE = 300
 UpdateHook = Callable[[Task], Any]
 
@@ -118,11 +122,6 @@ def retry_delay(
     return exp * (0.5 + 0.5 * (rng or random).random())
 
 
-def poll_delay(age: float, min_interval: float, max_interval: float) -> float:
-    """Quick at first, slower as a task ages: about a tenth of its age, bounded."""
-    return max(min_interval, min(max_interval, age * 0.1))
-
-
 def normalize_base_url(url: str) -> str:
     problem = base_url_problem(url)
     if problem:
@@ -142,6 +141,8 @@ class _BearerAuth(httpx.Auth):
 
     def __init__(self, header: str) -> None:
         self._header = header
+        # names this key (its request budget is shared by every client using it) without holding it
+        self.fingerprint = hashlib.sha256(header.encode()).hexdigest()
 
     def auth_flow(self, request: httpx.Request):
         request.headers["Authorization"] = self._header
@@ -187,9 +188,6 @@ class Download:
     sha256: str
     bytes: int
     content_type: str
-
-
-_TRANSIENT = (APIConnectionError, ServerError, ServiceUnavailableError, RateLimitError)
 
 
 class AsyncTasks:
@@ -252,52 +250,44 @@ class AsyncTasks:
         return TaskPage.from_dict(data if isinstance(data, Mapping) else {})
 
     async def wait(
-        self, task_id: str, *, timeout: float | None = 600, on_update: UpdateHook | None = None
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = 600,
+        on_update: UpdateHook | None = None,
+        model: str | None = None,
+        route: str | None = None,
+        since: float | None = None,
     ) -> Task:
-        """Poll until the task ends; ``on_update`` hears every status change.
+        """Follow the task until it ends; ``on_update`` hears every status seen.
 
-        A task that ends without a result (``fail``, ``cancelled``, ``error``… in any
-        case) raises ``TaskFailed``; running out of ``timeout`` raises ``PollTimeout``
-        (we stopped waiting, the task may still finish): the two never mix."""
-        problem = wait_timeout_problem(timeout)
+        The client's one poller asks, for every task in flight together, when the
+        model's durations say an end is likely; ``model``, ``route`` and ``since``
+        (the create's Unix time) let it plan from the start. An outage or a busy
+        server never ends the wait, only ``timeout`` does. A task that ends without a
+        result (``fail``, ``cancelled``, ``error``… in any case) raises ``TaskFailed``;
+        running out of ``timeout`` raises ``PollTimeout`` (the task may still finish)."""
+        problem = task_id_problem(task_id) or wait_timeout_problem(timeout)
         if problem:
             raise RequestValidationError(problem)
-        client = self._client
-        started = time.monotonic()
-        last_status: str | None = None
-        outage = 0  # consecutive polls lost to the network or a busy server
-        while True:
-            try:
-                task = await self.retrieve(task_id)
-            except _TRANSIENT as exc:
-                # The task runs on regardless: a Wi-Fi switch or a busy minute must not
-                # end the watch. Keep asking until the wait's own timeout.
-                outage += 1
-                waited = time.monotonic() - started
-                if timeout is not None and waited >= timeout:
-                    raise PollTimeout(task_id, timeout) from exc
-                log.debug("poll of %s failed (%s); trying again", task_id, exc)
-                await asyncio.sleep(min(client.max_poll_interval, retry_delay(outage, None)))
-                continue
-            outage = 0
-            if task.status != last_status:
-                last_status = task.status
-                if on_update is not None:
-                    result = on_update(task)
-                    if inspect.isawaitable(result):
-                        await result
-            if task.is_terminal:
-                if task.failed:
-                    raise TaskFailed(task)
-                return task
-            waited = time.monotonic() - started
-            age = time.time() - task.created_at if task.created_at else waited
-            delay = poll_delay(age, client.poll_interval, client.max_poll_interval)
-            if timeout is not None and waited + delay > timeout:
-                if waited >= timeout:
-                    raise PollTimeout(task_id, timeout)
-                delay = max(0.0, timeout - waited)
-            await asyncio.sleep(delay)
+        if self._client._auth is None:
+            raise MissingAPIKeyError()
+        poller = self._client.poller
+        entry = poller.follow(task_id, model=model, route=route, since=since)
+
+        async def heard(task: Task) -> None:
+            if on_update is not None:
+                result = on_update(task)
+                if inspect.isawaitable(result):
+                    await result
+
+        try:
+            task = await watch(poller, entry, timeout=timeout, on_change=heard)
+        except TimeoutError:
+            raise PollTimeout(task_id, timeout) from None
+        if task.failed:
+            raise TaskFailed(task)
+        return task
 
     async def run(
         self,
@@ -317,12 +307,16 @@ class AsyncTasks:
         created = await self.create(
             model, input, callback=callback, route=route, idempotency_key=idempotency_key, storage=storage
         )
-        return await self.wait(created.task_id, timeout=timeout, on_update=on_update)
+        return await self.wait(
+            created.task_id, timeout=timeout, on_update=on_update, model=model, route=route, since=time.time()
+        )
 
 
 class AsyncHiAPI:
-    """The async client. One instance shares its pool, rate-limit pauses and
-    concurrency limit across every task it carries."""
+    """The async client. One instance shares its pool, its poller and its
+    concurrency limit across every task it carries; every client of a key in
+    the process shares that key's request budget (``request_budget`` requests a
+    second, creates and polls together; a 429 pauses all and lowers it)."""
 
     def __init__(
         self,
@@ -333,7 +327,9 @@ class AsyncHiAPI:
         max_retries: int = 4,
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
-        max_concurrency: int = 16,
+        max_concurrency: int = API_CONCURRENCY,
+        request_budget: float = DEFAULT_BUDGET,
+        poll_mode: str = "list",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._auth, problem = _auth_for(api_key)
@@ -355,12 +351,17 @@ class AsyncHiAPI:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.max_concurrency = max_concurrency
+        self.request_budget = request_budget
+        self.poll_mode = poll_mode
+        # What this client learns of each model's durations (the session adds the journal's).
+        self.timing = TimingModel(Pace.between(poll_interval, max_poll_interval))
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None  # API calls in flight
         self._media_gate: asyncio.Semaphore | None = None  # downloads in flight
-        self._paused_until = 0.0  # a 429/503 with Retry-After pauses every request
+        self._poller: Poller | None = None  # bound to the loop, like the pool
+        self._poller_loop: asyncio.AbstractEventLoop | None = None
         self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
         self.tasks = AsyncTasks(self)
 
@@ -392,7 +393,38 @@ class AsyncHiAPI:
             # video never holds up the polls.
             self._gate = asyncio.Semaphore(self.max_concurrency)
             self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
+        if self._poller is None or self._poller_loop is not loop:  # one per loop, even after a close
+            self._poller = Poller(
+                self._poll_page, self._poll_task, self.timing, mode=self.poll_mode, on_plan=self._expect_poll
+            )
+            self._poller_loop = loop
         return self._http
+
+    @property
+    def poller(self) -> Poller:
+        """The one poller of this client on the running loop."""
+        self._ensure_http()
+        assert self._poller is not None
+        return self._poller
+
+    @property
+    def budget(self) -> RequestBudget:
+        """This key's request budget on the running loop."""
+        if self._auth is None:
+            raise MissingAPIKeyError()
+        return budget_for(self.base_url, self._auth.fingerprint, self.request_budget)
+
+    def _expect_poll(self, at: float | None) -> None:
+        if self._auth is not None:
+            self.budget.expect(None if at is None else time.monotonic() + (at - time.time()))
+
+    async def _poll_page(self, page: int, size: int) -> TaskPage:
+        data, _ = await self._request("GET", "/tasks", params={"page": page, "size": size}, urgent=True)
+        return TaskPage.from_dict(data if isinstance(data, Mapping) else {})
+
+    async def _poll_task(self, task_id: str) -> Task:
+        data, _ = await self._request("GET", f"/tasks/{task_id}", urgent=True)
+        return Task.from_dict(data if isinstance(data, Mapping) else {})
 
     async def _request(
         self,
@@ -402,10 +434,14 @@ class AsyncHiAPI:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        urgent: bool = False,
     ) -> tuple[Any, httpx.Headers]:
+        """One API call with its retries; every attempt waits for a turn of the key's
+        budget (``urgent``: the poller's, which go first)."""
         if self._auth is None:
             raise MissingAPIKeyError()
         http = self._ensure_http()
+        budget = self.budget
         headers = {"Accept": "application/json", "User-Agent": "hiapi-notebook"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
@@ -418,9 +454,7 @@ class AsyncHiAPI:
         url = self.base_url + path
         attempt = 0
         while True:
-            pause = self._paused_until - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)
+            await budget.acquire(urgent)
             status: int | None = None
             error_code: str | None = None
             retry_after: float | None = None
@@ -459,10 +493,9 @@ class AsyncHiAPI:
                 else:
                     error_code = envelope.get("error_code")
                     failure = error_for(status, error_code, str(envelope.get("message") or ""), retry_after)
-                if status in (429, 503) and retry_after:
-                    self._paused_until = max(
-                        self._paused_until, time.monotonic() + min(retry_after, MAX_RETRY_AFTER)
-                    )
+                if status == 429 or (status == 503 and retry_after):
+                    pause = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
+                    budget.penalize(pause, limited=status == 429)
             if (
                 attempt >= self.max_retries
                 or status == 0

@@ -11,6 +11,7 @@ for one task.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -35,6 +36,21 @@ _ENV_NUMBERS = {
 # What a saved notebook holds of each result: previews linked to the local copies (light),
 # the originals themselves (self-contained, heavy) or nothing (links to the local copies).
 EMBED_MODES = ("preview", "full", "none")
+
+BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls together
+POLL_MODES = ("list", "detail")
+
+
+def _env_number(name: str, default: float) -> float | str:
+    """A number from the environment; text that is not one is returned as is, to be
+    refused by ``check_setting`` with the variable's name."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 class HiddenKey(str):
@@ -70,6 +86,8 @@ class Settings:
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
     embed: str = "preview"  # see EMBED_MODES
+    request_budget: float = 2.0  # requests a second per key, creates and polls together
+    poll_mode: str = "list"  # "detail": one request per task, for a server whose list misbehaves
     embed_limit: int = 20 * 2**20  # with embed=full, media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
     max_output_mb: float = 2048.0  # a local copy larger than this is not kept
@@ -95,6 +113,12 @@ class Settings:
                 raise RequestValidationError(problem)
         return cls(
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
+            request_budget=check_setting(
+                "request_budget", _env_number("HIAPI_REQUEST_BUDGET", 2.0), "HIAPI_REQUEST_BUDGET"
+            ),
+            poll_mode=check_setting(
+                "poll_mode", os.environ.get("HIAPI_POLL_MODE", "list").lower(), "HIAPI_POLL_MODE"
+            ),
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
             **values,
         )
@@ -108,7 +132,7 @@ class Settings:
                 raise RequestValidationError(
                     f"unknown setting {key!r}; settings are: {', '.join(sorted(names - {'api_key'}))}"
                 )
-            changes[key] = _coerce(key, value, getattr(self, key))
+            changes[key] = check_setting(key, _coerce(key, value, getattr(self, key)))
         return replace(self, **changes)
 
     def public(self) -> dict[str, Any]:
@@ -161,6 +185,11 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if value.lower() in ("0", "false", "off", "no"):
             return False
         raise RequestValidationError(f"setting {key} takes true or false, not {value!r}")
+    if key == "request_budget":  # a number, or the text as given: check_setting names the range
+        try:
+            return float(value)
+        except ValueError:
+            return value
     if key in RANGES:
         lo, hi, integer = RANGES[key]
         number: float | str
@@ -174,4 +203,26 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if problem:
             raise RequestValidationError(problem)
         return number
+    return value
+
+
+def check_setting(key: str, value: Any, source: str | None = None) -> Any:
+    """Refuse a value outside its range with one line that names the range."""
+    name = source or f"setting {key}"
+    if key == "request_budget":
+        low, high = BUDGET_RANGE
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            raise RequestValidationError(
+                f"{name} takes requests per second from {low:g} to {high:g} (default 2), not {value!r}"
+            )
+        return float(value)
+    if key == "poll_mode" and value not in POLL_MODES:
+        raise RequestValidationError(
+            f"{name} takes list (one request for every task) or detail (one per task), not {value!r}"
+        )
     return value

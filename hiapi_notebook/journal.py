@@ -261,6 +261,7 @@ class Journal:
         self.read_only = False  # True when the file can be read but not written
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._in_batch = False
         try:
             with self._guard():
                 # isolation_level=None: we issue BEGIN ourselves, so transactions stay short.
@@ -583,13 +584,54 @@ class Journal:
             )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; IMMEDIATE takes the write lock up front, so a
-        read-then-insert (claim) cannot interleave with another process's."""
+    def batch(self) -> Iterator[None]:
+        """Many writes as one transaction (one sync to disk, say every status one poll
+        brought); each write inside is a savepoint, so one that fails is undone alone."""
         if self.read_only:
             raise self._read_only_error()
         with self._guard():
             conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_batch = False
+            conn.execute("COMMIT")
+
+    def durations(self, limit: int = 2000) -> list[tuple[str, str | None, float, float]]:
+        """``(model, route, submitted_at, completed_at)`` of recent successes, oldest
+        first: how long each model took (the poller plans its asks from them)."""
+        rows = self._query(
+            "SELECT model, route, submitted_at, completed_at FROM submissions WHERE status = 'success' "
+            "AND submitted_at IS NOT NULL AND completed_at IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [(r["model"], r["route"], r["submitted_at"], r["completed_at"]) for r in reversed(rows)]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; IMMEDIATE takes the write lock up front, so a
+        read-then-insert (claim) cannot interleave with another process's. Inside a
+        ``batch`` it is a savepoint of the batch's transaction."""
+        if self.read_only:
+            raise self._read_only_error()
+        with self._guard():
+            conn = self._connection()
+            if self._in_batch:
+                conn.execute("SAVEPOINT write")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    raise
+                conn.execute("RELEASE write")
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

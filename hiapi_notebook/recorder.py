@@ -33,6 +33,10 @@ class JournalStore:
         self.journal = journal
         self.outputs_dir = Path(outputs_dir)
 
+    def batch(self):
+        """The runtime writes a batch of changes as one journal transaction."""
+        return self.journal.batch()
+
     def _safely(self, what: str, fn, *args) -> None:
         """A journal hiccup must not stop a paid task from being followed."""
         try:

@@ -7,6 +7,11 @@ journal) plugs in through the ``Store`` hooks; whoever shows things (views)
 subscribes to a job. The runtime itself knows neither files of its own nor
 widgets. A ``Gate`` gives a batch its concurrency: jobs behind it wait for a
 slot before their create is sent.
+
+Each job waits on its own coroutine, started from the cell that made it, so
+what it tells its views belongs to that cell; the client's one poller does the
+asking for all of them. Store hooks run on one writer thread for the whole
+process, the calls made in the same moment (one poll's news) as one batch.
 """
 
 from __future__ import annotations
@@ -79,7 +84,10 @@ class OutputFile:
 
 
 class Store(Protocol):
-    """Hooks through which a record keeper follows a job (all run on the loop)."""
+    """Hooks through which a record keeper follows a job. ``created``, ``status``
+    and ``finished`` run on the writer thread (``output_path`` on the loop), each
+    awaited before the job moves on; a store with a ``batch()`` context manager
+    gets each batch of calls inside it (say one transaction)."""
 
     def created(self, job: Job, created: CreatedTask) -> None: ...
     def status(self, job: Job, task: Task) -> None: ...
@@ -109,6 +117,7 @@ class Job:
     sandbox: bool = False  # the server is the local sandbox: results are synthetic
     record_id: int | None = None  # the journal row, when there is one
     server: str | None = None  # the API base URL its task lives on
+    submitted: float | None = None  # Unix time the create was answered (here)
     gate: Gate | None = field(default=None, repr=False)  # the batch's slots, if any
     looked_up: bool = False  # shown from the journal by task id (%hiapi status), not a re-run
     notice: str | None = None  # a word beside the status while running (say, a wait interrupted)
@@ -230,6 +239,7 @@ class Runtime:
         self.store = store
         self.max_output_bytes = max_output_bytes
         self._jobs: set[Job] = set()
+        self.writer = StoreWriter(store) if store is not None else None
 
     @property
     def active(self) -> list[Job]:
@@ -353,12 +363,12 @@ class Runtime:
         else:
             job.future.set_exception(error)
 
-    @staticmethod
-    async def _record(hook, *args) -> None:
-        """Journal writes run in a worker thread: a journal locked by another kernel
+    async def _record(self, hook, *args) -> None:
+        """Journal writes run on the writer thread: a journal locked by another kernel
         must not stall every poll and bar on the loop."""
+        assert self.writer is not None
         try:
-            await asyncio.to_thread(hook, *args)
+            await self.writer.call(hook, *args)
         except Exception:
             log.exception("hiapi-notebook could not record a change of a job")
 
@@ -373,6 +383,7 @@ class Runtime:
             storage=req.storage,
         )
         job.task_id = created.task_id
+        job.submitted = time.time()
         job.replayed = created.idempotent_replay
         job.request = replace(req, idempotency_key=created.idempotency_key)
         job.status = "submitted"
@@ -400,7 +411,14 @@ class Runtime:
                 await self._collect_outputs(job, task)
             job._notify()
 
-        await self.client.tasks.wait(job.task_id, timeout=job.request.timeout, on_update=on_update)
+        await self.client.tasks.wait(
+            job.task_id,
+            timeout=job.request.timeout,
+            on_update=on_update,
+            model=job.request.model or None,
+            route=job.request.route,
+            since=job.submitted,
+        )
 
     async def _collect_outputs(self, job: Job, task: Task, kept: Iterable[OutputFile] = ()) -> None:
         """Save each output once (a local copy, or bytes in memory) before its URL expires;
@@ -429,3 +447,80 @@ class Runtime:
                 log.warning("hiapi-notebook could not keep output %s of %s: %s", index, job.task_id, exc)
             files.append(file)
         job.files = files
+
+
+_writer_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_writer_lock = threading.Lock()
+
+
+def writer_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one thread for store writes (started on first use)."""
+    global _writer_pool
+    with _writer_lock:
+        if _writer_pool is None:
+            _writer_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hiapi-writer")
+        return _writer_pool
+
+
+class StoreWriter:
+    """Runs a store's hooks on the writer thread; calls made on the loop in the same
+    moment (every job that one poll brought news for) go over as one batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.batches = 0  # figures for benchmarks
+        self.calls = 0
+        self._pending: list[tuple[Callable, tuple, asyncio.Future]] = []
+
+    async def call(self, hook: Callable, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)  # after the other jobs woken with this one
+        self._pending.append((hook, args, done))
+        return await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self.batches += 1
+        self.calls += len(batch)
+        loop = asyncio.get_running_loop()
+        ran = loop.run_in_executor(writer_thread(), _run_batch, self.store, [(h, a) for h, a, _ in batch])
+
+        def settle(ran: asyncio.Future) -> None:
+            results = ran.result() if not ran.cancelled() and ran.exception() is None else None
+            for index, (_hook, _args, done) in enumerate(batch):
+                if done.done():
+                    continue
+                if results is None:
+                    done.set_exception(ran.exception() or RuntimeError("the writer stopped"))
+                else:
+                    ok, value = results[index]
+                    done.set_result(value) if ok else done.set_exception(value)
+
+        ran.add_done_callback(settle)
+
+
+def _run_batch(store: Store, calls: list[tuple[Callable, tuple]]) -> list[tuple[bool, Any]]:
+    """On the writer thread: every call, inside the store's ``batch()`` when it has one."""
+
+    def each() -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        for hook, args in calls:
+            try:
+                results.append((True, hook(*args)))
+            except Exception as exc:
+                results.append((False, exc))
+        return results
+
+    batch = getattr(store, "batch", None)
+    if batch is None or len(calls) == 1:
+        return each()
+    try:
+        with batch():
+            return each()
+    except Exception as exc:  # the batch could not begin or commit: say so, one by one
+        log.warning("hiapi-notebook could not write a batch of %d changes together: %s", len(calls), exc)
+        return each()

@@ -21,6 +21,7 @@ from .journal import Journal, JournalUnavailable, open_journal
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .runtime import Gate, Job, Runtime
+from .timing import recorded_durations
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -34,6 +35,8 @@ _RUNTIME_SETTINGS = frozenset(
         "base_url",
         "poll_interval",
         "max_poll_interval",
+        "request_budget",
+        "poll_mode",
         "max_output_mb",
         "outputs_dir",
         "journal",
@@ -82,9 +85,16 @@ class Session:
                     base_url=s.base_url,
                     poll_interval=s.poll_interval,
                     max_poll_interval=s.max_poll_interval,
+                    request_budget=s.request_budget,
+                    poll_mode=s.poll_mode,
                 )
                 journal = self.journal
                 store = JournalStore(journal, self.outputs_dir) if journal is not None else None
+                if journal is not None:  # how long each model took before: the poller plans with it
+                    try:
+                        client.timing.learn_all(recorded_durations(journal.durations()))
+                    except JournalUnavailable as exc:
+                        log.warning("hiapi journal: no past durations (%s)", exc)
                 self._runtime = Runtime(client, store, max_output_bytes=int(s.max_output_mb * 2**20))
             return self._runtime
 

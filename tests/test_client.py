@@ -34,7 +34,8 @@ def test_run_to_success_and_list(sandbox):
 
 class ScriptedServer:
     """A tiny HiAPI stand-in that answers detail calls with a fixed list of
-    statuses, one per poll, to show what the sandbox never sends."""
+    statuses, one per poll, to show what the sandbox never sends. It has no list
+    endpoint (404), so the poller falls back to detail requests."""
 
     def __init__(self, statuses):
         import threading
@@ -44,6 +45,14 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path.split("?")[0].rstrip("/").endswith("/tasks"):
+                    body = b'{"code": 404, "message": "not found", "data": null}'
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 status = script.pop(0) if len(script) > 1 else script[0]
                 body = json.dumps(
                     {
@@ -248,7 +257,9 @@ def test_hundreds_of_concurrent_runs_share_one_client(sandbox_factory):
     srv = sandbox_factory(speed=100)
 
     async def scenario():
-        async with AsyncHiAPI(api_key="k", base_url=srv.url, poll_interval=0.05) as client:
+        # the key's budget is set high: this is about sharing one client, not about the budget
+        client = AsyncHiAPI(api_key="k", base_url=srv.url, poll_interval=0.05, request_budget=500)
+        async with client:
             return await asyncio.gather(*(client.tasks.run(IMAGE, {"prompt": f"n{i}"}) for i in range(200)))
 
     tasks = _loop.run_sync(scenario())  # not asyncio.run: the browser tests' loop may be running

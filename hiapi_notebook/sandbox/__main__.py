@@ -12,12 +12,29 @@ from .faults import Faults
 from .server import SandboxServer
 
 
+def _jitter(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"takes a fraction from 0 to below 1, e.g. 0.3, not {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8787, help="0 picks a free port (default: %(default)s)")
     parser.add_argument("--key", help="accept only this API key (default: any non-empty key)")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="divide task durations by this factor (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--jitter",
+        type=_jitter,
+        default=0.0,
+        metavar="F",
+        help="task durations vary by up to ±F of their length, e.g. 0.3 (default: %(default)s)",
     )
     parser.add_argument("--webhook-secret", help="sign callbacks with this key")
     parser.add_argument("--balance", type=float, help="USD to spend; creates get 402 once it is used up")
@@ -131,6 +148,7 @@ def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
         max_body_bytes=int(args.max_body_mb * 2**20),
         detail="fast" if args.fast_media else None,
         fetch_remote=args.fetch_remote,
+        jitter=args.jitter,
     )
 
 

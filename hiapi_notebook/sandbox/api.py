@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import math
+import random
 import re
 import time
 from collections.abc import Callable
@@ -62,6 +63,8 @@ class SandboxApi:
         plan: FaultPlan,
         detail: str = "full",
         fetch_remote: bool = False,
+        jitter: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a positive number, not {speed!r}")
@@ -71,8 +74,12 @@ class SandboxApi:
             raise ValueError(f"balance must be 0 or more USD, not {balance!r}")
         if detail_problem(detail):
             raise ValueError(detail_problem(detail))
+        if not (isinstance(jitter, (int, float)) and 0 <= jitter < 1):
+            raise ValueError(f"jitter takes a fraction from 0 to below 1, not {jitter!r}")
         self.key = key
         self.speed = speed
+        self.jitter = jitter
+        self._durations = random.Random(seed)  # jitter draws: the same run with the same seed
         self.url_ttl = url_ttl
         self.plan = plan
         self.store = Store(balance)
@@ -302,7 +309,7 @@ class SandboxApi:
             storage=storage,
             callback=callback,
             started=started,
-            phases=(queued / self.speed, handling / self.speed, archiving / self.speed),
+            phases=self._phases(spec.kind),
             error=error,
             end_status=end_status,
             outputs=OUTPUTS[spec.kind],
@@ -310,6 +317,14 @@ class SandboxApi:
         )
         cost = estimate_cost(spec.name, input)
         return task, UNKNOWN_COST if cost is None else cost
+
+    def _phases(self, kind: str) -> tuple[float, float, float]:
+        """Seconds queued, handling and archiving: the kind's, divided by the speed, all
+        stretched by one factor from 1 - jitter to 1 + jitter (a task runs long or short
+        as a whole, as a busy upstream makes it)."""
+        factor = 1.0 + self.jitter * (2 * self._durations.random() - 1) if self.jitter else 1.0
+        queued, handling, archiving = (s / self.speed * factor for s in PHASES[kind])
+        return queued, handling, archiving
 
     def _callback_payload(self, task_id: str) -> tuple[str, dict] | None:
         task = self.store.get(task_id)

@@ -54,6 +54,7 @@ class SandboxServer:
         max_body_bytes: int = 64 * 2**20,
         detail: str | None = None,
         fetch_remote: bool = False,
+        jitter: float = 0.0,
     ) -> None:
         """``detail``: ``"full"`` draws media at the sizes and durations asked for, about as heavy
         as real ones; ``"fast"`` draws small stand-ins (fast tests). Default:
@@ -69,6 +70,7 @@ class SandboxServer:
         self.faults = faults or Faults()
         self.public_url = public_url
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.request_times: list[float] = []  # when each of them arrived (Unix time)
         self._plan = FaultPlan(self.faults)
         self._api = SandboxApi(
             key=key,
@@ -79,6 +81,8 @@ class SandboxServer:
             plan=self._plan,
             detail=default_detail() if detail is None else detail,
             fetch_remote=fetch_remote,  # media inputs on other hosts (default: loopback only)
+            jitter=jitter,
+            seed=self.faults.seed,
         )
         self._httpd: _HTTPServer | None = None
         self._lock = threading.Lock()
@@ -145,6 +149,11 @@ class SandboxServer:
         """The body of every create that made a task, in order."""
         return self._api.last_inputs
 
+    def timeline(self) -> list[tuple[str, float, float]]:
+        """``(task_id, created, finished)`` of every task in creation order, as exact
+        Unix times (the wire shows whole seconds): what benchmarks measure latency from."""
+        return self._api.store.timeline()
+
     @property
     def balance(self) -> float | None:
         """What is left of ``balance`` (USD), or None when unlimited."""
@@ -165,6 +174,7 @@ class SandboxServer:
     def _record(self, method: str, path: str) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.request_times.append(time.time())
 
 
 _Request: TypeAlias = socket.socket | tuple[bytes, socket.socket]  # what socketserver hands over

@@ -94,6 +94,7 @@ class Store:
     def __init__(self, balance: float | None) -> None:
         self.balance = balance
         self._tasks: dict[str, TaskRecord] = {}  # in creation order
+        self._by_owner: dict[str, list[TaskRecord]] = {}  # each account's, in creation order
         self._keys: dict[tuple[str, str], _KeyUse] = {}
         self._lock = threading.Lock()
 
@@ -144,6 +145,7 @@ class Store:
                     )
                 self.balance -= cost
             self._tasks[task.task_id] = task
+            self._by_owner.setdefault(task.owner, []).append(task)
             if key is not None:
                 self._keys[(task.owner, key)].task_id = task.task_id
 
@@ -157,8 +159,17 @@ class Store:
             tasks = list(self._tasks.values())
         return [{**t.wire(now, file_root), "input": t.input} for t in tasks]
 
-    def page(self, owner: str, page: int, size: int) -> tuple[int, list[TaskRecord]]:
-        """The total of the account's tasks and one page of them, newest first."""
+    def timeline(self) -> list[tuple[str, float, float]]:
+        """``(task_id, started, finished)`` of every task, in creation order."""
         with self._lock:
-            mine = [t for t in reversed(self._tasks.values()) if t.owner == owner]
-        return len(mine), mine[(page - 1) * size : page * size]
+            return [(t.task_id, t.started, t.finished) for t in self._tasks.values()]
+
+    def page(self, owner: str, page: int, size: int) -> tuple[int, list[TaskRecord]]:
+        """The total of the account's tasks and one page of them, newest first (a page
+        costs its size, however many tasks the account has)."""
+        with self._lock:
+            mine = self._by_owner.get(owner, [])
+            total = len(mine)
+            end = total - (page - 1) * size  # newest first: page 1 ends at the newest
+            chosen = mine[max(0, end - size) : max(0, end)]
+        return total, chosen[::-1]
