@@ -182,7 +182,7 @@ _Request: TypeAlias = socket.socket | tuple[bytes, socket.socket]  # what socket
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128  # a client opening dozens of connections at once is not refused
+    request_queue_size = 1024  # a client opening a thousand connections at once is not refused
     sandbox: SandboxServer
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
