@@ -4,24 +4,21 @@
 of concurrent waits). ``HiAPI`` runs the same coroutines on the package's one
 background loop, so it works from a script and from inside a running notebook
 cell, where ``asyncio.run`` would fail.
+
+The retry policy (``retry``), output downloads (``downloads``) and callback checks
+(``webhooks``) have modules of their own; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import inspect
 import json
 import logging
 import os
-import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from contextlib import aclosing
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +26,17 @@ import httpx
 
 from . import _loop
 from .budget import RequestBudget, budget_for
+from .downloads import MEDIA_CONCURRENCY as MEDIA_CONCURRENCY
+from .downloads import MEDIA_TYPES, Downloads
+from .downloads import Download as Download
 from .errors import (
     APIConnectionError,
     HiAPIError,
     MissingAPIKeyError,
-    OutputExpiredError,
-    OutputRefusedError,
     PollTimeout,
     RateLimitError,
     RequestValidationError,
     TaskFailed,
-    WebhookVerificationError,
     error_for,
 )
 from .models import (
@@ -56,70 +53,21 @@ from .models import (
     wait_timeout_problem,
 )
 from .poller import Poller, watch
+from .retry import MAX_RETRY_AFTER as MAX_RETRY_AFTER
+from .retry import parse_retry_after as parse_retry_after
+from .retry import retry_delay as retry_delay
+from .retry import should_retry as should_retry
 from .timing import Pace, TimingModel
 from .timing import poll_delay as poll_delay  # the schedule of a model never seen, as before
+from .webhooks import WEBHOOK_TOLERANCE as WEBHOOK_TOLERANCE
+from .webhooks import verify_webhook as verify_webhook
 
 log = logging.getLogger("hiapi_notebook")
 
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
-MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
-MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls
 API_CONCURRENCY = 8  # API calls at once: with one poller and a request budget, plenty
 DEFAULT_BUDGET = 2.0  # requests a second per key, creates and polls together
-WEBHOOK_TOLERANCE = 300
 UpdateHook = Callable[[Task], Any]
-
-
-# --- retry policy: small pure functions, testable with no network and no sleep ---
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` given in seconds or as an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def should_retry(method: str, status: int | None, error_code: str | None, idempotent_post: bool) -> bool:
-    """Whether a failed attempt may be sent again.
-
-    429, 503 and 409 IDEMPOTENCY_KEY_PROCESSING mean the server did nothing yet.
-    Other 5xx and network errors (``status is None``) leave a POST in an unknown
-    state: it is only safe to resend with an idempotency key, which replays the
-    first task instead of billing twice.
-    """
-    if error_code == "MODEL_UNAVAILABLE":
-        return False  # retrying won't help soon; the user should hear it
-    if status in (429, 503) or (status == 409 and error_code == "IDEMPOTENCY_KEY_PROCESSING"):
-        return True
-    if status is None or status >= 500:
-        return method == "GET" or idempotent_post
-    return False
-
-
-def retry_delay(
-    attempt: int,
-    retry_after: float | None,
-    *,
-    base: float = 0.5,
-    cap: float = 8.0,
-    rng: random.Random | None = None,
-) -> float:
-    """The server's ``Retry-After`` (capped) when given, else exponential backoff
-    with jitter, so many waiting tasks do not retry in lockstep."""
-    if retry_after is not None:
-        return min(retry_after, MAX_RETRY_AFTER)
-    exp = min(cap, base * (2**attempt))
-    return exp * (0.5 + 0.5 * (rng or random).random())
 
 
 def normalize_base_url(url: str) -> str:
@@ -180,14 +128,6 @@ def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None
     if out["when"] != "final":
         raise RequestValidationError("callback 'when' accepts only \"final\"")
     return out
-
-
-@dataclass(frozen=True)
-class Download:
-    path: Path
-    sha256: str
-    bytes: int
-    content_type: str
 
 
 class AsyncTasks:
@@ -359,7 +299,7 @@ class AsyncHiAPI:
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None  # API calls in flight
-        self._media_gate: asyncio.Semaphore | None = None  # downloads in flight
+        self._downloads: Downloads | None = None  # output downloads, with slots of their own
         self._poller: Poller | None = None  # bound to the loop, like the pool
         self._poller_loop: asyncio.AbstractEventLoop | None = None
         self.is_sandbox: bool | None = None  # learnt from the X-HiAPI-Sandbox header
@@ -392,7 +332,7 @@ class AsyncHiAPI:
             # every request queued in it; downloads get slots of their own so a long
             # video never holds up the polls.
             self._gate = asyncio.Semaphore(self.max_concurrency)
-            self._media_gate = asyncio.Semaphore(MEDIA_CONCURRENCY)
+            self._downloads = Downloads(self._http, slots=MEDIA_CONCURRENCY)
         if self._poller is None or self._poller_loop is not loop:  # one per loop, even after a close
             self._poller = Poller(
                 self._poll_page, self._poll_task, self.timing, mode=self.poll_mode, on_plan=self._expect_poll
@@ -512,16 +452,7 @@ class AsyncHiAPI:
 
     async def fetch(self, url: str, *, max_bytes: int = 200 * 2**20) -> tuple[bytes, str]:
         """An output's bytes and content type (no API key is sent to media hosts)."""
-
-        async def once() -> tuple[bytes, str]:
-            chunks: list[bytes] = []
-            ctype = ""
-            async with aclosing(self._stream(url, max_bytes)) as stream:
-                async for ctype, chunk in stream:  # noqa: B007 (ctype: the last is kept)
-                    chunks.append(chunk)
-            return b"".join(chunks), ctype
-
-        return await self._retrying(once)
+        return await self._downloader().fetch(url, max_bytes=max_bytes, max_retries=self.max_retries)
 
     async def download(
         self,
@@ -529,7 +460,7 @@ class AsyncHiAPI:
         dest: Path | str,
         *,
         max_bytes: int = 2 * 2**30,
-        accept: tuple[str, ...] = ("image/", "video/", "audio/", "application/octet-stream"),
+        accept: tuple[str, ...] = MEDIA_TYPES,
     ) -> Download:
         """Stream an output to ``dest`` (via a temporary file, never whole in memory).
 
@@ -537,86 +468,15 @@ class AsyncHiAPI:
         backoff, like an API call: one bad minute of a CDN must not lose a paid result.
         403, 404 and 410 are a real expiry (``OutputExpiredError``); a full disk or an
         unwritable folder is an ``OSError``, not worth an immediate retry."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        return await self._downloader().download(
+            url, dest, max_bytes=max_bytes, accept=accept, max_retries=self.max_retries
+        )
 
-        async def once() -> Download:
-            # A name of its own: two kernels (or jobs) keeping the same output never
-            # write into one temporary file; the rename at the end is atomic.
-            tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
-            digest = hashlib.sha256()
-            size = 0
-            ctype = ""
-            try:
-                with open(tmp, "wb") as fh:
-                    async with aclosing(self._stream(url, max_bytes, accept)) as stream:
-                        async for ctype, chunk in stream:  # noqa: B007 (as above)
-                            fh.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
-            return Download(dest, digest.hexdigest(), size, ctype)
-
-        return await self._retrying(once)
-
-    async def _retrying(self, once):
-        """Run one download attempt, again after a transient failure, up to ``max_retries``."""
-        attempt = 0
-        while True:
-            try:
-                return await once()
-            except _TransientDownload as exc:
-                if attempt >= self.max_retries:
-                    raise APIConnectionError(
-                        f"{exc.message} [gave up after {attempt + 1} attempts]", status=exc.status
-                    ) from None
-                delay = retry_delay(attempt, exc.retry_after)
-                log.debug("download failed (%s); trying again in %.2fs", exc.message, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
-
-    async def _stream(self, url: str, max_bytes: int, accept: tuple[str, ...] | None = None):
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise RequestValidationError(f"refusing to fetch a non-http(s) URL: {str(url)[:80]!r}")
-        http = self._ensure_http()
-        assert self._media_gate is not None
-        problem: HiAPIError | None = None
-        try:
-            async with (
-                self._media_gate,
-                http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp,
-            ):
-                status = resp.status_code
-                if status in (403, 404, 410):
-                    raise OutputExpiredError(url, status)
-                if status >= 500 or status in (408, 429):
-                    raise _TransientDownload(
-                        f"could not download the output (HTTP {status})",
-                        status=status,
-                        retry_after=parse_retry_after(resp.headers.get("retry-after")),
-                    )
-                if status >= 300:
-                    raise APIConnectionError(f"could not download the output (HTTP {status})", status=status)
-                ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                if accept is not None and not ctype.startswith(accept):
-                    raise OutputRefusedError(f"output is {ctype or 'of no type'}, not media; not saved")
-                declared = int(resp.headers.get("content-length") or 0)
-                if declared > max_bytes:
-                    raise OutputRefusedError(f"output is {declared} bytes, over the {max_bytes}-byte limit")
-                seen = 0
-                async for chunk in resp.aiter_bytes():
-                    seen += len(chunk)
-                    if seen > max_bytes:
-                        raise OutputRefusedError(f"output exceeds the {max_bytes}-byte limit")
-                    yield ctype, chunk
-        except httpx.HTTPError as exc:  # refused, reset, cut short, timed out: worth another try
-            problem = _TransientDownload(f"could not download the output ({type(exc).__name__})")
-        except ValueError:  # a Content-Length that is not a number
-            problem = _TransientDownload("could not download the output (a malformed answer)")
-        if problem is not None:
-            raise problem
+    def _downloader(self) -> Downloads:
+        """This client's downloads on the running loop."""
+        self._ensure_http()
+        assert self._downloads is not None
+        return self._downloads
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -630,14 +490,6 @@ class AsyncHiAPI:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
-
-
-class _TransientDownload(APIConnectionError):
-    """A download attempt that may work if tried again (network, 5xx, 429)."""
-
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
 
 
 def _env(name: str) -> str | None:
@@ -718,72 +570,3 @@ class HiAPI:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def verify_webhook(
-    body: bytes | str,
-    headers: Mapping[str, str],
-    secret: str,
-    *,
-    tolerance: int = WEBHOOK_TOLERANCE,
-    now: float | None = None,
-) -> Task:
-    """Check a callback's ``X-HiAPI-Signature`` over the raw body and return its task.
-
-    Verify the exact bytes received (re-serialising JSON changes them), compare
-    in constant time, and refuse timestamps outside ``tolerance`` (replays). Any
-    callback that does not verify, however malformed, raises ``WebhookVerificationError``.
-    """
-    try:
-        return _verify_webhook(body, headers, secret, tolerance, now)
-    except WebhookVerificationError:
-        raise
-    except Exception as exc:  # whatever shape a forged callback takes: it is not verified
-        raise WebhookVerificationError(f"callback could not be verified ({type(exc).__name__})") from None
-
-
-def _verify_webhook(body, headers, secret, tolerance, now) -> Task:
-    if isinstance(secret, str):
-        secret = secret.encode()
-    if not isinstance(secret, bytes) or not secret:
-        raise WebhookVerificationError("no webhook secret given: pass the signing secret set for callbacks")
-    if isinstance(body, str):
-        try:
-            raw = body.encode()
-        except UnicodeEncodeError:
-            raise WebhookVerificationError("callback body is not valid text") from None
-    elif isinstance(body, (bytes, bytearray, memoryview)):
-        raw = bytes(body)
-    else:
-        raise WebhookVerificationError(f"callback body must be the raw bytes, not {type(body).__name__}")
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    lower = {_header_text(k).lower(): _header_text(v) for k, v in pairs}
-    ts, sig = lower.get("x-hiapi-timestamp"), lower.get("x-hiapi-signature")
-    if not ts or not sig:
-        raise WebhookVerificationError("callback lacks X-HiAPI-Timestamp or X-HiAPI-Signature")
-    ts = ts.strip()
-    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
-        raise WebhookVerificationError("callback timestamp is not Unix seconds")
-    if tolerance and abs((time.time() if now is None else now) - int(ts)) > tolerance:
-        raise WebhookVerificationError("callback timestamp is outside the tolerance (a replay?)")
-    sig = sig.strip().lower()
-    if not (sig.isascii() and len(sig) == 64 and all(c in "0123456789abcdef" for c in sig)):
-        raise WebhookVerificationError("callback signature is not a hex SHA-256 digest")
-    expected = hmac.new(secret, ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), sig.encode()):
-        raise WebhookVerificationError("callback signature does not match; check the secret")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise WebhookVerificationError("callback body is not JSON") from None
-    if not isinstance(data, Mapping):
-        raise WebhookVerificationError("callback body is not a task object")
-    return Task.from_dict(data)
-
-
-def _header_text(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("latin-1")
-    if not isinstance(value, str):
-        raise WebhookVerificationError("callback headers must be text")
-    return value
