@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time ``__getattr
     from .api import submit as submit
     from .client import AsyncHiAPI as AsyncHiAPI
     from .client import HiAPI as HiAPI
-    from .client import verify_webhook as verify_webhook
     from .form import PromptForm as PromptForm
     from .generation import Generation as Generation
     from .models import CreatedTask as CreatedTask
@@ -31,11 +30,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time ``__getattr
     from .models import TaskPage as TaskPage
     from .session import get_session as get_session
     from .views.gallery import Gallery as Gallery
+    from .webhooks import verify_webhook as verify_webhook
 
 _LAZY = {
     "HiAPI": "client",
     "AsyncHiAPI": "client",
-    "verify_webhook": "client",
+    "verify_webhook": "webhooks",
     "Task": "models",
     "Output": "models",
     "CreatedTask": "models",
