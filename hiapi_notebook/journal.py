@@ -13,36 +13,35 @@ input, route, storage and task objects come in.
 A journal that cannot be written (a read-only file or folder, say a shared results
 folder) is opened read-only: recorded results are still served, so nothing is paid for
 twice; new submissions go unrecorded, and each write says so in one line.
+
+What a record is (``records``) and what is made from records for a report (``reports``)
+live beside this module; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from . import catalog
 from .errors import HiAPIError, RequestValidationError
-from .media import content_key, input_refs
 from .models import (
     FAILURE_STATUSES,
     Task,
     idempotency_key_problem,
-    is_failure_status,
     is_terminal_status,
     json_problem,
     new_idempotency_key,
 )
+from .records import Record as Record
+from .records import local_output_path as local_output_path
+from .records import request_hash as request_hash
+from .records import strict_json
+from .reports import flat_row, write_manifest
 
 SCHEMA_VERSION = 1
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -80,26 +79,6 @@ CREATE INDEX IF NOT EXISTS submissions_request ON submissions (request_hash, var
 CREATE INDEX IF NOT EXISTS submissions_task ON submissions (task_id);
 """
 
-_EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/jpg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "video/mp4": "mp4",
-    "video/webm": "webm",
-    "video/quicktime": "mov",
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/vnd.wave": "wav",
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/mp4": "m4a",
-    "audio/x-m4a": "m4a",
-    "audio/m4a": "m4a",
-}
-
 
 class JournalUnavailable(HiAPIError):
     """The journal file cannot be used; the notebook can still run without the cache."""
@@ -110,37 +89,6 @@ class JournalUnavailable(HiAPIError):
 _UNWRITABLE = ("READONLY", "CANTOPEN", "PERM", "AUTH")
 # SQL spelling of "a row that ended without a result" (the server's word, any case).
 _FAILED_SQL = "lower(status) IN (" + ", ".join(f"'{s}'" for s in sorted(FAILURE_STATUSES)) + ")"
-
-
-def request_hash(
-    model: str,
-    input: dict,
-    route: str | None = None,
-    storage: str | None = None,
-    server: str | None = None,
-    callback: dict | None = None,
-) -> str:
-    """A stable key for "the same request", whatever the key order of ``input``.
-
-    ``server`` (the API base URL) keeps a sandbox's synthetic result from being
-    reused as a real one, and a task id from being looked up on the wrong server.
-    ``callback`` is part of the body the idempotency key covers: a changed one is
-    another request (resending the old key with it would be refused with a 422).
-    Media sent inline count by their content hash (a changed file is a new request),
-    not by their name or the folder they came from.
-    """
-    canonical = _dumps(
-        {
-            "model": model,
-            "input": content_key(input),
-            "route": route,
-            "storage": storage,
-            "server": server,
-            "callback": callback,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
@@ -160,96 +108,6 @@ def open_journal(home: str | os.PathLike | None = None, *, timeout: float = DEFA
             f"({exc.strerror or exc}): set HIAPI_HOME to a writable folder"
         ) from exc
     return Journal(folder / JOURNAL_FILENAME, timeout=timeout)
-
-
-def local_output_path(
-    outputs_dir: Path, task_id: str, index: int, type: str, content_type: str | None
-) -> Path:
-    """Where output ``index`` of a task is kept: the same name every run, inside ``outputs_dir``."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    ext = _EXTENSIONS.get(media, "bin")
-    return Path(outputs_dir) / _safe_name(task_id) / f"{int(index)}-{_safe_name(type)}.{ext}"
-
-
-def _safe_name(text: str) -> str:
-    """Server-provided ids and types go into paths: keep them to one harmless segment."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in str(text))
-    return cleaned.lstrip(".") or "unknown"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One submission as the journal holds it."""
-
-    id: int
-    request_hash: str
-    variant: int
-    model: str
-    route: str | None
-    storage: str | None
-    input: dict
-    idempotency_key: str
-    task_id: str | None
-    status: str
-    events: list = field(default_factory=list)  # [(unix_time, status), ...]
-    outputs: list = field(default_factory=list)  # [{"url", "type", "expireAt"}, ...]
-    files: list = field(default_factory=list)  # [{"index", "url", "path", "sha256", ...}]
-    error: dict | None = None
-    created_at: float = 0.0
-    submitted_at: float | None = None
-    completed_at: float | None = None
-    cost_estimate: float | None = None
-    label: str | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return is_terminal_status(self.status)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status.lower() == "success"
-
-    @property
-    def failed(self) -> bool:
-        """Ended without a result (``fail``, ``cancelled``…): a re-run submits anew."""
-        return is_failure_status(self.status)
-
-    @property
-    def elapsed(self) -> float | None:
-        """Seconds from the create's answer to completion (or now); None before the answer."""
-        if self.submitted_at is None:
-            return None
-        end = self.completed_at if self.completed_at is not None else time.time()
-        return max(0.0, end - self.submitted_at)
-
-    @property
-    def prompt(self) -> str | None:
-        value = self.input.get("prompt")
-        return value if isinstance(value, str) else None
-
-    @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> Record:
-        return cls(
-            id=row["id"],
-            request_hash=row["request_hash"],
-            variant=row["variant"],
-            model=row["model"],
-            route=row["route"],
-            storage=row["storage"],
-            input=json.loads(row["input"]),
-            idempotency_key=row["idempotency_key"],
-            task_id=row["task_id"],
-            status=row["status"],
-            events=[(t, s) for t, s in json.loads(row["events"])],
-            outputs=json.loads(row["outputs"]),
-            files=json.loads(row["files"]),
-            error=json.loads(row["error"]) if row["error"] else None,
-            created_at=row["created_at"],
-            submitted_at=row["submitted_at"],
-            completed_at=row["completed_at"],
-            cost_estimate=row["cost_estimate"],
-            label=row["label"],
-        )
 
 
 class Journal:
@@ -360,12 +218,12 @@ class Journal:
             row = None if fresh else self._reusable(digest, variant)
             if row is None:
                 raise self._read_only_error()
-            return Record._from_row(row), False
+            return Record.from_row(row), False
         with self._write() as conn:
             if not fresh:
                 row = self._reusable(digest, variant, conn)
                 if row is not None:
-                    return Record._from_row(row), False
+                    return Record.from_row(row), False
             cursor = conn.execute(
                 "INSERT INTO submissions (request_hash, variant, model, route, storage, input, "
                 "idempotency_key, status, created_at, cost_estimate, label) "
@@ -376,7 +234,7 @@ class Journal:
                     model,
                     route,
                     storage,
-                    _dumps(input),
+                    strict_json(input),
                     idempotency_key or new_idempotency_key(),
                     PENDING,
                     time.time(),
@@ -435,8 +293,8 @@ class Journal:
             conn.execute(
                 "UPDATE submissions SET outputs = ?, error = ?, completed_at = ? WHERE id = ?",
                 (
-                    _dumps([o.to_dict() for o in task.output]),
-                    _dumps(error) if error else None,
+                    strict_json([o.to_dict() for o in task.output]),
+                    strict_json(error) if error else None,
                     completed if task.is_terminal else None,
                     rec_id,
                 ),
@@ -451,7 +309,7 @@ class Journal:
             rec = self._fetch(conn, rec_id)
             conn.execute(
                 "UPDATE submissions SET error = ?, completed_at = ? WHERE id = ?",
-                (_dumps({"code": code, "message": message}), now, rec_id),
+                (strict_json({"code": code, "message": message}), now, rec_id),
             )
             self._append_status(conn, rec, "fail", now)
             return self._fetch(conn, rec_id)
@@ -463,20 +321,20 @@ class Journal:
             merged = {f.get("index"): f for f in rec.files}
             merged.update({f.get("index"): dict(f) for f in files})
             ordered = sorted(merged.values(), key=lambda f: (f.get("index") is None, f.get("index") or 0))
-            conn.execute("UPDATE submissions SET files = ? WHERE id = ?", (_dumps(ordered), rec_id))
+            conn.execute("UPDATE submissions SET files = ? WHERE id = ?", (strict_json(ordered), rec_id))
             return self._fetch(conn, rec_id)
 
     # -- reading --------------------------------------------------------------------------
 
     def get(self, rec_id: int) -> Record | None:
         row = self._query_one("SELECT * FROM submissions WHERE id = ?", (rec_id,))
-        return Record._from_row(row) if row else None
+        return Record.from_row(row) if row else None
 
     def find_task(self, task_id: str) -> Record | None:
         row = self._query_one(
             "SELECT * FROM submissions WHERE task_id = ? ORDER BY id DESC LIMIT 1", (task_id,)
         )
-        return Record._from_row(row) if row else None
+        return Record.from_row(row) if row else None
 
     def history(self, limit: int = 20, *, text: str = "", model: str = "", status: str = "") -> list[Record]:
         """Newest first; ``text`` is found in the inputs (the prompt), ``model`` in the model's
@@ -493,11 +351,11 @@ class Journal:
             params.append(status)
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         sql = f"SELECT * FROM submissions {clause}ORDER BY id DESC LIMIT ?"
-        return [Record._from_row(r) for r in self._query(sql, (*params, limit))]
+        return [Record.from_row(r) for r in self._query(sql, (*params, limit))]
 
     def records(self) -> list[Record]:
         """Every submission, oldest first (the order a notebook made them)."""
-        return [Record._from_row(r) for r in self._query("SELECT * FROM submissions ORDER BY id")]
+        return [Record.from_row(r) for r in self._query("SELECT * FROM submissions ORDER BY id")]
 
     def rows(self) -> list[dict]:
         """One flat dict per submission, oldest first: ``pandas.DataFrame(journal.rows())``.
@@ -505,7 +363,7 @@ class Journal:
         Times are Unix seconds (``pd.to_datetime(df.created_at, unit="s")``); each input
         field gets an ``input.<name>`` column, nested values as JSON text.
         """
-        return [_flat_row(rec) for rec in self.records()]
+        return [flat_row(rec) for rec in self.records()]
 
     def export(self, path: str | os.PathLike, records: Iterable[Record] | None = None) -> Path:
         """Write a JSON manifest of results (request, task, outputs, files, hashes) for a report.
@@ -514,35 +372,8 @@ class Journal:
         string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``. Missing folders are made; a
         path that names a folder, or a file that cannot be written, is one clear error
         and leaves nothing behind."""
-        text = os.fspath(path)
-        target = Path(text)
-        if not target.name or text.endswith(("/", os.sep)) or target.is_dir():
-            raise RequestValidationError(
-                f"cannot export to {text!r}: it is a folder; give a file name, e.g. "
-                f"{(target / 'hiapi-manifest.json').as_posix()!r}"
-            )
-        chosen = self.records() if records is None else list(records)
-        manifest = {
-            "generated_at": _iso(time.time()),
-            "journal": _relative_to(self.path, target.parent),
-            "results": [_manifest_entry(rec) for rec in chosen],
-        }
-        body = json.dumps(_finite(manifest), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        partial = target.with_name(target.name + ".partial")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(body, encoding="utf-8")
-            partial.replace(target)
-        except OSError as exc:
-            try:
-                partial.unlink(missing_ok=True)
-            except OSError:
-                pass
-            raise HiAPIError(
-                f"cannot write {text!r} ({exc.strerror or type(exc).__name__}): "
-                "choose a file in a folder you can write"
-            ) from None
-        return target
+        chosen = self.records if records is None else (lambda: records)
+        return write_manifest(path, chosen, journal=self.path)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -695,7 +526,7 @@ class Journal:
         row = conn.execute("SELECT * FROM submissions WHERE id = ?", (rec_id,)).fetchone()
         if row is None:
             raise KeyError(f"no journal record {rec_id}")
-        return Record._from_row(row)
+        return Record.from_row(row)
 
     @staticmethod
     def _append_status(conn: sqlite3.Connection, rec: Record, status: str, at: float) -> None:
@@ -704,113 +535,11 @@ class Journal:
             return
         events = [*rec.events, (at, status)]
         conn.execute(
-            "UPDATE submissions SET status = ?, events = ? WHERE id = ?", (status, _dumps(events), rec.id)
+            "UPDATE submissions SET status = ?, events = ? WHERE id = ?",
+            (status, strict_json(events), rec.id),
         )
 
 
 def _like(text: str) -> str:
     """``text`` as itself inside a LIKE pattern (``%`` and ``_`` are not wildcards)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _dumps(value: Any, *, sort_keys: bool = False) -> str:
-    """Strict JSON (no NaN, no Infinity), as every file the package writes."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with non-finite floats spelled as strings, for strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
-
-
-def _relative_to(path: Path, folder: Path) -> str:
-    """Manifests travel with a report: name the journal relative to them, not by absolute path."""
-    try:
-        return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.name
-
-
-def _scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, (str, int, float, bool)) else _dumps(value)
-
-
-def _flat_row(rec: Record) -> dict:
-    row = {
-        "id": rec.id,
-        "label": rec.label,
-        "model": rec.model,
-        "route": rec.route,
-        "storage": rec.storage,
-        "variant": rec.variant,
-        "status": rec.status,
-        "task_id": rec.task_id,
-        "created_at": rec.created_at,
-        "submitted_at": rec.submitted_at,
-        "completed_at": rec.completed_at,
-        "elapsed": rec.elapsed,
-        "cost_estimate": rec.cost_estimate,
-        "n_outputs": len(rec.outputs),
-        "output_urls": [o.get("url") for o in rec.outputs],
-        "local_files": [f.get("path") for f in rec.files],
-        "error_code": (rec.error or {}).get("code"),
-        "error_message": (rec.error or {}).get("message"),
-        "idempotency_key": rec.idempotency_key,
-        "request_hash": rec.request_hash,
-    }
-    row.update({f"input.{k}": _scalar(v) for k, v in rec.input.items()})
-    return row
-
-
-def _timings(rec: Record) -> dict:
-    """Seconds spent in each status (from the events), and in total."""
-    spent: dict[str, float] = {}
-    for (start, status), (end, _next) in zip(rec.events, rec.events[1:]):
-        spent[status] = round(spent.get(status, 0.0) + max(0.0, end - start), 3)
-    total = rec.elapsed if rec.is_terminal else None
-    return {"total_s": None if total is None else round(total, 3), "in_status_s": spent}
-
-
-def _manifest_entry(rec: Record) -> dict:
-    return {
-        "request": {
-            "model": rec.model,
-            "route": rec.route,
-            "storage": rec.storage,
-            "input": rec.input,
-            "hash": rec.request_hash,
-            "variant": rec.variant,
-        },
-        "inputs": input_refs(rec.input, lambda name: catalog.media_field(rec.model, name) is not None),
-        "label": rec.label,
-        "idempotency_key": rec.idempotency_key,
-        "task_id": rec.task_id,
-        "status": rec.status,
-        "created_at": _iso(rec.created_at),
-        "submitted_at": _iso(rec.submitted_at),
-        "completed_at": _iso(rec.completed_at),
-        "outputs": rec.outputs,
-        "files": [
-            {
-                "index": f.get("index"),
-                "path": f.get("path"),
-                "sha256": f.get("sha256"),
-                "bytes": f.get("bytes"),
-            }
-            for f in rec.files
-        ],
-        "error": rec.error,
-        "timings": _timings(rec),
-    }
