@@ -27,8 +27,8 @@ from .detail import detail_problem
 from .faults import FaultPlan
 from .inputs import SandboxInputs
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text, unavailable
-from .state import PHASES, Store, TaskRecord
-from .wire import ApiError, Request, Response, canonical_json, invalid, new_task_id, ok
+from .state import PHASES, Ledger, TaskRecord
+from .wire import ApiError, Call, Response, canonical_json, invalid, new_task_id, ok
 
 UNKNOWN_COST = 0.05  # charged against a balance when the catalogue has no price
 FAIL_TAG = "#fail"
@@ -82,7 +82,7 @@ class SandboxApi:
         self._durations = random.Random(seed)  # jitter draws: the same run with the same seed
         self.url_ttl = url_ttl
         self.plan = plan
-        self.store = Store(balance)
+        self.ledger = Ledger(balance)
         self.media_detail = detail
         self.media = MediaCache(256 * 2**20 if detail == "full" else 64 * 2**20)
         self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
@@ -91,7 +91,7 @@ class SandboxApi:
         self.inputs = SandboxInputs(self._own_file, fetch_remote=fetch_remote)
         self._drawing_keys: dict[str, str] = {}  # task id -> its files' key in ``media``
 
-    def handle(self, req: Request) -> Response:
+    def handle(self, req: Call) -> Response:
         if req.path == "/v1/tasks":
             allowed = "GET, POST"
             if req.method == "POST":
@@ -112,7 +112,7 @@ class SandboxApi:
 
     # -- the API ---------------------------------------------------------------------------
 
-    def owner(self, req: Request) -> str:
+    def owner(self, req: Call) -> str:
         """The account behind the request's key (a digest: the key itself is not kept)."""
         scheme, _, key = (req.headers.get("Authorization") or "").partition(" ")
         key = key.strip()
@@ -124,7 +124,7 @@ class SandboxApi:
             raise ApiError(403, "account suspended (sandbox: keys that start with 'suspended' get 403)")
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def create(self, req: Request) -> Response:
+    def create(self, req: Call) -> Response:
         owner = self.owner(req)
         media_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if media_type and media_type != "application/json" and not media_type.endswith("+json"):
@@ -144,16 +144,16 @@ class SandboxApi:
         if key is not None:
             if len(key.encode("latin-1", "replace")) > 255:  # headers arrive decoded as latin-1
                 raise invalid("Idempotency-Key is longer than 255 bytes")
-            replayed = self.store.claim_key(owner, key, canonical_json(body))
+            replayed = self.ledger.claim_key(owner, key, canonical_json(body))
             if replayed:
                 return ok({"taskId": replayed}, {"Idempotent-Replay": "true"})
         try:
             req.pause()  # a slow create holds its key, so a twin request meanwhile gets 409
             task, cost = self._new_task(owner, body)
-            self.store.add(task, cost, key)
+            self.ledger.add(task, cost, key)
         except Exception:  # a refused (or broken) create must not hold its key forever
             if key is not None:
-                self.store.release_key(owner, key)
+                self.ledger.release_key(owner, key)
             raise
         self.last_inputs.append(body)
         if self.media_detail == "full" and task.error is None:  # big files are ready when asked for
@@ -162,17 +162,17 @@ class SandboxApi:
             self.callbacks.schedule(task.finished, task.task_id)
         return ok({"taskId": task.task_id})
 
-    def detail(self, req: Request, task_id: str) -> Response:
-        task = self.store.get(task_id, self.owner(req))
+    def detail(self, req: Call, task_id: str) -> Response:
+        task = self.ledger.get(task_id, self.owner(req))
         if task is None:
             raise ApiError(404, f"task not found: {task_id}")
         return ok(task.wire(time.time(), self.file_root))
 
-    def list(self, req: Request) -> Response:
+    def list(self, req: Call) -> Response:
         owner = self.owner(req)
         page = _int(req.query.get("page"), 1, 1, 10**9)
         size = _int(req.query.get("size"), DEFAULT_PAGE_SIZE, 1, 100)
-        total, tasks = self.store.page(owner, page, size)
+        total, tasks = self.ledger.page(owner, page, size)
         now = time.time()
         return ok(
             {
@@ -183,12 +183,12 @@ class SandboxApi:
             }
         )
 
-    def file(self, req: Request) -> Response:
+    def file(self, req: Call) -> Response:
         """An output file: public like a CDN URL, drawn on first request, gone after expireAt."""
         match = _FILE.match(req.path)
         if match is None:
             raise ApiError(404, "no such file")
-        task = self.store.get(match[1])
+        task = self.ledger.get(match[1])
         now = time.time()
         index, extension = int(match[2]), match[3]
         if (
@@ -250,7 +250,7 @@ class SandboxApi:
         result of an earlier task); None when it is not one, or not served any more."""
         root = f"{self.file_root}/files/"
         match = _FILE.match("/files/" + url[len(root) :]) if url.startswith(root) else None
-        task = self.store.get(match[1]) if match else None
+        task = self.ledger.get(match[1]) if match else None
         index = int(match[2]) if match else 0
         now = time.time()
         if (
@@ -327,7 +327,7 @@ class SandboxApi:
         return queued, handling, archiving
 
     def _callback_payload(self, task_id: str) -> tuple[str, dict] | None:
-        task = self.store.get(task_id)
+        task = self.ledger.get(task_id)
         if task is None or not task.callback:
             return None
         return task.callback["url"], task.wire(max(time.time(), task.finished), self.file_root)

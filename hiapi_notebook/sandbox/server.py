@@ -23,7 +23,7 @@ from .api import SandboxApi
 from .detail import default_detail
 from .faults import STATUS_FAULTS, Fault, FaultPlan, Faults
 from .media import extra_note
-from .wire import ApiError, Request, Response
+from .wire import ApiError, Call, Response
 
 _FAULT_ANSWERS = {
     "429": ("rate limit exceeded (sandbox fault)", None),
@@ -137,12 +137,12 @@ class SandboxServer:
     @property
     def task_count(self) -> int:
         """Distinct tasks created; idempotent replays do not count."""
-        return self._api.store.task_count
+        return self._api.ledger.task_count
 
     def tasks(self) -> list[dict]:
         """Every task created, oldest first: its object as a detail call shows it now, plus
         the ``input`` it was created with (for benches and tests that audit the server)."""
-        return self._api.store.snapshot(time.time(), self._api.file_root)
+        return self._api.ledger.snapshot(time.time(), self._api.file_root)
 
     @property
     def last_inputs(self) -> list[dict]:
@@ -152,12 +152,12 @@ class SandboxServer:
     def timeline(self) -> list[tuple[str, float, float]]:
         """``(task_id, created, finished)`` of every task in creation order, as exact
         Unix times (the wire shows whole seconds): what benchmarks measure latency from."""
-        return self._api.store.timeline()
+        return self._api.ledger.timeline()
 
     @property
     def balance(self) -> float | None:
         """What is left of ``balance`` (USD), or None when unlimited."""
-        return self._api.store.balance
+        return self._api.ledger.balance
 
     def inject(
         self,
@@ -244,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(exc.response())
             return
-        req = Request(
+        req = Call(
             self.command,
             url.path,
             dict(parse_qsl(url.query)),

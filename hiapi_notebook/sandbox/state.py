@@ -88,8 +88,9 @@ class _KeyUse:
     at: float
 
 
-class Store:
-    """Every task, idempotency key and the balance, behind one lock."""
+class Ledger:
+    """The sandbox's books: every task, idempotency key and the balance, behind one lock
+    (a name of its own: the client's runtime has a ``Store``, the hooks its journal is kept by)."""
 
     def __init__(self, balance: float | None) -> None:
         self.balance = balance

@@ -1,4 +1,4 @@
-"""The contract's wire shapes: task ids, the response envelope, API errors, one request."""
+"""The contract's wire shapes: task ids, the response envelope, API errors, one call."""
 
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ def ok(data: Any, headers: dict[str, str] | None = None) -> Response:
 
 
 @dataclass
-class Request:
+class Call:
+    """One HTTP call as the sandbox reads it off the socket (a name of its own: the
+    package's ``models.Request`` is what to generate, not an HTTP request)."""
+
     method: str
     path: str  # the URL path, without the query
     query: dict[str, str]
