@@ -1,8 +1,11 @@
-"""One background asyncio loop per process, on one daemon thread.
+"""One background asyncio loop per process, on one daemon thread, and one worker.
 
 A notebook cell is synchronous and the kernel's own loop is blocked while a
 cell runs, so work that must keep going (polling, status updates, the sync
 client) runs here instead: one thread for everything, never one per task.
+Work too slow for the loop (journal writes, re-rendering a gallery, copying a
+result into a folder) goes to the one worker thread, in order: two threads of
+ours in all, however many tasks a kernel follows.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ def background_loop() -> asyncio.AbstractEventLoop:
             _thread = threading.Thread(target=_loop.run_forever, name="hiapi-notebook-loop", daemon=True)
             _thread.start()
         return _loop
+
+
+_worker: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def worker() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one worker thread for side work off the loop (started on first use)."""
+    global _worker
+    with _lock:
+        if _worker is None:
+            _worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hiapi-notebook-worker")
+        return _worker
 
 
 def in_background_loop() -> bool:

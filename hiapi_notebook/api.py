@@ -14,7 +14,6 @@ import itertools
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -415,7 +414,7 @@ def _save_when_done(generation: Generation, folder: str) -> None:
     """--no-wait --save: copy the outputs once the task ends, off the polling loop."""
 
     def ended(_future: concurrent.futures.Future[Any]) -> None:
-        threading.Thread(target=_save_quietly, args=(generation, folder), daemon=True).start()
+        _loop.worker().submit(_save_quietly, generation, folder)
 
     generation.job.future.add_done_callback(ended)
 

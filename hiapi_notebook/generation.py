@@ -81,13 +81,11 @@ class GeneratedOutput:
         return data
 
     def save(self, path: str | Path) -> Path:
-        """Copy to ``path`` (a folder keeps the file's own name)."""
+        """Copy to ``path``; into a folder under a name of its own (task id, index, type),
+        so the results of many tasks saved together never overwrite each other."""
         target = Path(path)
-        name = (
-            self._file.path.name
-            if self._file.path is not None
-            else f"{self._job.task_id}-{self._file.index}-{self.type}{_ext(self)}"
-        )
+        ext = self._file.path.suffix if self._file.path is not None else _ext(self)
+        name = f"{self._job.task_id}-{self._file.index}-{self.type}{ext}"
         if target.is_dir() or str(path).endswith(("/", "\\")):
             target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)

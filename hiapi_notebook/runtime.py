@@ -449,21 +449,8 @@ class Runtime:
         job.files = files
 
 
-_writer_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_writer_lock = threading.Lock()
-
-
-def writer_thread() -> concurrent.futures.ThreadPoolExecutor:
-    """The process's one thread for store writes (started on first use)."""
-    global _writer_pool
-    with _writer_lock:
-        if _writer_pool is None:
-            _writer_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hiapi-writer")
-        return _writer_pool
-
-
 class StoreWriter:
-    """Runs a store's hooks on the writer thread; calls made on the loop in the same
+    """Runs a store's hooks on the worker thread; calls made on the loop in the same
     moment (every job that one poll brought news for) go over as one batch."""
 
     def __init__(self, store: Store) -> None:
@@ -487,7 +474,7 @@ class StoreWriter:
         self.batches += 1
         self.calls += len(batch)
         loop = asyncio.get_running_loop()
-        ran = loop.run_in_executor(writer_thread(), _run_batch, self.store, [(h, a) for h, a, _ in batch])
+        ran = loop.run_in_executor(_loop.worker(), _run_batch, self.store, [(h, a) for h, a, _ in batch])
 
         def settle(ran: asyncio.Future) -> None:
             results = ran.result() if not ran.cancelled() and ran.exception() is None else None
@@ -504,7 +491,7 @@ class StoreWriter:
 
 
 def _run_batch(store: Store, calls: list[tuple[Callable, tuple]]) -> list[tuple[bool, Any]]:
-    """On the writer thread: every call, inside the store's ``batch()`` when it has one."""
+    """On the worker thread: every call, inside the store's ``batch()`` when it has one."""
 
     def each() -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []

@@ -142,3 +142,28 @@ def test_live_widget_output_has_a_readable_text_fallback(kernel):
     ]
     assert live["text/plain"].startswith('gpt-image-2/text-to-image · "A quiet harbour"')
     kernel.collect_iopub(15, until=_png_updates)
+
+
+def test_a_shown_grid_with_saves_keeps_to_two_threads_of_ours(kernel, sandbox_server, tmp_path):
+    """The loop and one worker, however much is on screen: live grids re-render and
+    --no-wait --save copies run on the worker, not on threads of their own (nor on
+    asyncio's default executor)."""
+    kernel.execute("%load_ext hiapi_notebook")
+    reply, _ = kernel.execute(
+        f"%%hiapi gpt-image-2/text-to-image -n 4 --no-wait --save {tmp_path / 'saved'} -o four\nfour foxes"
+    )
+    assert reply["content"]["status"] == "ok"
+    code = (
+        "import threading, time\n"
+        "for g in four: g.wait(60)\n"
+        "time.sleep(1.0)\n"
+        "def origin(t):\n"
+        "    target = getattr(t, '_target', None)\n"
+        "    return getattr(target, '__module__', '') or ''\n"
+        "print(sorted(t.name for t in threading.enumerate() if t.name.startswith(('hiapi', 'asyncio'))\n"
+        "             or origin(t).startswith(('hiapi_notebook', 'asyncio', 'concurrent'))))"
+    )
+    reply, msgs = kernel.execute(code, timeout=90)
+    text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    assert text.strip() == "['hiapi-notebook-loop', 'hiapi-notebook-worker_0']", text
+    assert len(list((tmp_path / "saved").glob("*.png"))) == 4

@@ -30,11 +30,11 @@ def test_no_wait_save_copies_the_outputs_once_the_task_ends(ip, sandbox, tmp_pat
     later = ip.user_ns["later"]
     later.wait(10)
     original = later.outputs[0].path
-    copy = tmp_path / "kept" / original.name
+    copy = tmp_path / "kept" / f"{later.task_id}-0-image.png"  # named for its task: saves never collide
     deadline = time.monotonic() + 10  # the copy is made off the polling loop, after the end
     while time.monotonic() < deadline and not (copy.exists() and copy.read_bytes() == original.read_bytes()):
         time.sleep(0.02)
-    assert sorted(p.name for p in copy.parent.iterdir()) == [original.name]
+    assert sorted(p.name for p in copy.parent.iterdir()) == [copy.name]
     assert copy.read_bytes() == original.read_bytes()
 
 

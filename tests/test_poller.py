@@ -263,8 +263,8 @@ def test_many_jobs_with_a_journal_use_one_writer_thread_and_batch_their_writes(s
     names = [t.name for t in threading.enumerate()]
     new = [t.name for t in threading.enumerate() if t.ident not in before]
     assert not [n for n in new if n.startswith("asyncio_")], new  # no worker thread per write
-    ours = sorted(n for n in names if n.startswith(("hiapi-notebook", "hiapi-writer")))
-    assert ours == ["hiapi-notebook-loop", "hiapi-writer_0"], names
+    ours = sorted(n for n in names if n.startswith("hiapi-notebook"))
+    assert ours == ["hiapi-notebook-loop", "hiapi-notebook-worker_0"], names
     assert rt.writer.batches < rt.writer.calls / 2  # one transaction for many changes
     rows = journal.records()
     assert all(r.status == "success" and r.files and r.submitted_at for r in rows)

@@ -118,7 +118,8 @@ class LiveHTML:
             all_done = all(j.done for j in self.jobs())
             tick = max(1.0, self._last_size / 200_000)  # running clocks
             if stale or (not all_done and time.monotonic() - last_push >= tick):
-                await asyncio.to_thread(self._push)
+                # off the loop (thumbnails must never stall polling), on the one worker thread
+                await asyncio.get_running_loop().run_in_executor(_loop.worker(), self._push)
                 last_push = time.monotonic()
             if all_done:
                 with self._lock:
