@@ -5,14 +5,14 @@ of concurrent waits). ``HiAPI`` runs the same coroutines on the package's one
 background loop, so it works from a script and from inside a running notebook
 cell, where ``asyncio.run`` would fail.
 
-The retry policy (``retry``), output downloads (``downloads``) and callback checks
-(``webhooks``) have modules of their own; their public names are importable from here too.
+The retry policy (``retry``), output downloads (``downloads``), callback checks
+(``webhooks``) and the one object holding the API key (``auth``) have modules of their
+own; the public names of the first three are importable from here too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import json
 import logging
@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from . import _loop
+from .auth import auth_for
 from .budget import RequestBudget, budget_for
 from .downloads import MEDIA_CONCURRENCY as MEDIA_CONCURRENCY
 from .downloads import MEDIA_TYPES, Downloads
@@ -43,7 +44,6 @@ from .models import (
     CreatedTask,
     Task,
     TaskPage,
-    api_key_problem,
     base_url_problem,
     idempotency_key_problem,
     json_problem,
@@ -76,42 +76,6 @@ def normalize_base_url(url: str) -> str:
         raise RequestValidationError(problem)
     url = url.strip().rstrip("/")
     return url if url.endswith("/v1") else url + "/v1"
-
-
-class _BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer <key>`` to each request as it leaves.
-
-    The header is put together here, once, from a key already checked to be plain
-    ASCII, so adding it cannot fail. No frame of the request path holds the key in
-    a local (only this object does, and it shows as hidden): a traceback printed with
-    every frame's variables (``%xmode Verbose``) therefore cannot reveal it.
-    """
-
-    def __init__(self, header: str) -> None:
-        self._header = header
-        # names this key (its request budget is shared by every client using it) without holding it
-        self.fingerprint = hashlib.sha256(header.encode()).hexdigest()
-
-    def auth_flow(self, request: httpx.Request):
-        request.headers["Authorization"] = self._header
-        yield request
-
-    def __repr__(self) -> str:
-        return "<HiAPI key hidden>"
-
-
-def _auth_for(api_key: str | None) -> tuple[_BearerAuth | None, str | None]:
-    """The auth for ``api_key`` (else ``HIAPI_API_KEY``), or why the key is malformed.
-
-    Returns instead of raising, so the key is out of every frame by the time the
-    caller raises the one-line error."""
-    key = api_key if api_key is not None else os.environ.get("HIAPI_API_KEY")
-    if not key:
-        return None, None
-    problem = api_key_problem(key)
-    if problem:
-        return None, problem if api_key is not None else f"HIAPI_API_KEY: {problem}"
-    return _BearerAuth("Bearer " + str.__str__(key)), None
 
 
 def _check_callback(callback: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -272,8 +236,8 @@ class AsyncHiAPI:
         poll_mode: str = "list",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._auth, problem = _auth_for(api_key)
-        del api_key  # from here on only the auth object holds the key (see _BearerAuth)
+        self._auth, problem = auth_for(api_key)
+        del api_key  # from here on only the auth object holds the key (see BearerAuth)
         problem = problem or _numbers_problem(
             timeout=timeout,
             max_retries=max_retries,
