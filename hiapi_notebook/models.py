@@ -83,8 +83,28 @@ class TaskError:
         return None
 
 
+class Ended:
+    """How a ``status`` the server named reads: ended, succeeded, failed. Shared by the
+    wire's ``Task`` and the journal's ``Record``, which both keep the server's word."""
+
+    status: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return is_terminal_status(self.status)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.lower() == "success"
+
+    @property
+    def failed(self) -> bool:
+        """Ended without a result: ``fail``, or another failure word (``cancelled``…)."""
+        return is_failure_status(self.status)
+
+
 @dataclass(frozen=True)
-class Task:
+class Task(Ended):
     """A task as the detail and list calls report it."""
 
     task_id: str
@@ -116,19 +136,6 @@ class Task:
             storage=data.get("storage"),
             raw=dict(data),
         )
-
-    @property
-    def is_terminal(self) -> bool:
-        return is_terminal_status(self.status)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status.lower() == "success"
-
-    @property
-    def failed(self) -> bool:
-        """Ended without a result: ``fail``, or another failure word (``status`` keeps the server's)."""
-        return is_failure_status(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form, e.g. for the journal; unknown fields survive."""

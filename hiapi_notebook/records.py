@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .media import content_key
-from .models import is_failure_status, is_terminal_status
+from .models import Ended
 
 _EXTENSIONS = {
     "image/png": "png",
@@ -92,7 +92,7 @@ def _safe_name(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(Ended):
     """One submission as the journal holds it."""
 
     id: int
@@ -114,19 +114,6 @@ class Record:
     completed_at: float | None = None
     cost_estimate: float | None = None
     label: str | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return is_terminal_status(self.status)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status.lower() == "success"
-
-    @property
-    def failed(self) -> bool:
-        """Ended without a result (``fail``, ``cancelled``…): a re-run submits anew."""
-        return is_failure_status(self.status)
 
     @property
     def elapsed(self) -> float | None:

@@ -20,6 +20,7 @@ from .errors import HiAPIError, MissingAPIKeyError
 from .journal import Journal, JournalUnavailable, open_journal
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
+from .records import Record
 from .runtime import Gate, Job, Runtime
 from .timing import recorded_durations
 
@@ -191,14 +192,7 @@ class Session:
             if running is not None and not running.done:
                 return running  # the same cell run again while its task is in flight
         if not new and rec.succeeded:
-            return runtime.restore(
-                request_from_record(rec, request),
-                task_from_record(rec),
-                files_from_record(rec),
-                record_id=rec.id,
-                started=rec.created_at,
-                finished=rec.completed_at,
-            )
+            return self._restore(rec, request)
         self.require_key()
         req = request_from_record(rec, request)
         if not new and rec.task_id:
@@ -209,6 +203,18 @@ class Session:
             self._by_record[key] = job
         return job
 
+    def _restore(self, rec: Record, request: Request | None) -> Job:
+        """A recorded success as a finished job: nothing is sent (a missing local copy is
+        fetched again while its URL lives)."""
+        return self.runtime.restore(
+            request_from_record(rec, request),
+            task_from_record(rec),
+            files_from_record(rec),
+            record_id=rec.id,
+            started=rec.created_at,
+            finished=rec.completed_at,
+        )
+
     def attach(self, task_id: str) -> Job:
         """Watch any task by id; journal rows are kept up to date when it has one."""
         return self._remember(self._attach(task_id))
@@ -218,14 +224,7 @@ class Session:
         journal = self.journal
         rec = journal.find_task(task_id) if journal is not None else None
         if rec is not None and rec.succeeded:
-            job = self.runtime.restore(
-                request_from_record(rec, None),
-                task_from_record(rec),
-                files_from_record(rec),
-                record_id=rec.id,
-                started=rec.created_at,
-                finished=rec.completed_at,
-            )
+            job = self._restore(rec, None)
             job.looked_up = True  # shown by id: no cell to re-run, no --fresh to offer
             return job
         with self._lock:  # already followed here (say a --no-wait cell): show that job
