@@ -1,3 +1,4 @@
+import asyncio
 import os
 import threading
 import time
@@ -15,6 +16,20 @@ SANDBOX_SPEED = 50  # an image finishes in about 0.12 s, a video in 0.5 s
 # Jupyter servers and scripts they start (which inherit the environment): drawing real sizes
 # (a 4K PNG, a 1080p clip) takes seconds each. The tests of real sizes ask for detail="full".
 os.environ["HIAPI_SANDBOX_DETAIL"] = "fast"
+
+
+@pytest.fixture(autouse=True)
+def no_running_loop_left_behind(request):
+    """Fail the test that leaves an event loop marked running in the main thread: every later
+    ``asyncio.run`` in this process would refuse to start, far from the cause. (Browser tests hold
+    Playwright's loop on purpose until their module ends: see tests/browser/conftest.py.)"""
+    yield
+    if "browser" in request.fixturenames:
+        return
+    leaked = asyncio.events._get_running_loop()
+    if leaked is not None:
+        asyncio.events._set_running_loop(None)
+        pytest.fail(f"{leaked!r} was left marked running in the main thread (by this test or a fixture)")
 
 
 @pytest.fixture

@@ -54,8 +54,11 @@ def lab(_lab_servers, lab_env) -> LabServer:
     return _lab_servers(lab_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium, one per test module. Not per session: Playwright's sync API marks its event loop
+    running in the main thread while open, so every later ``asyncio.run`` in this process (the
+    rest of the suite) would refuse to start."""
     if not Path(CHROMIUM).exists():
         _missing(f"{CHROMIUM} is missing (`make test` installs Debian's chromium)")
     try:
