@@ -12,6 +12,8 @@ import asyncio
 import hashlib
 import logging
 import os
+import re
+import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
@@ -34,6 +36,8 @@ log = logging.getLogger("hiapi_notebook")
 
 MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls
 MEDIA_TYPES = ("image/", "video/", "audio/", "application/octet-stream")  # what a download keeps
+STALE_PART_SECONDS = 3600.0  # a temporary file untouched this long has lost its writer
+_PART = re.compile(r"\.[0-9a-f]{8}\.part$")  # the temporary names ``download`` gives
 T = TypeVar("T")
 
 
@@ -171,3 +175,25 @@ async def _retrying(once: Callable[[], Awaitable[T]], max_retries: int) -> T:
             log.debug("download failed (%s); trying again in %.2fs", exc.message, delay)
             attempt += 1
             await asyncio.sleep(delay)
+
+
+def remove_stale_parts(folder: Path | str, older_than: float = STALE_PART_SECONDS) -> int:
+    """Delete the temporary files of downloads whose process died (kill -9, a power cut).
+
+    A live download writes its file chunk by chunk, so only files untouched for
+    ``older_than`` seconds go; another kernel's download in the same folder is left alone.
+    Returns how many were removed."""
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        candidates = [p for p in Path(folder).glob("*/*.part") if _PART.search(p.name)]
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete: nothing worth saying
+    return removed

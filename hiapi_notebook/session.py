@@ -14,8 +14,10 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from . import _loop
 from .client import AsyncHiAPI
 from .config import Settings, hide_key
+from .downloads import remove_stale_parts
 from .errors import HiAPIError, MissingAPIKeyError
 from .journal import Journal, JournalUnavailable, open_journal
 from .models import Request
@@ -96,6 +98,8 @@ class Session:
                         client.timing.learn_all(recorded_durations(journal.durations()))
                     except JournalUnavailable as exc:
                         log.warning("hiapi journal: no past durations (%s)", exc)
+                if store is not None:  # what a killed kernel's downloads left behind
+                    _loop.worker().submit(remove_stale_parts, store.outputs_dir)
                 self._runtime = Runtime(client, store, max_output_bytes=int(s.max_output_mb * 2**20))
             return self._runtime
 

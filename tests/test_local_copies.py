@@ -58,3 +58,38 @@ def test_only_http_and_only_media_are_downloaded(tmp_path):
         assert not list(tmp_path.iterdir())  # nothing half-written left behind
     finally:
         httpd.shutdown()
+
+
+def test_a_killed_downloads_temporary_files_go_and_a_live_ones_stay(sandbox, tmp_path, monkeypatch):
+    """After a kill -9 mid-download, the next session in the folder removes the stale
+    ``.part`` files; a fresh one (another kernel's download in progress) and files that
+    merely end in .part are left alone."""
+    import os
+    import time
+
+    from hiapi_notebook import _loop
+    from hiapi_notebook.session import reset_session
+
+    folder = tmp_path / "hiapi-outputs" / "task-1"
+    folder.mkdir(parents=True)
+    stale = folder / "0-image.png.0a1b2c3d.part"
+    live = folder / "1-image.png.deadbeef.part"
+    mine = folder / "notes.part"
+    for path in (stale, live, mine):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for path in (stale, mine):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    s = reset_session()
+    s.configure(base_url=sandbox.url, api_key="sandbox", poll_interval=0.02)
+    try:
+        gen = generate("after a crash", model="gpt-image-2/text-to-image", show=False)
+        assert gen.status == "success" and gen.outputs[0].path.is_file()
+        _loop.worker().submit(lambda: None).result(timeout=10)  # the sweep ran before this
+    finally:
+        reset_session()
+    assert not stale.exists()
+    assert live.exists() and mine.exists()
