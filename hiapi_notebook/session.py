@@ -55,7 +55,9 @@ class Session:
         self._runtime: Runtime | None = None
         self._journal: Journal | None = None
         self._journal_problem: str | None = None
-        self._by_record: dict[tuple[str, int], Job] = {}
+        # Jobs in flight by journal row, so a re-run joins its running task. Weakly: the
+        # runtime holds a job until it ends; after that only the user's names keep it.
+        self._by_record: weakref.WeakValueDictionary[tuple[str, int], Job] = weakref.WeakValueDictionary()
         # Weakly: offering a result must not keep its bytes alive once nothing else uses it.
         self._seen: collections.deque[weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox

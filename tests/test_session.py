@@ -84,6 +84,26 @@ def test_status_of_a_task_already_followed_shows_that_job(session, sandbox_facto
     assert gen.wait(30).status == "success"
 
 
+def test_a_running_job_is_joined_and_a_finished_one_dropped_is_not_kept(session, sandbox_factory):
+    """The session finds a job in flight by its journal row (a re-run joins it) but keeps
+    no finished job alive: thousands of results per kernel must not pile up in memory."""
+    import gc
+    import weakref
+
+    slow = sandbox_factory(speed=2)  # an image takes about 3 s
+    session.configure(base_url=slow.url)
+    gen = submit("a fox run twice", model=IMAGE, show=False)
+    again = submit("a fox run twice", model=IMAGE, show=False)
+    assert again.job is gen.job and not gen.job.done
+    assert gen.wait(30).status == "success"
+    job = weakref.ref(gen.job)
+    del gen, again
+    gc.collect()
+    assert job() is None
+    assert len(session._by_record) == 0
+    assert submit("a fox run twice", model=IMAGE, show=False).cached  # the journal still has it
+
+
 def test_a_changed_callback_is_another_request(session, sandbox, callback_receiver):
     first, second = callback_receiver(), callback_receiver()
     a = submit("a fox", model=IMAGE, show=False, callback=first.url).wait()
