@@ -56,10 +56,12 @@ class Session:
         self._journal: Journal | None = None
         self._journal_problem: str | None = None
         # Jobs in flight by journal row, so a re-run joins its running task. Weakly: the
-        # runtime holds a job until it ends; after that only the user's names keep it.
+        # runtime holds a job until it ends; ``_seen`` and the user's names keep it after.
         self._by_record: weakref.WeakValueDictionary[tuple[str, int], Job] = weakref.WeakValueDictionary()
-        # Weakly: offering a result must not keep its bytes alive once nothing else uses it.
-        self._seen: collections.deque[weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
+        # The latest results, for the form's picker. A job whose outputs are files (a journal
+        # row) is small and kept outright, so a result no name holds (a plain %%hiapi cell)
+        # is still offered; one holding its bytes in memory (journal off) only weakly.
+        self._seen: collections.deque[Job | weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
         self._before_sandbox: _Saved | None = None  # what entering the sandbox replaced
 
@@ -144,13 +146,13 @@ class Session:
         """The jobs of this kernel, oldest first (the latest ``MAX_REMEMBERED``): what a
         form offers as earlier results to use as inputs."""
         with self._lock:
-            alive = (ref() for ref in self._seen)
+            alive = (_held(entry) for entry in self._seen)
             return [job for job in alive if job is not None]
 
     def _remember(self, job: Job) -> Job:
         with self._lock:
-            if all(ref() is not job for ref in self._seen):
-                self._seen.append(weakref.ref(job))
+            if all(_held(entry) is not job for entry in self._seen):
+                self._seen.append(job if job.record_id is not None else weakref.ref(job))
         return job
 
     def submit(
@@ -327,6 +329,10 @@ def reset_session(settings: Settings | None = None) -> Session:
     with _session_lock:
         _session = Session(settings)
         return _session
+
+
+def _held(entry: Job | weakref.ref[Job]) -> Job | None:
+    return entry() if isinstance(entry, weakref.ref) else entry
 
 
 __all__ = ["HiAPIError", "Session", "get_session", "reset_session"]

@@ -153,6 +153,24 @@ def test_form_refuses_a_bad_upload_beside_its_field(ip, sandbox, tmp_path):
     assert posts(sandbox) == 0
 
 
+def test_the_picker_offers_a_plain_cells_result_that_no_name_holds(ip, sandbox, tmp_path):
+    """Chaining starts from a cell run without -o: its result must still be offered once
+    the cell's own views are gone (the session keeps the latest results)."""
+    import gc
+
+    ip.run_cell_magic("hiapi", T2I, "A lighthouse at dusk")
+    gc.collect()
+    form = PromptForm(model=I2I, prompt="the same, in fog")
+    ip.user_ns["form"] = form
+    control = form._fields["input_urls"]
+    control.pick.value = True
+    picked = [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    assert len(picked) == 1
+    picked[0].children[1].click()
+    (value,) = control.items
+    assert value.job.request.input["prompt"] == "A lighthouse at dusk"
+
+
 def test_earlier_results_picker_history_rows_and_use(ip, sandbox, tmp_path):
     ip.run_cell_magic("hiapi", f"{T2I} -o fox", "A red fox asleep in snow")
     fox = ip.user_ns["fox"]

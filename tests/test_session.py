@@ -8,6 +8,7 @@ import pytest
 
 from hiapi_notebook import errors
 from hiapi_notebook.api import submit
+from hiapi_notebook.session import reset_session
 
 IMAGE = "gpt-image-2/text-to-image"
 
@@ -84,24 +85,37 @@ def test_status_of_a_task_already_followed_shows_that_job(session, sandbox_facto
     assert gen.wait(30).status == "success"
 
 
-def test_a_running_job_is_joined_and_a_finished_one_dropped_is_not_kept(session, sandbox_factory):
-    """The session finds a job in flight by its journal row (a re-run joins it) but keeps
-    no finished job alive: thousands of results per kernel must not pile up in memory."""
+def test_a_running_job_is_joined_and_only_the_latest_results_are_kept(sandbox_factory, tmp_path, monkeypatch):
+    """The session finds a job in flight by its journal row (a re-run joins it), and keeps
+    the latest results for the form's picker even when no name holds them (a plain
+    %%hiapi cell), but no more: thousands of results per kernel must not pile up."""
     import gc
     import weakref
 
-    slow = sandbox_factory(speed=2)  # an image takes about 3 s
-    session.configure(base_url=slow.url)
-    gen = submit("a fox run twice", model=IMAGE, show=False)
-    again = submit("a fox run twice", model=IMAGE, show=False)
-    assert again.job is gen.job and not gen.job.done
-    assert gen.wait(30).status == "success"
-    job = weakref.ref(gen.job)
-    del gen, again
-    gc.collect()
-    assert job() is None
-    assert len(session._by_record) == 0
-    assert submit("a fox run twice", model=IMAGE, show=False).cached  # the journal still has it
+    from hiapi_notebook import session as session_module
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIAPI_NOTEBOOK_DISPLAY", "text")
+    monkeypatch.setattr(session_module, "MAX_REMEMBERED", 2)
+    s = reset_session()
+    slow = sandbox_factory(speed=5)  # an image takes about a second
+    s.configure(base_url=slow.url, api_key="sandbox", poll_interval=0.02)
+    try:
+        gen = submit("a fox run twice", model=IMAGE, show=False)
+        again = submit("a fox run twice", model=IMAGE, show=False)
+        assert again.job is gen.job and not gen.job.done
+        assert gen.wait(30).status == "success"
+        first = weakref.ref(gen.job)
+        del gen, again
+        for prompt in ("a second fox", "a third fox"):
+            assert submit(prompt, model=IMAGE, show=False).wait(30).status == "success"
+        gc.collect()
+        assert first() is None  # pushed out of the latest two, and nothing names it
+        assert [job.request.input["prompt"] for job in s.jobs] == ["a second fox", "a third fox"]
+        assert sorted(map(id, s._by_record.values())) == sorted(map(id, s.jobs))  # no more
+        assert submit("a fox run twice", model=IMAGE, show=False).cached  # the journal has it
+    finally:
+        reset_session()
 
 
 def test_a_changed_callback_is_another_request(session, sandbox, callback_receiver):
