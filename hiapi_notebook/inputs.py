@@ -329,12 +329,14 @@ def pick_output(field: MediaField, value: Generation | GeneratedOutput) -> Gener
 
 
 def earlier_results(field: MediaField, limit: int = 24) -> list[Generation]:
-    """This kernel's results that ended well and have an output ``field`` takes, newest first:
-    what the form offers to pick."""
+    """Results that ended well and have an output ``field`` takes, newest first: this
+    kernel's, then the journal's older ones kept beside the notebook (a restart loses none).
+    What the form offers to pick."""
+    session = get_session()
+    jobs = [job for job in reversed(session.jobs) if job.succeeded]
+    jobs += session.recorded(limit, skip={job.task_id for job in jobs if job.task_id})
     found = []
-    for job in reversed(get_session().jobs):
-        if not job.succeeded:
-            continue
+    for job in jobs:
         generation = Generation(job)
         try:
             _pick(field, generation)

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,27 @@ class Session:
         with self._lock:
             self._by_record[key] = job
         return job
+
+    def recorded(self, limit: int, skip: Collection[str] = ()) -> list[Job]:
+        """The journal's latest successes whose local copies are all still here, newest first,
+        as finished jobs (nothing is sent), leaving out the task ids in ``skip``: what the
+        form's picker offers beyond this kernel's own results, after a restart say."""
+        journal = self.journal
+        if journal is None or limit <= 0:
+            return []
+        try:
+            records = journal.history(limit + len(skip), status="success")
+        except JournalUnavailable:
+            return []
+        jobs = []
+        for rec in records:
+            files = files_from_record(rec)
+            if rec.task_id in skip or not files or any(f.path is None or not f.path.exists() for f in files):
+                continue
+            jobs.append(self._restore(rec, None))
+            if len(jobs) >= limit:
+                break
+        return jobs
 
     def _restore(self, rec: Record, request: Request | None) -> Job:
         """A recorded success as a finished job: nothing is sent (a missing local copy is

@@ -171,6 +171,33 @@ def test_the_picker_offers_a_plain_cells_result_that_no_name_holds(ip, sandbox, 
     assert value.job.request.input["prompt"] == "A lighthouse at dusk"
 
 
+def test_after_a_restart_the_picker_offers_the_journals_results(ip, sandbox, tmp_path):
+    """A new kernel in the same folder: the results kept beside the notebook are offered
+    (newest first, with their local copies), one whose copy was deleted is not, and the
+    one picked is sent by its URL while it lives."""
+    from hiapi_notebook.session import reset_session
+
+    ip.run_cell_magic("hiapi", T2I, "A harbour at dawn")
+    ip.run_cell_magic("hiapi", T2I, "A harbour at noon")
+    ip.run_cell_magic("hiapi", T2I, "A harbour at night")
+    kept = sorted((tmp_path / "hiapi-outputs").rglob("*.png"), key=lambda p: p.stat().st_mtime)
+    assert len(kept) == 3
+    kept[1].unlink()  # noon's local copy is gone: not offered
+    reset_session()  # the kernel restarts: nothing of the last one is in memory
+
+    form = PromptForm(model=I2I, prompt="the same harbour, in fog")
+    ip.user_ns["form"] = form
+    control = form._fields["input_urls"]
+    control.pick.value = True
+    picked = [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    assert len(picked) == 2
+    picked[1].children[1].click()  # the older: dawn
+    (dawn,) = control.items
+    assert dawn.cached and dawn.job.request.input["prompt"] == "A harbour at dawn"
+    form.submit().wait()
+    assert sent(sandbox, "input_urls") == [dawn.outputs[0].url]
+
+
 def test_earlier_results_picker_history_rows_and_use(ip, sandbox, tmp_path):
     ip.run_cell_magic("hiapi", f"{T2I} -o fox", "A red fox asleep in snow")
     fox = ip.user_ns["fox"]
