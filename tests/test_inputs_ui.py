@@ -35,6 +35,13 @@ def sent(sandbox, field):
     return sandbox.last_inputs[-1]["input"][field]
 
 
+def open_picker(form, field="input_urls"):
+    """Open a media field's picker of earlier results: its cards, newest first."""
+    control = form._fields[field]
+    control.pick.value = True
+    return control, [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+
+
 def inline(value: str) -> bytes:
     head, _, payload = value.partition(",")
     assert head.startswith("data:image/") and head.endswith(";base64"), head[:40]
@@ -162,9 +169,7 @@ def test_the_picker_offers_a_plain_cells_result_that_no_name_holds(ip, sandbox, 
     gc.collect()
     form = PromptForm(model=I2I, prompt="the same, in fog")
     ip.user_ns["form"] = form
-    control = form._fields["input_urls"]
-    control.pick.value = True
-    picked = [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    control, picked = open_picker(form)
     assert len(picked) == 1
     picked[0].children[1].click()
     (value,) = control.items
@@ -187,9 +192,7 @@ def test_after_a_restart_the_picker_offers_the_journals_results(ip, sandbox, tmp
 
     form = PromptForm(model=I2I, prompt="the same harbour, in fog")
     ip.user_ns["form"] = form
-    control = form._fields["input_urls"]
-    control.pick.value = True
-    picked = [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    control, picked = open_picker(form)
     assert len(picked) == 2
     picked[1].children[1].click()  # the older: dawn
     (dawn,) = control.items
@@ -211,9 +214,7 @@ def test_earlier_results_picker_history_rows_and_use(ip, sandbox, tmp_path):
     assert "takes no media" in form.errors["form"]
 
     form.model_dropdown.value = I2I
-    control = form._fields["input_urls"]
-    control.pick.value = True
-    picked = [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    control, picked = open_picker(form)
     assert len(picked) == 2  # the owl (newest first) and the fox, each with a thumbnail
     assert picked[0].children[1].tooltip == owl.task_id
     picked[1].children[1].click()  # "use" the fox
