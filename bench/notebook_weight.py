@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))  # the test suite's JupyterLab launcher
 
 import nbformat  # noqa: E402
-from harness import CHROMIUM, CHROMIUM_ARGS, LabServer  # noqa: E402
+from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, without_kernels  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbformat.sign import NotebookNotary  # noqa: E402
 
@@ -111,13 +111,7 @@ def reopen(browser, lab: LabServer, path: str, cells: int):
     """Open the notebook at ``path`` with no kernel, in a JupyterLab page that has loaded first.
     Returns (seconds until every output is drawn, seconds from the page's load, page, context)."""
     context = browser.new_context(base_url=lab.url, viewport={"width": 1400, "height": 1000})
-
-    def no_kernel(route):
-        response = route.fetch()
-        body = response.text().replace('"notebookStartsKernel": true', '"notebookStartsKernel": false')
-        route.fulfill(response=response, body=body)
-
-    context.route(re.compile(r".*/lab(\?.*)?$"), no_kernel)
+    without_kernels(context, r".*/lab(\?.*)?$")
     page = context.new_page()
     page.set_default_timeout(600_000)
     t0 = time.perf_counter()

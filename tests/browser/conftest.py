@@ -14,11 +14,10 @@ a sandbox's HIAPI_BASE_URL and HIAPI_API_KEY; one server is started per distinct
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, in_ci, record_dialogs, screenshot
+from harness import CHROMIUM, CHROMIUM_ARGS, LabServer, in_ci, opened_page
 
 
 def _missing(reason: str) -> None:
@@ -83,11 +82,5 @@ def pytest_runtest_makereport(item, call):
 def page(request, browser, lab):
     """A new page whose relative URLs go to `lab`. `page.hiapi_dialogs` lists the messages of
     any alert / confirm / prompt dialog that opened (each is dismissed)."""
-    context = browser.new_context(base_url=lab.url, viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    record_dialogs(pg)
-    yield pg
-    if getattr(request.node, "hiapi_call_failed", False):
-        screenshot(pg, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))
-    context.close()
+    with opened_page(request, browser, lab.url) as pg:
+        yield pg

@@ -8,7 +8,9 @@ Page helpers drive JupyterLab through `window.jupyterapp` (the server runs with
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -75,11 +77,16 @@ class LabServer:
         shutil.copytree(folder, self.root / name)
         return name
 
+    module = "jupyterlab"  # what `python -m` starts
+    app = "LabApp"  # the application class its options belong to
+    extra_args: tuple[str, ...] = ("--LabApp.extension_manager=readonly",)  # never look extensions up online
+
     def command(self) -> list[str]:
+        app = f"--{self.app}"
         cmd = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            self.module,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -87,13 +94,13 @@ class LabServer:
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             f"--ServerApp.root_dir={self.root}",
-            f"--LabApp.workspaces_dir={self.tmp / 'workspaces'}",
-            f"--LabApp.user_settings_dir={self.tmp / 'user-settings'}",
+            f"{app}.workspaces_dir={self.tmp / 'workspaces'}",
+            f"{app}.user_settings_dir={self.tmp / 'user-settings'}",
             # The settings overrides (no cell virtualisation, no news) from a temp app settings
             # dir, so they hold even when nothing wrote them into the venv.
-            f"--LabApp.app_settings_dir={self.tmp / 'app-settings'}",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.extension_manager=readonly",  # never look up extensions online
+            f"{app}.app_settings_dir={self.tmp / 'app-settings'}",
+            f"{app}.expose_app_in_browser=True",
+            *self.extra_args,
         ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -163,27 +170,9 @@ class NotebookServer(LabServer):
     loopback, no token, its own temp dirs, the same settings overrides, ``window.jupyterapp``.
     Notebooks open at ``/notebooks/<path>``."""
 
-    def command(self) -> list[str]:
-        app = "--JupyterNotebookApp"
-        cmd = [
-            sys.executable,
-            "-m",
-            "notebook",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={self.port}",
-            "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            f"--ServerApp.root_dir={self.root}",
-            f"{app}.workspaces_dir={self.tmp / 'workspaces'}",
-            f"{app}.user_settings_dir={self.tmp / 'user-settings'}",
-            f"{app}.app_settings_dir={self.tmp / 'app-settings'}",
-            f"{app}.expose_app_in_browser=True",
-        ]
-        if os.geteuid() == 0:
-            cmd.append("--allow-root")
-        return cmd
+    module = "notebook"
+    app = "JupyterNotebookApp"
+    extra_args = ()
 
 
 # --- page helpers -----------------------------------------------------------------------------
@@ -286,3 +275,47 @@ def record_dialogs(page) -> None:
             dialog.dismiss()
 
     page.on("dialog", on_dialog)
+
+
+@contextlib.contextmanager
+def opened_page(request, browser, base_url: str, width: int = 1280, height: int = 900):
+    """A new page whose relative URLs go to ``base_url``, its dialogs recorded (see
+    ``record_dialogs``); a screenshot is kept if the test failed, then it is closed."""
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    record_dialogs(page)
+    try:
+        yield page
+    finally:
+        if getattr(request.node, "hiapi_call_failed", False):
+            screenshot(page, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))
+        context.close()
+
+
+def write_notebook(path: Path, sources) -> Path:
+    """A notebook of one code cell per source, on the python3 kernel, written to ``path``
+    (its folder made): what a test then copies into a server with ``add_notebooks``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        }
+    )
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def without_kernels(context, url_pattern: str) -> None:
+    """Pages of ``context`` whose URL matches ``url_pattern`` get JupyterLab's own page option
+    ``notebookStartsKernel: false``: a notebook opens as a viewer with no kernel shows it."""
+
+    def no_kernel(route):
+        response = route.fetch()
+        body = response.text().replace('"notebookStartsKernel": true', '"notebookStartsKernel": false')
+        route.fulfill(response=response, body=body)
+
+    context.route(re.compile(url_pattern), no_kernel)

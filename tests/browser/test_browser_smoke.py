@@ -5,9 +5,8 @@ import base64
 import struct
 import zlib
 
-import nbformat
 import pytest
-from harness import kernel_state, open_notebook, run_all, screenshot, wait_idle
+from harness import kernel_state, open_notebook, run_all, screenshot, wait_idle, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -49,15 +48,9 @@ BAR_WIDTH_JS = "() => document.querySelector('.widget-hprogress .progress-bar').
 
 
 def test_widget_moves_after_idle_and_image_shows(lab, page, tmp_path):
-    folder = tmp_path / "smoke"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        }
-    )
-    nb.cells = [nbformat.v4.new_code_cell(CELL.format(png=base64.b64encode(png_square()).decode()))]
-    nbformat.write(nb, folder / "smoke.ipynb")
+    folder = write_notebook(
+        tmp_path / "smoke" / "smoke.ipynb", [CELL.format(png=base64.b64encode(png_square()).decode())]
+    ).parent
 
     open_notebook(page, f"{lab.add_notebooks(folder)}/smoke.ipynb")
     # overrides.json changes the schema defaults the server hands out

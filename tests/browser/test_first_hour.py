@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
-from harness import BUILTIN_SANDBOX_ENV, open_notebook, run_all, screenshot, wait_idle
+from harness import BUILTIN_SANDBOX_ENV, open_notebook, run_all, screenshot, wait_idle, write_notebook
 
 pytestmark = pytest.mark.browser
 WIDTH = 1400
@@ -39,15 +38,7 @@ def box(locator) -> dict:
 
 
 def test_the_first_hour_in_jupyterlab(lab, page, tmp_path):
-    folder = tmp_path / "first-hour"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        }
-    )
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    nbformat.write(nb, folder / "first-hour.ipynb")
+    folder = write_notebook(tmp_path / "first-hour" / "first-hour.ipynb", CELLS).parent
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
     page.set_viewport_size({"width": WIDTH, "height": 2400})
     open_notebook(page, f"{lab.add_notebooks(folder)}/first-hour.ipynb")

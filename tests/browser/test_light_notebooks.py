@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
-from harness import BUILTIN_SANDBOX_ENV, open_notebook, save, screenshot
+from harness import BUILTIN_SANDBOX_ENV, open_notebook, save, screenshot, write_notebook
 from test_product import WIDTH, cells, check_media, execute, fit_viewport, reopen_without_kernel, wait_media
 
 pytestmark = pytest.mark.browser
@@ -106,15 +105,7 @@ def check_originals(page, name: str) -> None:
 
 
 def test_previews_open_their_originals_and_clips_play_live_reopened_and_in_html(lab, page, tmp_path, browser):
-    folder = tmp_path / "light"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        }
-    )
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(nb, folder / "light.ipynb")
+    folder = write_notebook(tmp_path / "light" / "light.ipynb", CELLS).parent
     path = f"{lab.add_notebooks(folder)}/light.ipynb"
     page.set_viewport_size({"width": WIDTH, "height": 1000})
     open_notebook(page, path)

@@ -12,7 +12,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from harness import BUILTIN_SANDBOX_ENV, NotebookServer, kernel_state, record_dialogs, screenshot
+from harness import BUILTIN_SANDBOX_ENV, NotebookServer, kernel_state, opened_page, screenshot
 from test_product import (
     NOTEBOOKS_DIR,
     WIDTH,
@@ -53,14 +53,8 @@ def notebook7():
 @pytest.fixture
 def nb7_page(request, browser, notebook7):
     """A page on the Notebook 7 server; dialogs are recorded (and dismissed), as `page` does."""
-    context = browser.new_context(base_url=notebook7.url, viewport={"width": WIDTH, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    record_dialogs(pg)
-    yield pg
-    if getattr(request.node, "hiapi_call_failed", False):
-        screenshot(pg, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))
-    context.close()
+    with opened_page(request, browser, notebook7.url, width=WIDTH, height=1000) as pg:
+        yield pg
 
 
 def open_in_notebook7(page, path: str, timeout: float = 90) -> None:

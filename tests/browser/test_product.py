@@ -17,9 +17,18 @@ import shutil
 from pathlib import Path
 from urllib.parse import quote
 
-import nbformat
 import pytest
-from harness import BUILTIN_SANDBOX_ENV, ROOT, kernel_state, open_notebook, save, screenshot, wait_idle
+from harness import (
+    BUILTIN_SANDBOX_ENV,
+    ROOT,
+    kernel_state,
+    open_notebook,
+    save,
+    screenshot,
+    wait_idle,
+    without_kernels,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -334,13 +343,7 @@ def reopen_without_kernel(page, base_url: str, path: str):
     """The saved notebook in a new browser context whose JupyterLab does not start kernels
     (the server's own `notebookStartsKernel: false` page option), like a viewer with no kernel."""
     context = page.context.browser.new_context(base_url=base_url, viewport={"width": WIDTH, "height": 1000})
-
-    def no_kernel(route):
-        response = route.fetch()
-        body = response.text().replace('"notebookStartsKernel": true', '"notebookStartsKernel": false')
-        route.fulfill(response=response, body=body)
-
-    context.route(re.compile(r".*/lab/tree/.*"), no_kernel)
+    without_kernels(context, r".*/lab/tree/.*")
     fresh = context.new_page()
     fresh.set_default_timeout(60_000)
     fresh.hiapi_dialogs = []
@@ -574,25 +577,15 @@ def readme_screenshot(page, shown: list[dict]) -> None:
 def test_prompt_html_is_shown_as_text(lab, page, tmp_path):
     """A prompt with an <img onerror> and a <script> is text in the live bar, the final bar, the
     grid's captions and the history table; nothing is injected and no dialog opens."""
-    folder = tmp_path / "security"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook(
-        metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        }
+    sources = (
+        "%load_ext hiapi_notebook\n%hiapi connect",
+        f"%%hiapi gpt-image-2/text-to-image --no-wait -o evil\n{EVIL}",
+        f"%%hiapi gpt-image-2/text-to-image -n 2 --fresh -o pair\n{EVIL}",
+        "pair",  # a gallery, captioned with the prompt
+        f"%%hiapi gpt-image-2/text-to-image\n{EVIL} #fail",
+        "%hiapi history 5",
     )
-    nb.cells = [
-        nbformat.v4.new_code_cell(src)
-        for src in (
-            "%load_ext hiapi_notebook\n%hiapi connect",
-            f"%%hiapi gpt-image-2/text-to-image --no-wait -o evil\n{EVIL}",
-            f"%%hiapi gpt-image-2/text-to-image -n 2 --fresh -o pair\n{EVIL}",
-            "pair",  # a gallery, captioned with the prompt
-            f"%%hiapi gpt-image-2/text-to-image\n{EVIL} #fail",
-            "%hiapi history 5",
-        )
-    ]
-    nbformat.write(nb, folder / "xss.ipynb")
+    folder = write_notebook(tmp_path / "security" / "xss.ipynb", sources).parent
     page.set_viewport_size({"width": WIDTH, "height": 1000})
     open_notebook(page, f"{lab.add_notebooks(folder)}/xss.ipynb")
 
