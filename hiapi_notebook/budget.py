@@ -45,7 +45,6 @@ class RequestBudget:
     def __init__(self, rate: float, clock=time.monotonic) -> None:
         self.rate = check_rate(rate)
         self.clock = clock
-        self.granted = 0  # turns handed out, for figures
         self._next = 0.0  # the earliest moment of the next turn
         self._paused_until = 0.0
         self._strikes = 0
@@ -59,10 +58,6 @@ class RequestBudget:
     @property
     def current_rate(self) -> float:
         return lowered(self.rate, self._strikes, self.clock() - self._last_strike)
-
-    @property
-    def waiting(self) -> int:
-        return len(self._urgent) + len(self._normal)
 
     def next_turn(self) -> float:
         """The clock time from which the next turn may be taken."""
@@ -118,7 +113,6 @@ class RequestBudget:
             self._expected = None  # the poll came; the poller says when the next is due
         self._next = max(now, self._next) + 1 / self.current_rate
         self._urgent_run = self._urgent_run + 1 if urgent else 0
-        self.granted += 1
 
     def _arm(self) -> None:
         if self._timer is not None:

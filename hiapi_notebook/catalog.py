@@ -174,13 +174,6 @@ def media_field(model_name: str | None, name: str) -> MediaField | None:
     return MediaField(name=name, kind=kind, many=many, max=most, assets=assets)
 
 
-def media_fields(model_name: str) -> list[MediaField]:
-    """The catalogue's media fields of a model, in its order."""
-    spec = get_model(model_name)
-    found = (media_field(model_name, name) for name in (spec.fields if spec else ()))
-    return [m for m in found if m is not None]
-
-
 def _kind_from_name(name: str) -> str | None:
     for kind, words in (
         ("video", ("video",)),

@@ -261,7 +261,6 @@ def _result(
             raise MediaInputError(
                 field.name, f"the {output.type} of {who} has no local copy and its URL is gone ({exc})"
             ) from None
-    _check_size(field, len(data), f"the {output.type} of {who}", context.limit_mb)
     mime = _check(field, data, f"the {output.type} of {who}", context.limit_mb)
     return _inline(data, mime, label, name, context)
 

@@ -116,9 +116,6 @@ class Poller:
         self.clock = clock
         self.on_plan = on_plan  # hears when the next ask is due (Unix time), say the budget
         self.follows: dict[str, Follow] = {}
-        self.cycles = 0  # figures for benchmarks and tests
-        self.list_requests = 0
-        self.detail_requests = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._outage = 0
@@ -186,7 +183,6 @@ class Poller:
 
     async def cycle(self) -> None:
         """Ask once about every task that is due (and learn about others for free)."""
-        self.cycles += 1
         now = self.clock()
         slack = self.timing.pace.dense / 2  # due a moment from now: ask now, with the rest
         due = [e for e in self.follows.values() if e.next_at <= now + slack and not e.ended]
@@ -226,7 +222,6 @@ class Poller:
                     entry.off_list = True
                 return seen
             self._outage = 0
-            self.list_requests += 1
             now = self.clock()
             for task in page.items:
                 entry = self.follows.get(task.task_id)
@@ -272,7 +267,6 @@ class Poller:
                     self._fail(entry, exc)
                     return
                 entry.outage = 0
-                self.detail_requests += 1
                 self._record(entry, task, self.clock())
 
         await asyncio.gather(*(one(e) for e in entries))

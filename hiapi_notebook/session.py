@@ -24,7 +24,7 @@ from .journal import Journal, JournalUnavailable, open_journal
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .records import Record
-from .runtime import Gate, Job, Runtime
+from .runtime import Gate, Job, OutputFile, Runtime
 from .timing import recorded_durations
 
 log = logging.getLogger("hiapi_notebook")
@@ -226,20 +226,20 @@ class Session:
         jobs = []
         for rec in records:
             files = files_from_record(rec)
-            if rec.task_id in skip or not files or any(f.path is None or not f.path.exists() for f in files):
-                continue
-            jobs.append(self._restore(rec, None))
+            if rec.task_id in skip or not files or any(f.problem is not None for f in files):
+                continue  # a copy is missing (``problem`` says so): not offered
+            jobs.append(self._restore(rec, None, files))
             if len(jobs) >= limit:
                 break
         return jobs
 
-    def _restore(self, rec: Record, request: Request | None) -> Job:
+    def _restore(self, rec: Record, request: Request | None, files: list[OutputFile] | None = None) -> Job:
         """A recorded success as a finished job: nothing is sent (a missing local copy is
-        fetched again while its URL lives)."""
+        fetched again while its URL lives). ``files``: the record's, when already read."""
         return self.runtime.restore(
             request_from_record(rec, request),
             task_from_record(rec),
-            files_from_record(rec),
+            files if files is not None else files_from_record(rec),
             record_id=rec.id,
             started=rec.created_at,
             finished=rec.completed_at,

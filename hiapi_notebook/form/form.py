@@ -396,7 +396,9 @@ class PromptForm:
 
         Invalid settings show inline and raise ``RequestValidationError``; nothing is sent.
         """
-        request = self.request()
+        return self._submit(self.request(), fresh)
+
+    def _submit(self, request: Request, fresh: bool | None) -> Generation:
         try:
             generation = api.start(
                 request,
@@ -443,7 +445,7 @@ class PromptForm:
                 )
                 return
             self._last_click = (key, now)
-            self.submit()
+            self._submit(request, None)  # the request just built: its media are read once
         except (HiAPIError, ValueError):
             pass  # shown inline
         except Exception as exc:  # a button must never leave a traceback in the kernel log only

@@ -20,7 +20,7 @@ from ..catalog import FieldSpec, MediaField
 from ..errors import RequestValidationError
 from ..generation import GeneratedOutput, Generation
 from ..inputs import MediaInputError, Named
-from ..views.text import excerpt
+from ..views.text import esc, excerpt
 from .fields import UNSET, FieldControl, error_html
 
 if TYPE_CHECKING:
@@ -232,8 +232,8 @@ class MediaControl:
             remove.add_class("hiapi-media-remove")
             remove.on_click(lambda _b, i=index: self.remove(i))
             label = w.HTML(
-                f'<span style="font-size:11px" title="{_esc(self._word(value))}">'
-                f"{_esc(excerpt(self._word(value), 18))}</span>"
+                f'<span style="font-size:11px" title="{esc(self._word(value))}">'
+                f"{esc(excerpt(self._word(value), 18))}</span>"
             )
             chip = w.VBox([_preview(value, THUMB), w.HBox([label, remove])], layout=w.Layout(margin="2px"))
             chip.add_class("hiapi-media-item")
@@ -326,7 +326,7 @@ def _preview(value: Any, px: int) -> DOMWidget:
     return w.HTML(
         f'<div class="hiapi-media-thumb" style="width:{px}px;height:{px // 2}px;font-size:11px;'
         f'border:1px solid #ccc;display:flex;align-items:center;justify-content:center">'
-        f"{_esc(what or 'link')}</div>"
+        f"{esc(what or 'link')}</div>"
     )
 
 
@@ -357,12 +357,6 @@ def _close(widgets: Iterable[Widget]) -> None:
     for widget in widgets:
         _close(getattr(widget, "children", ()))
         widget.close()
-
-
-def _esc(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)
 
 
 # --- the form's side ---------------------------------------------------------------------------
