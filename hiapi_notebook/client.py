@@ -67,6 +67,7 @@ log = logging.getLogger("hiapi_notebook")
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
 API_CONCURRENCY = 8  # API calls at once: with one poller and a request budget, plenty
 DEFAULT_BUDGET = 2.0  # requests a second per key, creates and polls together
+IN_FLIGHT_WAIT = 120.0  # seconds a create waits for the replay of its twin still being answered
 UpdateHook = Callable[[Task], Any]
 
 
@@ -357,6 +358,7 @@ class AsyncHiAPI:
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
         attempt = 0
+        began = time.monotonic()
         while True:
             await budget.acquire(urgent)
             status: int | None = None
@@ -400,8 +402,16 @@ class AsyncHiAPI:
                 if status == 429 or (status == 503 and retry_after):
                     pause = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
                     budget.penalize(pause, limited=status == 429)
+            # The same create still in flight (a re-run while the first is being answered):
+            # its answer is coming, so keep asking for the replay a while longer than a
+            # plain retry would, instead of giving up after a few seconds.
+            in_flight = (
+                status == 409
+                and error_code == "IDEMPOTENCY_KEY_PROCESSING"
+                and time.monotonic() - began < IN_FLIGHT_WAIT
+            )
             if (
-                attempt >= self.max_retries
+                (attempt >= self.max_retries and not in_flight)
                 or status == 0
                 or not should_retry(method, status, error_code, idempotent_post=bool(idempotency_key))
             ):
@@ -409,14 +419,19 @@ class AsyncHiAPI:
                     failure.message += f" [gave up after {attempt + 1} attempts]"
                     failure.args = (failure.message,)
                 raise failure
-            delay = retry_delay(attempt, retry_after)
+            delay = retry_delay(min(attempt, self.max_retries), retry_after)
             log.debug("retrying %s %s after %s in %.2fs", method, path, status or "network error", delay)
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def fetch(self, url: str, *, max_bytes: int = 200 * 2**20) -> tuple[bytes, str]:
-        """An output's bytes and content type (no API key is sent to media hosts)."""
-        return await self._downloader().fetch(url, max_bytes=max_bytes, max_retries=self.max_retries)
+    async def fetch(
+        self, url: str, *, max_bytes: int = 200 * 2**20, within: float | None = None
+    ) -> tuple[bytes, str]:
+        """An output's bytes and content type (no API key is sent to media hosts), in at most
+        ``within`` seconds, every attempt together."""
+        return await self._downloader().fetch(
+            url, max_bytes=max_bytes, max_retries=self.max_retries, within=within
+        )
 
     async def download(
         self,
@@ -425,15 +440,17 @@ class AsyncHiAPI:
         *,
         max_bytes: int = 2 * 2**30,
         accept: tuple[str, ...] = MEDIA_TYPES,
+        within: float | None = None,
     ) -> Download:
         """Stream an output to ``dest`` (via a temporary file, never whole in memory).
 
         A dropped connection, a cut-short body, a 5xx or a 429 is tried again, with
         backoff, like an API call: one bad minute of a CDN must not lose a paid result.
         403, 404 and 410 are a real expiry (``OutputExpiredError``); a full disk or an
-        unwritable folder is an ``OSError``, not worth an immediate retry."""
+        unwritable folder is an ``OSError``, not worth an immediate retry. All of it takes
+        at most ``within`` seconds (10 minutes when None)."""
         return await self._downloader().download(
-            url, dest, max_bytes=max_bytes, accept=accept, max_retries=self.max_retries
+            url, dest, max_bytes=max_bytes, accept=accept, max_retries=self.max_retries, within=within
         )
 
     def _downloader(self) -> Downloads:
@@ -515,7 +532,12 @@ class HiAPI:
     """Blocking facade over ``AsyncHiAPI``; usable in scripts and notebook cells."""
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, **kw: Any) -> None:
-        self._async = AsyncHiAPI(api_key, base_url, **kw)
+        # Handed over in a box emptied as the call starts: this frame no longer holds the key
+        # when ``AsyncHiAPI`` refuses an argument (a ``%xmode Verbose`` traceback prints every
+        # frame's variables, this one's too).
+        box = [api_key]
+        del api_key
+        self._async = AsyncHiAPI(box.pop(), base_url, **kw)
         self.tasks = _SyncTasks(self._async.tasks)
 
     def __repr__(self) -> str:

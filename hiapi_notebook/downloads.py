@@ -37,6 +37,13 @@ log = logging.getLogger("hiapi_notebook")
 MEDIA_CONCURRENCY = 8  # output downloads at once, beside the API calls
 MEDIA_TYPES = ("image/", "video/", "audio/", "application/octet-stream")  # what a download keeps
 STALE_PART_SECONDS = 3600.0  # a temporary file untouched this long has lost its writer
+DOWNLOAD_SECONDS = 600.0  # one output's download, every attempt together, when no bound is given
+# Media are compressed already, so they are asked for as they are (``identity``). A server that
+# encodes one anyway may inflate it this many times (plus ``INFLATE_SLACK``), no more: a 3 MB
+# gzip bomb stops within a few dozen MB, not at the size limit.
+INFLATE_RATIO = 8
+INFLATE_SLACK = 2 * 2**20
+HEADERS = {"User-Agent": "hiapi-notebook", "Accept-Encoding": "identity"}
 _PART = re.compile(r"\.[0-9a-f]{8}\.part$")  # the temporary names ``download`` gives
 T = TypeVar("T")
 
@@ -57,8 +64,11 @@ class Downloads:
         self._http = http
         self._gate = asyncio.Semaphore(slots)
 
-    async def fetch(self, url: str, *, max_bytes: int, max_retries: int) -> tuple[bytes, str]:
-        """An output's bytes and content type (no API key is sent to media hosts)."""
+    async def fetch(
+        self, url: str, *, max_bytes: int, max_retries: int, within: float | None = None
+    ) -> tuple[bytes, str]:
+        """An output's bytes and content type (no API key is sent to media hosts), in at most
+        ``within`` seconds (every attempt together)."""
 
         async def once() -> tuple[bytes, str]:
             chunks: list[bytes] = []
@@ -68,7 +78,7 @@ class Downloads:
                     chunks.append(chunk)
             return b"".join(chunks), ctype
 
-        return await _retrying(once, max_retries)
+        return await _bounded(_retrying(once, max_retries), within)
 
     async def download(
         self,
@@ -78,8 +88,11 @@ class Downloads:
         max_bytes: int,
         accept: tuple[str, ...] = MEDIA_TYPES,
         max_retries: int,
+        within: float | None = None,
     ) -> Download:
-        """Stream an output to ``dest`` (via a temporary file, never whole in memory).
+        """Stream an output to ``dest`` (via a temporary file, never whole in memory), in at
+        most ``within`` seconds, every read and attempt together: a server sending one byte
+        a second must not hold a task (and a download slot) past its timeout.
 
         A dropped connection, a cut-short body, a 5xx or a 429 is tried again, with
         backoff, like an API call: one bad minute of a CDN must not lose a paid result.
@@ -107,7 +120,7 @@ class Downloads:
                 tmp.unlink(missing_ok=True)
             return Download(dest, digest.hexdigest(), size, ctype)
 
-        return await _retrying(once, max_retries)
+        return await _bounded(_retrying(once, max_retries), within)
 
     async def _stream(
         self, url: str, max_bytes: int, accept: tuple[str, ...] | None = None
@@ -119,7 +132,7 @@ class Downloads:
         try:
             async with (
                 self._gate,
-                self._http.stream("GET", url, headers={"User-Agent": "hiapi-notebook"}) as resp,
+                self._http.stream("GET", url, headers=HEADERS) as resp,
             ):
                 status = resp.status_code
                 if status in (403, 404, 410):
@@ -138,11 +151,19 @@ class Downloads:
                 declared = int(resp.headers.get("content-length") or 0)
                 if declared > max_bytes:
                     raise OutputRefusedError(f"output is {declared} bytes, over the {max_bytes}-byte limit")
+                coding = resp.headers.get("content-encoding", "").strip().lower()
+                encoded = coding not in ("", "identity")
                 seen = 0
                 async for chunk in resp.aiter_bytes():
                     seen += len(chunk)
                     if seen > max_bytes:
                         raise OutputRefusedError(f"output exceeds the {max_bytes}-byte limit")
+                    sent = max(declared, resp.num_bytes_downloaded)
+                    if encoded and seen > INFLATE_RATIO * sent + INFLATE_SLACK:
+                        raise OutputRefusedError(
+                            f"output inflates past {INFLATE_RATIO} times the {sent} bytes sent "
+                            f"({coding}: a compression bomb); not saved"
+                        )
                     yield ctype, chunk
         except httpx.HTTPError as exc:  # refused, reset, cut short, timed out: worth another try
             problem = _TransientDownload(f"could not download the output ({type(exc).__name__})")
@@ -158,6 +179,18 @@ class _TransientDownload(APIConnectionError):
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+async def _bounded(work: Awaitable[T], within: float | None) -> T:
+    """``work`` in at most ``within`` seconds (``DOWNLOAD_SECONDS`` when None): past it, one
+    line, not another attempt."""
+    limit = DOWNLOAD_SECONDS if within is None else within
+    try:
+        return await asyncio.wait_for(work, limit)
+    except TimeoutError:
+        raise APIConnectionError(
+            f"the output did not arrive within {limit:g} s (the task's timeout)"
+        ) from None
 
 
 async def _retrying(once: Callable[[], Awaitable[T]], max_retries: int) -> T:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _loop
+from .errors import RequestValidationError
 from .models import Request, Task
+from .records import inside, safe_name, task_folder
 from .runtime import Job, OutputFile
 from .session import get_session
 from .views import show_job, use_widgets
@@ -82,12 +84,20 @@ class GeneratedOutput:
 
     def save(self, path: str | Path) -> Path:
         """Copy to ``path``; into a folder under a name of its own (task id, index, type),
-        so the results of many tasks saved together never overwrite each other."""
+        so the results of many tasks saved together never overwrite each other.
+
+        The id and the type come from the server: they become one safe file name, and the
+        file is written only once it is known to land inside that folder."""
         target = Path(path)
         ext = self._file.path.suffix if self._file.path is not None else _ext(self)
-        name = f"{self._job.task_id}-{self._file.index}-{self.type}{ext}"
+        name = f"{task_folder(self._job.task_id)}-{self._file.index}-{safe_name(self.type)}{ext}"
         if target.is_dir() or str(path).endswith(("/", "\\")):
-            target = target / name
+            folder = target
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / name
+            landed = inside(folder, target)
+            if landed is None or landed.parent != folder.resolve():
+                raise RequestValidationError(f"refusing to save {name!r}: it would land outside {folder}")
         target.parent.mkdir(parents=True, exist_ok=True)
         if self._file.path is not None and self._file.path.exists():
             shutil.copyfile(self._file.path, target)

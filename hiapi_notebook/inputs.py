@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -195,12 +196,14 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         return _inline(data, mime, source or "bytes", "bytes", context)
     module = type(value).__module__ or ""
     if module.startswith("PIL.") and hasattr(value, "save"):
+        w, h = getattr(value, "size", (0, 0))
+        _check_pixels(field, int(w) * int(h) * len(value.getbands()), "the PIL image", context.limit_mb)
         data = _pil_png(value)
         mime = _check(field, data, "the PIL image", context.limit_mb)
         size = "×".join(map(str, getattr(value, "size", ())))
         return _inline(data, mime, source or f"PIL image {size} {value.mode}", "PIL image", context)
     if module.split(".")[0] == "numpy" and hasattr(value, "shape") and hasattr(value, "dtype"):
-        data = _array_png(field, value)
+        data = _array_png(field, value, context.limit_mb)
         mime = _check(field, data, "the numpy array", context.limit_mb)
         shape = "×".join(map(str, value.shape))
         return _inline(data, mime, source or f"numpy array {shape}", "numpy array", context)
@@ -208,17 +211,53 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
 
 
 def _file(field: MediaField, path: Path, given: str, context: _Context, source: str | None) -> _Item:
-    if path.is_dir():
-        raise MediaInputError(field.name, f"{given} is a folder, not a file")
-    try:
-        size = path.stat().st_size
-        _check_size(field, size, given, context.limit_mb)
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MediaInputError(field.name, f"cannot read {given} ({exc.strerror or exc})") from None
+    data = _read_regular(field, path, given, int(context.limit_mb * 2**20), context.limit_mb)
     mime = _check(field, data, given, context.limit_mb)
     label = f"file {given}" if source is None else f"{source}: file {given}"
     return _inline(data, mime, label, path.name, context)
+
+
+def _read_regular(field: MediaField, path: Path, given: str, limit: int, limit_mb: float) -> bytes:
+    """The bytes of a regular file (links followed), at most ``limit`` + 1 read: a FIFO
+    would block forever and ``/dev/zero`` (its size reads 0) fill memory, so anything that
+    is not a regular file is refused before a byte is read. Opened without blocking and
+    checked again once open, so a file swapped meanwhile is caught too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        if path.is_dir():
+            raise MediaInputError(field.name, f"{given} is a folder, not a file") from None
+        raise MediaInputError(field.name, f"cannot read {given} ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise MediaInputError(field.name, f"{given} is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise MediaInputError(field.name, f"{given} is {_kind(info.st_mode)}, not a regular file")
+        _check_size(field, info.st_size, given, limit_mb)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with open(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise MediaInputError(field.name, f"cannot read {given} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    _check_size(field, len(data), given, limit_mb)  # grew since: refused at limit + 1
+    return data
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for the one-line refusal."""
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _result(
@@ -313,6 +352,9 @@ def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
         raise MediaInputError(
             field.name, f"{what} is a {media.NAMES[mime]} {kind}", media.type_names(field.kind)
         )
+    damage = media.image_problem(data, mime)
+    if damage:
+        raise MediaInputError(field.name, f"{what} is {damage}", media.type_names(field.kind))
     return mime
 
 
@@ -387,7 +429,7 @@ def _pil_png(image: Any) -> bytes:
     return out.getvalue()
 
 
-def _array_png(field: MediaField, array: Any) -> bytes:
+def _array_png(field: MediaField, array: Any, limit_mb: float = 20.0) -> bytes:
     shape = tuple(getattr(array, "shape", ()))
     if len(shape) != 3 or shape[2] not in (3, 4) or str(array.dtype) != "uint8" or 0 in shape:
         raise MediaInputError(
@@ -395,7 +437,23 @@ def _array_png(field: MediaField, array: Any) -> bytes:
             f"a numpy array of shape {'×'.join(map(str, shape)) or '()'} {array.dtype} is no picture",
             "numpy arrays of H×W×3 or H×W×4 uint8 (RGB or RGBA), or " + ACCEPTED,
         )
+    _check_pixels(field, int(shape[0]) * int(shape[1]) * int(shape[2]), "the numpy array", limit_mb)
     return media.png(array.tobytes(), shape[1], shape[0], shape[2])
+
+
+PNG_SHRINK = 4  # a PNG holds a picture in at least a quarter of its pixel bytes, all but flat ones
+
+
+def _check_pixels(field: MediaField, pixel_bytes: int, what: str, limit_mb: float) -> None:
+    """Refuse from its size alone a picture whose PNG cannot come under the limit: encoding a
+    20000×20000 array first took 50 s and 7 GB before the size check said no."""
+    if pixel_bytes > PNG_SHRINK * limit_mb * 2**20:
+        raise MediaInputError(
+            field.name,
+            f"{what} holds {_mb(pixel_bytes)} of pixels, far over the {limit_mb:g} MB limit per input "
+            "once encoded (%hiapi config max_input_mb=N raises it)",
+            f"media up to {limit_mb:g} MB each; shrink the picture first",
+        )
 
 
 def _mb(size: int) -> str:

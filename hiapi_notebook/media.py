@@ -191,16 +191,96 @@ def png(pixels: bytes, width: int, height: int, channels: int) -> bytes:
     )
 
 
+def image_problem(data: bytes, mime: str | None) -> str | None:
+    """Why an image's header cannot be what it says (a PNG cut short, a picture of no
+    pixels), or None. Magic bytes alone pass a truncated file; its header and end do not."""
+    if mime == "image/png":
+        if len(data) < 33 or data[12:16] != b"IHDR" or struct.unpack(">I", data[8:12])[0] != 13:
+            return "a damaged PNG (no header)"
+        if zlib.crc32(data[12:29]) != struct.unpack(">I", data[29:33])[0]:
+            return "a damaged PNG (its header's checksum is wrong)"
+        width, height = struct.unpack(">II", data[16:24])
+        if not (0 < width < 2**31 and 0 < height < 2**31):
+            return f"a damaged PNG ({width}×{height} pixels)"
+        if not data.rstrip(b"\0").endswith(_PNG_END):
+            return "a truncated PNG (it stops before its end)"
+    elif mime == "image/jpeg":
+        size = _jpeg_size(data)
+        if size is None or 0 in size:
+            return "a damaged JPEG (no frame header with its size)"
+    return None
+
+
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (SOF0-SOF15 but DHT, JPG, DAC), or None."""
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill bytes
+            at += 1
+            continue
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers with no length
+            at += 2
+            continue
+        length = struct.unpack(">H", data[at + 2 : at + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        at += 2 + length
+    return None
+
+
+MAX_PIXELS = 50_000_000  # what a preview or a thumbnail decodes at most: about 200 MB as RGBA
+
+
+class TooManyPixels(ValueError):
+    """An image whose decoding would cost more memory than a preview is worth."""
+
+
+def open_bounded(
+    data: bytes, box: tuple[int, int], max_pixels: int = MAX_PIXELS
+) -> tuple[Any, tuple[int, int]]:
+    """(a Pillow image of ``data`` not yet decoded, its size as stored). A JPEG decodes
+    straight at 1/2, 1/4 or 1/8 of its size toward ``box`` (``draft``); what would still
+    decode to more than ``max_pixels`` raises ``TooManyPixels`` before a byte is decoded
+    (a 400 KB PNG can declare 12000×12000: 576 MB once decoded)."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in one line
+        im = Image.open(io.BytesIO(data))
+    original = im.size
+    if im.format == "JPEG":
+        im.draft("RGB", box)
+    width, height = im.size
+    if width * height > max_pixels:
+        im.close()
+        raise TooManyPixels(
+            f"{original[0]}×{original[1]} pixels, over the {max_pixels / 1e6:g}-megapixel limit of previews"
+        )
+    return im, original
+
+
 def thumbnail(data: bytes, px: int = 64) -> bytes | None:
-    """A small JPEG of an image, for the history; None without Pillow or for non-images."""
+    """A small JPEG of an image, for the history; None without Pillow, for non-images, and
+    for images past ``MAX_PIXELS`` (see ``open_bounded``)."""
     try:
         import io
 
-        from PIL import Image
+        from PIL import Image  # noqa: F401 (no Pillow: no thumbnail)
     except ImportError:
         return None
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        im, _original = open_bounded(data, (px, px))
+        with im:
             im.thumbnail((px, px))
             out = io.BytesIO()
             im.convert("RGB").save(out, format="JPEG", quality=75)
@@ -215,9 +295,11 @@ __all__ = [
     "TYPES",
     "content_key",
     "data_uri",
+    "image_problem",
     "input_refs",
     "is_ref",
     "kind_of",
+    "open_bounded",
     "parse_data_uri",
     "png",
     "ref_label",

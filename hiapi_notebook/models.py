@@ -47,6 +47,15 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+TYPE_CHARS = 64  # an output type is a word (image, first_frame): a longer one is cut, with a mark
+
+
+def _word(value: Any) -> str:
+    """An output's type as shown and named: text, one line, at most ``TYPE_CHARS`` long."""
+    text = " ".join(str(value or "unknown").split()) or "unknown"
+    return text if len(text) <= TYPE_CHARS else text[: TYPE_CHARS - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Output:
     """One result file of a task; ``type`` is open-ended (image, video, first_frame…)."""
@@ -60,7 +69,7 @@ class Output:
     def from_dict(cls, data: Mapping[str, Any]) -> Output:
         return cls(
             url=str(data.get("url") or ""),
-            type=str(data.get("type") or "unknown"),
+            type=_word(data.get("type")),
             expire_at=_int_or_none(data.get("expireAt")),
             raw=dict(data),
         )
@@ -222,6 +231,9 @@ class TaskPage:
 # --- checks made before anything is sent: pure, they return a problem or None ---
 
 
+MAX_KEY_CHARS = 4096  # HTTP servers refuse header lines much past 8 KB
+
+
 def api_key_problem(key: Any) -> str | None:
     """Why ``key`` cannot be sent as ``Authorization: Bearer <key>``, or None.
 
@@ -231,6 +243,11 @@ def api_key_problem(key: Any) -> str | None:
     """
     if not isinstance(key, str):
         return f"the HiAPI key is malformed: it must be text, not {type(key).__name__}"
+    if len(key) > MAX_KEY_CHARS:  # a server would answer "431 header too large", naming nothing
+        return (
+            f"the HiAPI key is malformed: it is {len(key):,} characters long, far more than a key "
+            f"(at most {MAX_KEY_CHARS:,}); copy the key again from your HiAPI dashboard"
+        )
     for position, char in enumerate(key, 1):
         if "!" <= char <= "~":
             continue

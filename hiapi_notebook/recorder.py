@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import APIError, NotFoundError
-from .journal import Journal, Record, local_output_path
+from .journal import DEFAULT_OUTPUTS_DIR, Journal, Record, local_output_path
 from .models import CreatedTask, Output, Request, Task
+from .records import inside
 from .runtime import Job, OutputFile
 
 log = logging.getLogger("hiapi_notebook")
@@ -83,7 +84,11 @@ class JournalStore:
 
     def output_path(self, job: Job, index: int, output: Output) -> Path | None:
         guess = mimetypes.guess_type(urlparse(output.url).path)[0] or _TYPE_GUESS.get(output.type)
-        return local_output_path(self.outputs_dir, job.task_id or "unknown", index, output.type, guess)
+        path = local_output_path(self.outputs_dir, job.task_id or "unknown", index, output.type, guess)
+        if inside(self.outputs_dir, path.parent) is None:  # a linked task folder leads elsewhere
+            log.warning("hiapi: %s's folder leads out of %s; kept in memory", job.task_id, self.outputs_dir)
+            return None
+        return path
 
 
 def _definitive(error: BaseException | None) -> bool:
@@ -126,9 +131,13 @@ def task_from_record(rec: Record) -> Task:
     )
 
 
-def files_from_record(rec: Record) -> list[OutputFile]:
+def files_from_record(rec: Record, outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR) -> list[OutputFile]:
     """The outputs of a row with their local copies; an output never copied (or whose
-    copy is gone) keeps its URL and expiry, so it can be fetched again while it lives."""
+    copy is gone) keeps its URL and expiry, so it can be fetched again while it lives.
+
+    A journal may come from elsewhere (a cloned repository): a copy is used only when it
+    lies inside ``outputs_dir``, the folder local copies are kept in; any other path the row
+    names is never read."""
     entries = {int(e.get("index") or 0): e for e in rec.files if isinstance(e, dict)}
     outputs = [o for o in rec.outputs if isinstance(o, dict)]
     count = max(len(outputs), max(entries, default=-1) + 1)
@@ -138,13 +147,15 @@ def files_from_record(rec: Record) -> list[OutputFile]:
         entry = entries.get(index, {})
         wire.setdefault("url", entry.get("url", ""))
         wire.setdefault("type", entry.get("type", "unknown"))
-        path = Path(entry["path"]) if entry.get("path") else None
+        path = Path(entry["path"]) if isinstance(entry.get("path"), str) and entry["path"] else None
         if not entry:
             problem = "no local copy"
         elif path is None:
-            problem = entry.get("problem") or "no local copy"
+            problem = str(entry.get("problem") or "no local copy")
+        elif inside(outputs_dir, path) is None:
+            path, problem = None, f"local copy outside {outputs_dir}: not used"
         else:
-            problem = None if path.exists() else "local copy missing"
+            problem = None if path.is_file() else "local copy missing"
         files.append(
             OutputFile(
                 index=index,

@@ -82,13 +82,40 @@ def local_output_path(
     """Where output ``index`` of a task is kept: the same name every run, inside ``outputs_dir``."""
     media = (content_type or "").split(";")[0].strip().lower()
     ext = _EXTENSIONS.get(media, "bin")
-    return Path(outputs_dir) / _safe_name(task_id) / f"{int(index)}-{_safe_name(type)}.{ext}"
+    return Path(outputs_dir) / task_folder(task_id) / f"{int(index)}-{safe_name(type)}.{ext}"
 
 
-def _safe_name(text: str) -> str:
-    """Server-provided ids and types go into paths: keep them to one harmless segment."""
+NAME_CHARS = 48  # a server-chosen word in a file name: enough to read, far below any system's limit
+
+
+def safe_name(text: object, limit: int = NAME_CHARS) -> str:
+    """A server-provided word (an output type, a task id) as one harmless path segment: ASCII
+    letters, digits, ``-``, ``_`` and ``.``, no leading dot, at most ``limit`` characters."""
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in str(text))
-    return cleaned.lstrip(".") or "unknown"
+    return cleaned.lstrip(".")[:limit] or "unknown"
+
+
+def task_folder(task_id: object) -> str:
+    """The folder of a task's local copies, one per id: an id that is already a safe name is
+    its own folder; any other (``..``, ``abc~``, 5,000 characters) gets its safe prefix and a
+    hash of the whole id, so two ids never share a folder (``abc~`` and ``abc_`` differ)."""
+    text = str(task_id)
+    cleaned = safe_name(text, limit=10**6)
+    if cleaned == text and len(text) <= 2 * NAME_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{safe_name(text)}~{digest}"
+
+
+def inside(folder: Path | str, path: Path | str) -> Path | None:
+    """``path`` resolved (links followed), when it lies inside ``folder``; else None. What a
+    journal or a server names is used only where it belongs."""
+    try:
+        root = Path(folder).resolve()
+        resolved = Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):  # a loop of links, a NUL in the name
+        return None
+    return resolved if resolved != root and resolved.is_relative_to(root) else None
 
 
 @dataclass(frozen=True)

@@ -432,13 +432,17 @@ class Runtime:
             file = OutputFile(index=index, output=output)
             path = self.store.output_path(job, index, output) if self.store else None
             try:
+                # Each output within the task's own timeout, however slowly its host sends it.
+                within = job.request.timeout
                 if path is not None:
-                    got = await self.client.download(output.url, path, max_bytes=self.max_output_bytes)
+                    got = await self.client.download(
+                        output.url, path, max_bytes=self.max_output_bytes, within=within
+                    )
                     file.path, file.sha256, file.size = got.path, got.sha256, got.bytes
                     file.content_type = got.content_type
                 else:
                     file.data, file.content_type = await self.client.fetch(
-                        output.url, max_bytes=min(MEMORY_OUTPUT_LIMIT, self.max_output_bytes)
+                        output.url, max_bytes=min(MEMORY_OUTPUT_LIMIT, self.max_output_bytes), within=within
                     )
                     file.size = len(file.data)
             except (HiAPIError, OSError) as exc:

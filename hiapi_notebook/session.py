@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Collection
 from pathlib import Path
@@ -30,6 +31,7 @@ from .timing import recorded_durations
 log = logging.getLogger("hiapi_notebook")
 
 
+JOURNAL_RETRY = 1.0  # seconds between tries to open a journal that could not be opened
 MAX_REMEMBERED = 200  # jobs a form's picker of earlier results can offer
 
 
@@ -56,6 +58,8 @@ class Session:
         self._runtime: Runtime | None = None
         self._journal: Journal | None = None
         self._journal_problem: str | None = None
+        self._journal_retry_at = 0.0  # monotonic time of the next try to open an unusable journal
+        self._said_at = -JOURNAL_RETRY  # when the last line about it was printed
         # Jobs in flight by journal row, so a re-run joins its running task. Weakly: the
         # runtime holds a job until it ends; ``_seen`` and the user's names keep it after.
         self._by_record: weakref.WeakValueDictionary[tuple[str, int], Job] = weakref.WeakValueDictionary()
@@ -114,18 +118,30 @@ class Session:
 
     @property
     def journal(self) -> Journal | None:
-        """The journal, or None when turned off or unusable (said once, then the
-        notebook carries on without the cache)."""
+        """The journal, or None when turned off or unusable. An unusable one (a full disk,
+        a folder not yet writable) is tried again, at most once every ``JOURNAL_RETRY``
+        seconds, and each failed try says so: paid tasks are never silently unrecorded."""
         with self._lock:
             if not self.settings.journal:
                 return None
-            if self._journal is None and self._journal_problem is None:
+            if self._journal is None and time.monotonic() >= self._journal_retry_at:
                 try:
                     self._journal = open_journal(self.settings.home)
                 except JournalUnavailable as exc:
                     self._journal_problem = str(exc)
-                    print(f"{exc} (carrying on without the cache)", file=sys.stderr)
+                    self._journal_retry_at = time.monotonic() + JOURNAL_RETRY
+                    self._say(f"{exc} (carrying on without the cache: tasks are not recorded until it opens)")
+                else:
+                    if self._journal_problem is not None:
+                        self._say("hiapi journal open again: tasks are recorded from here on")
+                        self._runtime = None  # the next submissions get a runtime that records them
+                    self._journal_problem = None
             return self._journal
+
+    def _say(self, line: str) -> None:
+        """One line for the notebook: the user must know when results are not kept."""
+        self._said_at = time.monotonic()
+        print(line, file=sys.stderr)
 
     @property
     def journal_problem(self) -> str | None:
@@ -136,6 +152,7 @@ class Session:
             self._journal.close()
         self._journal = None
         self._journal_problem = None
+        self._journal_retry_at = 0.0
 
     def require_key(self) -> None:
         if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
@@ -172,10 +189,12 @@ class Session:
     def _submit(
         self, request: Request, *, variant: int, fresh: bool, cost: float | None, gate: Gate | None
     ) -> Job:
+        journal = self.journal  # first: a journal open again gives a runtime that records
         runtime = self.runtime
-        journal = self.journal
         if journal is None:
             self.require_key()
+            if self._journal_problem is not None and time.monotonic() - self._said_at >= JOURNAL_RETRY:
+                self._say(f"{self._journal_problem} (this task is not recorded)")
             return runtime.submit(request, gate=gate)
         try:
             rec, new = journal.claim(
@@ -225,7 +244,7 @@ class Session:
             return []
         jobs = []
         for rec in records:
-            files = files_from_record(rec)
+            files = files_from_record(rec, self.outputs_dir)
             if rec.task_id in skip or not files or any(f.problem is not None for f in files):
                 continue  # a copy is missing (``problem`` says so): not offered
             jobs.append(self._restore(rec, None, files))
@@ -239,7 +258,7 @@ class Session:
         return self.runtime.restore(
             request_from_record(rec, request),
             task_from_record(rec),
-            files if files is not None else files_from_record(rec),
+            files if files is not None else files_from_record(rec, self.outputs_dir),
             record_id=rec.id,
             started=rec.created_at,
             finished=rec.completed_at,

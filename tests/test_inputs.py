@@ -134,8 +134,9 @@ def test_pil_and_numpy_are_imported_only_when_such_a_value_is_given(tmp_path):
         """
         import sys
         from hiapi_notebook import api
+        from hiapi_notebook.media import png
         api.build_request("gpt-image-2/image-to-image", "p", input_urls=[
-            "cat.png", b"\\x89PNG\\r\\n\\x1a\\n0000", "https://example.com/a.png", "asset://x"])
+            "cat.png", png(bytes(12), 2, 2, 3), "https://example.com/a.png", "asset://x"])
         print("PIL" in sys.modules, "numpy" in sys.modules)
         import numpy
         api.build_request("gpt-image-2/image-to-image", "p", input_urls=numpy.zeros((2, 2, 3), "uint8"))

@@ -52,7 +52,7 @@ def test_a_success_is_written_with_its_task_id_events_and_local_copies(recorded)
     # ...and turns back into what a re-run shows, with nothing sent
     task = task_from_record(row)
     assert task.task_id == job.task_id and task.succeeded and task.output[0].url == job.task.output[0].url
-    (file,) = files_from_record(row)
+    (file,) = files_from_record(row, tmp_path / "outputs")
     assert file.path == path and file.problem is None and file.read() == path.read_bytes()
     again = request_from_record(row, None)
     assert again.model == IMAGE and again.input == {"prompt": "a kept fox"}
@@ -76,8 +76,8 @@ def test_a_refused_create_closes_its_row_but_a_busy_server_leaves_it_open(record
 
 
 def test_a_missing_local_copy_is_said_not_hidden(recorded):
-    runtime, journal, _ = recorded
+    runtime, journal, tmp_path = recorded
     _job, row = run(runtime, journal, "soon gone")
     Path(row.files[0]["path"]).unlink()
-    (file,) = files_from_record(row)
+    (file,) = files_from_record(row, tmp_path / "outputs")
     assert file.problem == "local copy missing" and file.read() is None

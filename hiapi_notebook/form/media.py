@@ -336,7 +336,8 @@ def _bytes_of(value: Any) -> bytes | None:
         return _bytes_of(value.value)
     if isinstance(value, Path):
         try:
-            return value.read_bytes() if value.stat().st_size <= 64 * 2**20 else None
+            small = value.is_file() and value.stat().st_size <= 64 * 2**20  # a FIFO would block
+            return value.read_bytes() if small else None
         except OSError:
             return None
     if isinstance(value, Generation):

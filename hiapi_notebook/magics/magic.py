@@ -232,6 +232,7 @@ class HiAPIMagics(Magics):
             records,
             title=f"history: {title}" if title else "",
             folder=journal.path.parent,
+            outputs=get_session().outputs_dir,
             embed=settings.embed,
             embed_limit=int(settings.embed_limit),
         )

@@ -14,13 +14,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..journal import Record
+from ..journal import DEFAULT_OUTPUTS_DIR, Record
 from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
+from ..records import inside
 from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
 from .text import COLOURS, STYLE, esc, excerpt
 
 THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
+THUMB_BYTES = 256 * 1024  # an input's small picture is a 64 px JPEG: anything larger is not one
+INPUT_THUMBS = "inputs"  # the journal's folder of input pictures (``inputs.THUMBS_DIR``)
 _STILL_TYPES = ("image", "first_frame", "thumbnail", "last_frame")
 
 ROW_STYLE = """<style>
@@ -62,22 +65,26 @@ class HistoryView:
         title: str = "",
         now: float | None = None,
         folder: Path | None = None,
+        outputs: Path | str = DEFAULT_OUTPUTS_DIR,
         embed: str = "preview",
         embed_limit: int = EMBED_LIMIT,
     ) -> None:
         """``folder``: the journal's folder, where the small pictures of media inputs are kept;
-        ``embed`` and ``embed_limit``: what the rows keep of each result (``render``'s rule)."""
+        ``outputs``: the folder of the local copies; ``embed`` and ``embed_limit``: what the
+        rows keep of each result (``render``'s rule). A path the journal names outside its
+        folder is never read (a journal from a cloned repository is not trusted)."""
         self.records = list(records)
         self.title = title
         self.now = time.time() if now is None else now
         self.folder = folder
+        self.outputs = outputs
         self.embed = embed_mode(embed)
         self.embed_limit = embed_limit
 
     # --- one row ---------------------------------------------------------------------------
     def _thumb_html(self, rec: Record) -> str:
         """The result, small; a click shows it whole (or plays the clip), as ``embed`` says."""
-        files = [Shown.of(f, self.embed_limit) for f in files_from_record(rec)]
+        files = [Shown.of(f, self.embed_limit) for f in files_from_record(rec, self.outputs)]
         still = next(
             (s for s in files if s.file.type in _STILL_TYPES and s.kind == "image" and s.kept),
             None,
@@ -125,15 +132,30 @@ class HistoryView:
         for ref in _refs(rec.input):
             digest = str(ref.get(REF, "")).removeprefix("sha256:")[:12]
             title = esc(f"input: {ref.get('source') or ''} · sha256 {digest}")
-            thumb = self.folder / ref["thumb"] if self.folder is not None and ref.get("thumb") else None
-            if thumb is not None and thumb.is_file():
+            data = self._input_thumb(ref.get("thumb"))
+            if data is not None:
                 shown.append(
-                    f'<img class="hiapi-input-thumb" src="data:image/jpeg;base64,{_b64(thumb.read_bytes())}" '
+                    f'<img class="hiapi-input-thumb" src="data:image/jpeg;base64,{_b64(data)}" '
                     f'title="{title}" style="height:28px;width:auto;margin-right:4px;vertical-align:middle">'
                 )
             else:
                 shown.append(f'<code title="{title}">{esc(excerpt(ref_label(ref), 24))}</code> ')
         return "".join(shown)
+
+    def _input_thumb(self, name: object) -> bytes | None:
+        """The bytes of an input's small picture: a JPEG file inside the journal's ``inputs``
+        folder, whatever path the row names (``../../``, a link leading out: not read)."""
+        if self.folder is None or not isinstance(name, str) or not name:
+            return None
+        path = inside(self.folder / INPUT_THUMBS, self.folder / name)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(THUMB_BYTES + 1)
+        except OSError:
+            return None
+        return data if len(data) <= THUMB_BYTES and data.startswith(b"\xff\xd8\xff") else None
 
     # --- display ----------------------------------------------------------------------------
     def _repr_html_(self) -> str:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+
+from ..media import TooManyPixels, open_bounded
+
+log = logging.getLogger("hiapi_notebook")
 
 OWN_PREVIEW_BYTES = 160 * 1024  # an image within the size asked for and this light is shown as it is
 JPEG_QUALITY = 85
@@ -86,17 +92,22 @@ def _make(data: bytes, px: int, fit: str) -> Preview | None:
     except ImportError:  # no Pillow: callers show the original, or link to it
         return None
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            original = im.size
-            fmt = (im.format or "").upper()
-            alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            most = box(_oriented(original, im), px, fit)
+        with warnings.catch_warnings():  # a bomb's warning: refused below in one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))  # the header only: its size, mode and format
+        with probe:
+            original = probe.size
+            fmt = (probe.format or "").upper()
+            alpha = probe.mode in ("RGBA", "LA", "PA") or (probe.mode == "P" and "transparency" in probe.info)
+            most = box(_oriented(original, probe), px, fit)
             fits = original[0] <= most[0] and original[1] <= most[1]
             if fits and len(data) <= OWN_PREVIEW_BYTES and fmt in ("PNG", "JPEG", "GIF", "WEBP"):
-                if not im.info.get("exif"):
+                if not probe.info.get("exif"):
                     return Preview(data, Image.MIME[fmt], *original, original)
-            if fmt == "JPEG":
-                im.draft("RGB", most)  # decode at 1/2, 1/4 or 1/8 size: a 4K JPEG in a tenth the time
+        # A JPEG decodes at 1/2, 1/4 or 1/8 size (a 4K JPEG in a tenth the time); past the
+        # pixel cap nothing is decoded at all.
+        im, _stored = open_bounded(data, most)
+        with im:
             shown = ImageOps.exif_transpose(im)
             original = _oriented(original, im)
             shown.thumbnail(most, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -108,6 +119,9 @@ def _make(data: bytes, px: int, fit: str) -> Preview | None:
                 shown.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
                 mime = "image/jpeg"
             return Preview(out.getvalue(), mime, shown.width, shown.height, original)
+    except TooManyPixels as exc:  # said once: previews are cached, refusals too
+        log.warning("hiapi: no preview of an image of %s; its local copy is linked instead", exc)
+        return None
     except Exception:  # not an image Pillow can read
         return None
 
