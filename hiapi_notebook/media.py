@@ -243,12 +243,16 @@ class TooManyPixels(ValueError):
 
 
 def open_bounded(
-    data: bytes, box: tuple[int, int], max_pixels: int = MAX_PIXELS
+    data: bytes, box: tuple[int, int] | None, max_pixels: int = MAX_PIXELS
 ) -> tuple[Any, tuple[int, int]]:
-    """(a Pillow image of ``data`` not yet decoded, its size as stored). A JPEG decodes
-    straight at 1/2, 1/4 or 1/8 of its size toward ``box`` (``draft``); what would still
-    decode to more than ``max_pixels`` raises ``TooManyPixels`` before a byte is decoded
-    (a 400 KB PNG can declare 12000×12000: 576 MB once decoded)."""
+    """(a Pillow image of ``data``, its header read, no pixel decoded yet; its stored size).
+
+    With a ``box``, a JPEG decodes straight at 1/2, 1/4 or 1/8 of its size toward it
+    (``draft``). What would decode to more than ``max_pixels`` raises ``TooManyPixels``
+    before a pixel is decoded: a 400 KB PNG can declare 12000×12000, 432 MB once decoded.
+    Without a box (a look at the header, its EXIF) a JPEG may be up to 64 times that, what
+    a draft at 1/8 brings back under the cap; anything else is held to the cap already (even
+    reading a PNG's EXIF decodes it)."""
     import io
     import warnings
 
@@ -258,10 +262,11 @@ def open_bounded(
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in one line
         im = Image.open(io.BytesIO(data))
     original = im.size
-    if im.format == "JPEG":
+    jpeg = im.format == "JPEG"
+    if jpeg and box is not None:
         im.draft("RGB", box)
     width, height = im.size
-    if width * height > max_pixels:
+    if width * height > max_pixels * (64 if jpeg and box is None else 1):
         im.close()
         raise TooManyPixels(
             f"{original[0]}×{original[1]} pixels, over the {max_pixels / 1e6:g}-megapixel limit of previews"

@@ -15,7 +15,6 @@ import base64
 import io
 import logging
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -92,11 +91,8 @@ def _make(data: bytes, px: int, fit: str) -> Preview | None:
     except ImportError:  # no Pillow: callers show the original, or link to it
         return None
     try:
-        with warnings.catch_warnings():  # a bomb's warning: refused below in one line instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))  # the header only: its size, mode and format
+        probe, original = open_bounded(data, None)  # the header: size, mode, format (a bomb: no)
         with probe:
-            original = probe.size
             fmt = (probe.format or "").upper()
             alpha = probe.mode in ("RGBA", "LA", "PA") or (probe.mode == "P" and "transparency" in probe.info)
             most = box(_oriented(original, probe), px, fit)
