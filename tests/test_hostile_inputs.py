@@ -155,3 +155,21 @@ def test_a_truncated_png_is_refused_before_sending(tmp_path, session):
     assert image_problem(jpeg.getvalue(), "image/jpeg") is None
     assert "damaged JPEG" in image_problem(jpeg.getvalue()[:4] + b"\x00" * 40, "image/jpeg")
     assert build_request(EDIT, "p", input_urls=[whole]).input["input_urls"][0].startswith("data:image/png")
+
+
+def test_a_png_bomb_as_an_input_costs_the_client_no_decode(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(png_declaring(12000, 12000))
+    code = """
+    import time
+    from hiapi_notebook.api import build_request
+    started = time.monotonic()
+    request = build_request("gpt-image-2/image-to-image", "p", input_urls=["bomb.png"])
+    (ref,) = request.recorded_input()["input_urls"]
+    took = time.monotonic() - started
+    report(sent=request.input["input_urls"][0][:22], thumb=ref.get("thumb"), seconds=took)
+    """
+    env = {**OFFLINE, "HIAPI_JOURNAL": "1", "HIAPI_HOME": str(tmp_path / ".hiapi"), "CWD": str(tmp_path)}
+    result = run_bounded(code, memory_mb=1500, seconds=120, env=env).result()
+    assert result["sent"] == "data:image/png;base64,"  # sent: the server judges its size
+    assert result["thumb"] is None  # no small picture of it: that would decode 432 MB
+    assert result["max_rss_mb"] < 250, result
