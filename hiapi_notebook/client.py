@@ -27,6 +27,7 @@ import httpx
 from . import _loop
 from .auth import auth_for
 from .budget import RequestBudget, budget_for
+from .config import check_setting
 from .downloads import MEDIA_CONCURRENCY as MEDIA_CONCURRENCY
 from .downloads import MEDIA_TYPES, Downloads
 from .downloads import Download as Download
@@ -248,6 +249,8 @@ class AsyncHiAPI:
         )
         if problem:
             raise RequestValidationError(problem)
+        request_budget = check_setting("request_budget", request_budget, "request_budget")
+        check_setting("poll_mode", poll_mode, "poll_mode")
         # (the environment is read in a helper: a verbose traceback of a line that spelled
         # out os.environ would print all of it, HIAPI_API_KEY included)
         self.base_url = normalize_base_url(base_url or _env("HIAPI_BASE_URL") or DEFAULT_BASE_URL)

@@ -25,6 +25,9 @@ REFUSED = [
     "poll_interval=0",
     "max_poll_interval=float('nan')",
     "max_concurrency=0",
+    "request_budget=float('nan')",
+    "request_budget=-1",
+    "poll_mode='sometimes'",
     "base_url='ftp://example.com'",
     "base_url='http://127.0.0.1:99999'",
 ]
