@@ -58,6 +58,7 @@ from .retry import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from .retry import parse_retry_after as parse_retry_after
 from .retry import retry_delay as retry_delay
 from .retry import should_retry as should_retry
+from .retry import twin_in_flight
 from .timing import Pace, TimingModel
 from .timing import poll_delay as poll_delay  # the schedule of a model never seen, as before
 from .webhooks import WEBHOOK_TOLERANCE as WEBHOOK_TOLERANCE
@@ -68,7 +69,6 @@ log = logging.getLogger("hiapi_notebook")
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
 API_CONCURRENCY = 8  # API calls at once: with one poller and a request budget, plenty
 DEFAULT_BUDGET = 2.0  # requests a second per key, creates and polls together
-IN_FLIGHT_WAIT = 120.0  # seconds a create waits for the replay of its twin still being answered
 UpdateHook = Callable[[Task], Any]
 
 
@@ -405,16 +405,11 @@ class AsyncHiAPI:
                 if status == 429 or (status == 503 and retry_after):
                     pause = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
                     budget.penalize(pause, limited=status == 429)
-            # The same create still in flight (a re-run while the first is being answered):
-            # its answer is coming, so keep asking for the replay a while longer than a
-            # plain retry would, instead of giving up after a few seconds.
-            in_flight = (
-                status == 409
-                and error_code == "IDEMPOTENCY_KEY_PROCESSING"
-                and time.monotonic() - began < IN_FLIGHT_WAIT
-            )
             if (
-                (attempt >= self.max_retries and not in_flight)
+                (
+                    attempt >= self.max_retries
+                    and not twin_in_flight(status, error_code, time.monotonic() - began)
+                )
                 or status == 0
                 or not should_retry(method, status, error_code, idempotent_post=bool(idempotency_key))
             ):

@@ -11,6 +11,7 @@ import time
 from email.utils import parsedate_to_datetime
 
 MAX_RETRY_AFTER = 60.0  # as HiAPI's own SDK: never sleep longer on a server's word
+TWIN_WAIT = 120.0  # seconds a create waits for the replay of its twin still being answered
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -44,6 +45,14 @@ def should_retry(method: str, status: int | None, error_code: str | None, idempo
     if status is None or status >= 500:
         return method == "GET" or idempotent_post
     return False
+
+
+def twin_in_flight(status: int | None, error_code: str | None, waited: float) -> bool:
+    """Whether to keep asking past the usual retries: a 409 IDEMPOTENCY_KEY_PROCESSING
+    means the same create (a re-run of the cell) is being answered right now, and its
+    answer will be replayed, so it is worth waiting for (up to ``TWIN_WAIT`` seconds)
+    rather than giving up after a few seconds with "retry shortly"."""
+    return status == 409 and error_code == "IDEMPOTENCY_KEY_PROCESSING" and waited < TWIN_WAIT
 
 
 def retry_delay(

@@ -196,3 +196,11 @@ def test_a_huge_key_is_called_malformed_before_anything_is_sent(sandbox, monkeyp
     with pytest.raises(errors.RequestValidationError, match="malformed.*characters long") as info:
         HiAPI(base_url=sandbox.url)
     assert len(str(info.value)) < 300 and "aaaa" not in str(info.value)
+
+
+def test_the_wait_for_a_twin_is_bounded():
+    from hiapi_notebook.retry import TWIN_WAIT, twin_in_flight
+
+    assert twin_in_flight(409, "IDEMPOTENCY_KEY_PROCESSING", 5.0)
+    assert not twin_in_flight(409, "IDEMPOTENCY_KEY_PROCESSING", TWIN_WAIT + 1)
+    assert not twin_in_flight(409, "CONFLICT", 1.0) and not twin_in_flight(429, None, 1.0)
