@@ -429,7 +429,7 @@ def _pil_png(image: Any) -> bytes:
     return out.getvalue()
 
 
-def _array_png(field: MediaField, array: Any, limit_mb: float = 20.0) -> bytes:
+def _array_png(field: MediaField, array: Any, limit_mb: float) -> bytes:
     shape = tuple(getattr(array, "shape", ()))
     if len(shape) != 3 or shape[2] not in (3, 4) or str(array.dtype) != "uint8" or 0 in shape:
         raise MediaInputError(
@@ -445,8 +445,8 @@ PNG_SHRINK = 4  # a PNG holds a picture in at least a quarter of its pixel bytes
 
 
 def _check_pixels(field: MediaField, pixel_bytes: int, what: str, limit_mb: float) -> None:
-    """Refuse from its size alone a picture whose PNG cannot come under the limit: encoding a
-    20000×20000 array first took 50 s and 7 GB before the size check said no."""
+    """Refuse, from its size alone, a picture whose PNG would all but surely be over the limit:
+    encoding a 20000×20000 array first took 50 s and 7 GB before the size check said no."""
     if pixel_bytes > PNG_SHRINK * limit_mb * 2**20:
         raise MediaInputError(
             field.name,
