@@ -20,7 +20,10 @@ thumbnail file, never their bytes.
 
 from __future__ import annotations
 
+import difflib
 import io
+import itertools
+import mimetypes
 import os
 import time
 from collections.abc import Mapping
@@ -43,6 +46,8 @@ THUMB_PX = 64
 THUMBS_DIR = "inputs"  # beside the journal: the history's small pictures of the inputs
 # Output types that are pictures, best first, for a field that wants an image.
 IMAGE_OUTPUTS = ("image", "first_frame", "last_frame", "thumbnail")
+UPLOADS_FOLDER = "hiapi-inputs"  # where the form keeps uploads (``form.media.UPLOADS_DIR``)
+NEAR_SCAN = 2000  # files looked at per folder for a near name: a huge folder is not read whole
 
 
 class MediaInputError(RequestValidationError):
@@ -183,7 +188,7 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         if not path.exists():
             if context.force:
                 return _Item(value, None)  # --force: sent as written; the server decides
-            raise MediaInputError(field.name, f"{value!r} is not a URL, a file or a notebook variable")
+            raise MediaInputError(field.name, missing_file(value))
         return _file(field, path, value, context, source)
     if isinstance(value, os.PathLike):
         return _file(field, Path(value), os.fspath(value), context, source)
@@ -205,6 +210,49 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         shape = "×".join(map(str, value.shape))
         return _inline(data, mime, source or f"numpy array {shape}", "numpy array", context)
     raise MediaInputError(field.name, f"a {type(value).__name__} is not a media value")
+
+
+def missing_file(word: str) -> str:
+    """What to say of a word that names nothing: where the file was looked for, and a near
+    name if one is there (``hiapi-inputs/my_photo.png`` for ``my_photo.jpg``)."""
+    problem = f"{word!r} is not a URL, a file or a notebook variable"
+    path = Path(word).expanduser()
+    looked = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    try:
+        where = looked.resolve()
+    except (OSError, RuntimeError):
+        where = looked
+    near = near_file(path)
+    hint = f": did you mean {near!r}?" if near else ""
+    return f"{problem} (no file {path.name!r} in {where}){hint}"
+
+
+def near_file(path: Path) -> str | None:
+    """A media file whose name is close to ``path``'s, in its folder or in the form's uploads
+    folder beside it, as the user would write it (relative to the notebook's folder when
+    inside it). The same name with another extension comes first."""
+    folder = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    wanted = path.name.lower()
+    stem = Path(wanted).stem
+    names: dict[str, Path] = {}
+    for place in (folder, folder / UPLOADS_FOLDER, Path.cwd() / UPLOADS_FOLDER):
+        try:
+            entries = list(itertools.islice(place.iterdir(), NEAR_SCAN))
+        except OSError:
+            continue
+        for entry in entries:
+            kind = (mimetypes.guess_type(entry.name)[0] or "").split("/")[0]
+            if kind in ("image", "video", "audio") and not entry.name.startswith("."):
+                names.setdefault(entry.name.lower(), entry)
+    same = [name for name in names if Path(name).stem == stem]
+    close = same or difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    if not close:
+        return None
+    found = names[close[0]]
+    try:
+        return found.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(found)
 
 
 def _file(field: MediaField, path: Path, given: str, context: _Context, source: str | None) -> _Item:
@@ -433,6 +481,7 @@ __all__ = [
     "check_media",
     "earlier_results",
     "label",
+    "missing_file",
     "pick_output",
     "prepare",
     "resolve_word",
