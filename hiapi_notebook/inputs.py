@@ -33,7 +33,7 @@ from typing import Any
 
 from . import catalog, media
 from .catalog import MediaField
-from .errors import HiAPIError, RequestValidationError
+from .errors import HiAPIError, RequestValidationError, in_ipython
 from .generation import GeneratedOutput, Generation
 from .session import get_session
 
@@ -342,10 +342,13 @@ def _check_size(field: MediaField, size: int, what: str, limit_mb: float) -> Non
     if size > limit_mb * 2**20:
         raise MediaInputError(
             field.name,
-            f"{what} is {_mb(size)}, over the {limit_mb:g} MB limit per input "
-            "(%hiapi config max_input_mb=N raises it)",
+            f"{what} is {_mb(size)}, over the {limit_mb:g} MB limit per input ({_raise_limit()} raises it)",
             f"media up to {limit_mb:g} MB each, or an http(s) URL the server fetches",
         )
+
+
+def _raise_limit() -> str:
+    return "%hiapi config max_input_mb=N" if in_ipython() else "HIAPI_MAX_INPUT_MB=N"
 
 
 def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
