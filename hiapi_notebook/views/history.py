@@ -42,7 +42,8 @@ ROW_STYLE = """<style>
 .hiapi-journal-thumb img{width:56px;height:56px;object-fit:cover;display:block}
 .hiapi-journal-id{font-family:var(--jp-code-font-family,monospace);user-select:all;cursor:copy}
 .hiapi-journal-row>.hiapi-journal-id:hover{white-space:normal;overflow:visible;word-break:break-all}
-.hiapi-journal-id.hiapi-copied::after{content:" copied";color:var(--jp-success-color1,#5cb85c)}
+.hiapi-journal-id.hiapi-copied::after{content:"copied";display:inline-block;margin-left:6px;
+  color:var(--jp-success-color1,#5cb85c)}
 .hiapi-journal-files a{margin-right:6px}
 .hiapi-journal-status{font-weight:600}
 </style>"""
