@@ -78,8 +78,7 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE INDEX IF NOT EXISTS submissions_request ON submissions (request_hash, variant);
 CREATE INDEX IF NOT EXISTS submissions_task ON submissions (task_id);
 """
-# Columns added since schema 1, each nullable: an older version reads and writes the file as
-# before (it names its columns), so they need no new schema number.
+# Nullable columns added since schema 1: older versions name their columns, so they read and write on.
 _ADDED_COLUMNS = (("notebook", "TEXT"),)
 
 
@@ -212,8 +211,8 @@ class Journal:
 
         ``(record, False)`` is a row to reuse: a success (cached result) or a task not yet
         terminal (re-attach if it has a task id, else re-send with its idempotency key).
-        Failed rows are never reused; ``fresh`` always makes a new row. ``notebook`` (the one
-        asking) is no part of the request; a reused row no notebook claimed yet becomes its.
+        Failed rows are never reused; ``fresh`` always makes a new row. ``notebook`` is not part
+        of the request: a row reused by a notebook is its own when no notebook had claimed it.
         """
         problem = json_problem(input, "input") or json_problem(callback, "callback")
         if idempotency_key is not None:
@@ -357,9 +356,8 @@ class Journal:
         status: str = "",
         notebook: str | None = None,
     ) -> list[Record]:
-        """Newest first (``limit`` -1: all); ``text`` is found in the inputs (the prompt),
-        ``model`` in the model's name (both ignoring case), ``status`` is matched whole;
-        ``notebook``: only what that notebook made."""
+        """Newest first (``limit`` -1: all); ``text`` is found in the inputs (the prompt) and
+        ``model`` in the name, ignoring case; ``status`` and ``notebook`` are matched whole."""
         if notebook is not None and not self.notebooks:
             return []  # an older read-only file: no row says which notebook made it
         wanted = {
@@ -385,13 +383,11 @@ class Journal:
         """
         return [flat_row(rec) for rec in self.records()]
 
-    def export(
-        self, path: str | os.PathLike, records: Iterable[Record] | None = None, notebook: str | None = None
-    ) -> Path:
-        """Write a JSON manifest of ``records`` (default: ``notebook``'s, or all) for a report:
-        request, task, outputs, files, hashes; strict JSON, all or nothing (``write_manifest``)."""
-        chosen = (lambda: self.records(notebook)) if records is None else (lambda: records)
-        return write_manifest(path, chosen, journal=self.path, notebook=notebook)
+    def export(self, path: str | os.PathLike, records: Iterable[Record] | None = None) -> Path:
+        """Write a JSON manifest of ``records`` (default: all) for a report: request, task,
+        outputs, files, hashes; strict JSON, all or nothing (``reports.write_manifest``)."""
+        chosen = self.records if records is None else (lambda: records)
+        return write_manifest(path, chosen, journal=self.path)
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -237,10 +237,12 @@ class HiAPIMagics(Magics):
         )
 
     def handle_export(self, args: ExportArgs) -> None:
+        from ..reports import write_manifest
+
         journal = _journal()
         notebook = None if args.all else get_session().notebook
         chosen = journal.records(notebook=notebook)
-        written = journal.export(args.path, chosen, notebook=notebook)
+        written = write_manifest(args.path, lambda: chosen, journal=journal.path, notebook=notebook)
         if notebook is not None:
             folder = len(journal.history(-1))
             print(
