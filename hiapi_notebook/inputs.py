@@ -48,6 +48,7 @@ THUMBS_DIR = "inputs"  # beside the journal: the history's small pictures of the
 IMAGE_OUTPUTS = ("image", "first_frame", "last_frame", "thumbnail")
 UPLOADS_FOLDER = "hiapi-inputs"  # where the form keeps uploads (``form.media.UPLOADS_DIR``)
 NEAR_SCAN = 2000  # files looked at per folder for a near name: a huge folder is not read whole
+SHOWN_WORD = 200  # characters of a word a message repeats; a longer one is no file name
 
 
 class MediaInputError(RequestValidationError):
@@ -82,9 +83,9 @@ def resolve_word(word: str, namespace: Mapping[str, Any] | None, folder: Path | 
         return word
     if namespace is not None and word.isidentifier() and word in namespace:
         return Named(namespace[word], word)
-    path = Path(word).expanduser()
+    path = expanded(word)
     candidate = path if folder is None or path.is_absolute() else folder / path
-    return candidate if candidate.is_file() else word
+    return candidate if _there(candidate, "file") else word
 
 
 def resolve_words(
@@ -184,8 +185,8 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
                 raise MediaInputError(field.name, f"its data: URI is not usable ({exc})") from None
             mime = _check(field, data, "the data: URI", context.limit_mb)
             return _Item(value, _ref(data, mime, source or "data: URI", "data URI", "data", context))
-        path = Path(value).expanduser()
-        if not path.exists():
+        path = expanded(value)
+        if not _there(path):
             if context.force:
                 return _Item(value, None)  # --force: sent as written; the server decides
             raise MediaInputError(field.name, missing_file(value))
@@ -215,16 +216,36 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
 def missing_file(word: str) -> str:
     """What to say of a word that names nothing: where the file was looked for, and a near
     name if one is there (``hiapi-inputs/my_photo.png`` for ``my_photo.jpg``)."""
-    problem = f"{word!r} is not a URL, a file or a notebook variable"
-    path = Path(word).expanduser()
+    shown = word if len(word) <= SHOWN_WORD else word[: SHOWN_WORD - 1] + "…"
+    problem = f"{shown!r} is not a URL, a file or a notebook variable"
+    if len(word) > SHOWN_WORD or "\x00" in word:
+        return problem  # no file has such a name: nothing to look for
+    path = expanded(word)
     looked = path.parent if path.is_absolute() else Path.cwd() / path.parent
     try:
         where = looked.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         where = looked
     near = near_file(path)
     hint = f": did you mean {near!r}?" if near else ""
     return f"{problem} (no file {path.name!r} in {where}){hint}"
+
+
+def _there(path: Path, what: str = "any") -> bool:
+    """Whether ``path`` names a file (or anything); a name no file system takes (too long,
+    a NUL in it) names nothing, rather than raising."""
+    try:
+        return path.is_file() if what == "file" else path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def expanded(word: str) -> Path:
+    """``~`` and ``~user`` expanded where they name a home folder; the word as written otherwise."""
+    try:
+        return Path(word).expanduser()
+    except RuntimeError:  # an unknown user, or no home folder at all
+        return Path(word)
 
 
 def near_file(path: Path) -> str | None:

@@ -80,3 +80,10 @@ def test_the_magic_says_the_same_in_one_line(ip, sandbox, tmp_path):
     assert message.startswith("input.input_urls: 'my_photo.jpg' is not a URL, a file or a notebook variable")
     assert "did you mean 'hiapi-inputs/my_photo.png'?" in message and "\n" not in message
     assert sandbox.task_count == 0
+
+
+@pytest.mark.parametrize("word", ["x" * 100_000, "a\x00b.png", "~no-such-user-here/x.png", "é\u202e.png"])
+def test_odd_words_are_one_short_line_too(session, sandbox, tmp_path, word):
+    message = refused(input_urls=word)
+    assert "is not a URL, a file or a notebook variable" in message
+    assert len(message) < 600 and sandbox.task_count == 0
