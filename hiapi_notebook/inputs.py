@@ -20,7 +20,10 @@ thumbnail file, never their bytes.
 
 from __future__ import annotations
 
+import difflib
 import io
+import itertools
+import mimetypes
 import os
 import stat
 import time
@@ -31,7 +34,7 @@ from typing import Any
 
 from . import catalog, media
 from .catalog import MediaField
-from .errors import HiAPIError, RequestValidationError
+from .errors import HiAPIError, RequestValidationError, in_ipython
 from .generation import GeneratedOutput, Generation
 from .session import get_session
 
@@ -44,6 +47,9 @@ THUMB_PX = 64
 THUMBS_DIR = "inputs"  # beside the journal: the history's small pictures of the inputs
 # Output types that are pictures, best first, for a field that wants an image.
 IMAGE_OUTPUTS = ("image", "first_frame", "last_frame", "thumbnail")
+UPLOADS_FOLDER = "hiapi-inputs"  # where the form keeps uploads (``form.media.UPLOADS_DIR``)
+NEAR_SCAN = 2000  # files looked at per folder for a near name: a huge folder is not read whole
+SHOWN_WORD = 200  # characters of a word a message repeats; a longer one is no file name
 
 
 class MediaInputError(RequestValidationError):
@@ -78,9 +84,9 @@ def resolve_word(word: str, namespace: Mapping[str, Any] | None, folder: Path | 
         return word
     if namespace is not None and word.isidentifier() and word in namespace:
         return Named(namespace[word], word)
-    path = Path(word).expanduser()
+    path = expanded(word)
     candidate = path if folder is None or path.is_absolute() else folder / path
-    return candidate if candidate.is_file() else word
+    return candidate if _there(candidate, "file") else word
 
 
 def resolve_words(
@@ -180,11 +186,11 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
                 raise MediaInputError(field.name, f"its data: URI is not usable ({exc})") from None
             mime = _check(field, data, "the data: URI", context.limit_mb)
             return _Item(value, _ref(data, mime, source or "data: URI", "data URI", "data", context))
-        path = Path(value).expanduser()
-        if not path.exists():
+        path = expanded(value)
+        if not _there(path):
             if context.force:
                 return _Item(value, None)  # --force: sent as written; the server decides
-            raise MediaInputError(field.name, f"{value!r} is not a URL, a file or a notebook variable")
+            raise MediaInputError(field.name, missing_file(value))
         return _file(field, path, value, context, source)
     if isinstance(value, os.PathLike):
         return _file(field, Path(value), os.fspath(value), context, source)
@@ -208,6 +214,69 @@ def _one(field: MediaField, value: Any, context: _Context, source: str | None = 
         shape = "×".join(map(str, value.shape))
         return _inline(data, mime, source or f"numpy array {shape}", "numpy array", context)
     raise MediaInputError(field.name, f"a {type(value).__name__} is not a media value")
+
+
+def missing_file(word: str) -> str:
+    """What to say of a word that names nothing: where the file was looked for, and a near
+    name if one is there (``hiapi-inputs/my_photo.png`` for ``my_photo.jpg``)."""
+    shown = word if len(word) <= SHOWN_WORD else word[: SHOWN_WORD - 1] + "…"
+    problem = f"{shown!r} is not a URL, a file or a notebook variable"
+    if len(word) > SHOWN_WORD or "\x00" in word:
+        return problem  # no file has such a name: nothing to look for
+    path = expanded(word)
+    looked = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    try:
+        where = looked.resolve()
+    except (OSError, RuntimeError, ValueError):
+        where = looked
+    near = near_file(path)
+    hint = f": did you mean {near!r}?" if near else ""
+    return f"{problem} (no file {path.name!r} in {where}){hint}"
+
+
+def _there(path: Path, what: str = "any") -> bool:
+    """Whether ``path`` names a file (or anything); a name no file system takes (too long,
+    a NUL in it) names nothing, rather than raising."""
+    try:
+        return path.is_file() if what == "file" else path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def expanded(word: str) -> Path:
+    """``~`` and ``~user`` expanded where they name a home folder; the word as written otherwise."""
+    try:
+        return Path(word).expanduser()
+    except RuntimeError:  # an unknown user, or no home folder at all
+        return Path(word)
+
+
+def near_file(path: Path) -> str | None:
+    """A media file whose name is close to ``path``'s, in its folder or in the form's uploads
+    folder beside it, as the user would write it (relative to the notebook's folder when
+    inside it). The same name with another extension comes first."""
+    folder = path.parent if path.is_absolute() else Path.cwd() / path.parent
+    wanted = path.name.lower()
+    stem = Path(wanted).stem
+    names: dict[str, Path] = {}
+    for place in (folder, folder / UPLOADS_FOLDER, Path.cwd() / UPLOADS_FOLDER):
+        try:
+            entries = list(itertools.islice(place.iterdir(), NEAR_SCAN))
+        except OSError:
+            continue
+        for entry in entries:
+            kind = (mimetypes.guess_type(entry.name)[0] or "").split("/")[0]
+            if kind in ("image", "video", "audio") and not entry.name.startswith("."):
+                names.setdefault(entry.name.lower(), entry)
+    same = [name for name in names if Path(name).stem == stem]
+    close = same or difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    if not close:
+        return None
+    found = names[close[0]]
+    try:
+        return found.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(found)
 
 
 def _file(field: MediaField, path: Path, given: str, context: _Context, source: str | None) -> _Item:
@@ -333,10 +402,13 @@ def _check_size(field: MediaField, size: int, what: str, limit_mb: float) -> Non
     if size > limit_mb * 2**20:
         raise MediaInputError(
             field.name,
-            f"{what} is {_mb(size)}, over the {limit_mb:g} MB limit per input "
-            "(%hiapi config max_input_mb=N raises it)",
+            f"{what} is {_mb(size)}, over the {limit_mb:g} MB limit per input ({_raise_limit()} raises it)",
             f"media up to {limit_mb:g} MB each, or an http(s) URL the server fetches",
         )
+
+
+def _raise_limit() -> str:
+    return "%hiapi config max_input_mb=N" if in_ipython() else "HIAPI_MAX_INPUT_MB=N"
 
 
 def _check(field: MediaField, data: bytes, what: str, limit_mb: float) -> str:
@@ -491,6 +563,7 @@ __all__ = [
     "check_media",
     "earlier_results",
     "label",
+    "missing_file",
     "pick_output",
     "prepare",
     "resolve_word",

@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE INDEX IF NOT EXISTS submissions_request ON submissions (request_hash, variant);
 CREATE INDEX IF NOT EXISTS submissions_task ON submissions (task_id);
 """
+# Nullable columns added since schema 1: older versions name their columns, so they read and write on.
+_ADDED_COLUMNS = (("notebook", "TEXT"),)
 
 
 class JournalUnavailable(HiAPIError):
@@ -120,6 +122,7 @@ class Journal:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._in_batch = False
+        self.notebooks = True  # False: an older read-only file that does not say which notebook
         try:
             with self._guard():
                 # isolation_level=None: we issue BEGIN ourselves, so transactions stay short.
@@ -168,6 +171,7 @@ class Journal:
             if found is None or int(found[0]) > SCHEMA_VERSION:
                 conn.close()
                 return False
+            self.notebooks = "notebook" in {r["name"] for r in conn.execute("PRAGMA table_info(submissions)")}
             self._conn = conn
             self.read_only = True
             return True
@@ -201,12 +205,14 @@ class Journal:
         label: str | None = None,
         server: str | None = None,
         callback: dict | None = None,
+        notebook: str | None = None,
     ) -> tuple[Record, bool]:
         """The call made before sending a create: ``(record, True)`` means "send it".
 
         ``(record, False)`` is a row to reuse: a success (cached result) or a task not yet
         terminal (re-attach if it has a task id, else re-send with its idempotency key).
-        Failed rows are never reused; ``fresh`` always makes a new row.
+        Failed rows are never reused; ``fresh`` always makes a new row. ``notebook`` is not part
+        of the request: a row reused by a notebook is its own when no notebook had claimed it.
         """
         problem = json_problem(input, "input") or json_problem(callback, "callback")
         if idempotency_key is not None:
@@ -223,11 +229,15 @@ class Journal:
             if not fresh:
                 row = self._reusable(digest, variant, conn)
                 if row is not None:
-                    return Record.from_row(row), False
+                    if notebook and row["notebook"] is None:
+                        conn.execute(
+                            "UPDATE submissions SET notebook = ? WHERE id = ?", (notebook, row["id"])
+                        )
+                    return self._fetch(conn, row["id"]), False
             cursor = conn.execute(
                 "INSERT INTO submissions (request_hash, variant, model, route, storage, input, "
-                "idempotency_key, status, created_at, cost_estimate, label) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "idempotency_key, status, created_at, cost_estimate, label, notebook) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     digest,
                     variant,
@@ -240,6 +250,7 @@ class Journal:
                     time.time(),
                     cost,
                     label,
+                    notebook,
                 ),
             )
             return self._fetch(conn, cursor.lastrowid), True
@@ -336,26 +347,33 @@ class Journal:
         )
         return Record.from_row(row) if row else None
 
-    def history(self, limit: int = 20, *, text: str = "", model: str = "", status: str = "") -> list[Record]:
-        """Newest first; ``text`` is found in the inputs (the prompt), ``model`` in the model's
-        name (both ignoring case), ``status`` is matched whole."""
-        where, params = [], []
-        if text:
-            where.append("input LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like(text)}%")
-        if model:
-            where.append("model LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like(model)}%")
-        if status:
-            where.append("status = ?")
-            params.append(status)
+    def history(
+        self,
+        limit: int = 20,
+        *,
+        text: str = "",
+        model: str = "",
+        status: str = "",
+        notebook: str | None = None,
+    ) -> list[Record]:
+        """Newest first (``limit`` -1: all); ``text`` is found in the inputs (the prompt) and
+        ``model`` in the name, ignoring case; ``status`` and ``notebook`` are matched whole."""
+        if notebook is not None and not self.notebooks:
+            return []  # an older read-only file: no row says which notebook made it
+        wanted = {
+            "notebook = ?": notebook,
+            "input LIKE ? ESCAPE '\\'": f"%{_like(text)}%" if text else None,
+            "model LIKE ? ESCAPE '\\'": f"%{_like(model)}%" if model else None,
+            "status = ?": status or None,
+        }
+        where = {sql: value for sql, value in wanted.items() if value is not None}
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         sql = f"SELECT * FROM submissions {clause}ORDER BY id DESC LIMIT ?"
-        return [Record.from_row(r) for r in self._query(sql, (*params, limit))]
+        return [Record.from_row(r) for r in self._query(sql, (*where.values(), limit))]
 
-    def records(self) -> list[Record]:
-        """Every submission, oldest first (the order a notebook made them)."""
-        return [Record.from_row(r) for r in self._query("SELECT * FROM submissions ORDER BY id")]
+    def records(self, notebook: str | None = None) -> list[Record]:
+        """Every submission (``notebook``: that notebook's), oldest first, as they were made."""
+        return self.history(-1, notebook=notebook)[::-1]
 
     def rows(self) -> list[dict]:
         """One flat dict per submission, oldest first: ``pandas.DataFrame(journal.rows())``.
@@ -366,12 +384,8 @@ class Journal:
         return [flat_row(rec) for rec in self.records()]
 
     def export(self, path: str | os.PathLike, records: Iterable[Record] | None = None) -> Path:
-        """Write a JSON manifest of results (request, task, outputs, files, hashes) for a report.
-
-        Strict JSON: a NaN or infinity recorded by an older version is written as the
-        string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``. Missing folders are made; a
-        path that names a folder, or a file that cannot be written, is one clear error
-        and leaves nothing behind."""
+        """Write a JSON manifest of ``records`` (default: all) for a report: request, task,
+        outputs, files, hashes; strict JSON, all or nothing (``reports.write_manifest``)."""
         chosen = self.records if records is None else (lambda: records)
         return write_manifest(path, chosen, journal=self.path)
 
@@ -409,6 +423,10 @@ class Journal:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(submissions)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -500,26 +518,18 @@ class Journal:
         name = getattr(exc, "sqlite_errorname", None) or ""
         kind = name.removeprefix("SQLITE_").split("_")[0]  # SQLITE_BUSY_SNAPSHOT -> BUSY
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        head = "hiapi journal unavailable:"
+        elsewhere = "set HIAPI_HOME to use another folder"
         if kind in ("BUSY", "LOCKED"):
-            return (
-                f"{head} {self.path} is locked by another process (waited {self.timeout:g} s): "
-                "close the other kernel using it, or set HIAPI_HOME to use another folder"
-            )
-        if kind in ("NOTADB", "CORRUPT"):
-            return (
-                f"{head} {self.path} is not a readable journal ({reason}): "
-                "delete it, or set HIAPI_HOME to use another folder"
-            )
-        if kind in ("CANTOPEN", "READONLY", "PERM", "IOERR", "FULL", "AUTH"):
-            return (
-                f"{head} cannot write {self.path} ({reason}): make it writable, "
-                "or set HIAPI_HOME to a writable folder"
-            )
-        return (
-            f"{head} {self.path} cannot be used ({reason}): "
-            "delete it, or set HIAPI_HOME to use another folder"
-        )
+            problem = f"{self.path} is locked by another process (waited {self.timeout:g} s)"
+            fix = f"close the other kernel using it, or {elsewhere}"
+        elif kind in ("NOTADB", "CORRUPT"):
+            problem, fix = f"{self.path} is not a readable journal ({reason})", f"delete it, or {elsewhere}"
+        elif kind in ("CANTOPEN", "READONLY", "PERM", "IOERR", "FULL", "AUTH"):
+            problem = f"cannot write {self.path} ({reason})"
+            fix = "make it writable, or set HIAPI_HOME to a writable folder"
+        else:
+            problem, fix = f"{self.path} cannot be used ({reason})", f"delete it, or {elsewhere}"
+        return f"hiapi journal unavailable: {problem}: {fix}"
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, rec_id: int) -> Record:

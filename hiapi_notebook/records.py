@@ -141,6 +141,7 @@ class Record(Ended):
     completed_at: float | None = None
     cost_estimate: float | None = None
     label: str | None = None
+    notebook: str | None = None  # the notebook that made it, where its front end said
 
     @property
     def elapsed(self) -> float | None:
@@ -178,4 +179,5 @@ class Record(Ended):
             completed_at=row["completed_at"],
             cost_estimate=row["cost_estimate"],
             label=row["label"],
+            notebook=row["notebook"] if "notebook" in row.keys() else None,  # an older journal has none
         )

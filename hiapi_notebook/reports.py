@@ -22,9 +22,16 @@ from .media import input_refs
 from .records import Record, strict_json
 
 
-def write_manifest(path: str | os.PathLike, read: Callable[[], Iterable[Record]], *, journal: Path) -> Path:
+def write_manifest(
+    path: str | os.PathLike,
+    read: Callable[[], Iterable[Record]],
+    *,
+    journal: Path,
+    notebook: str | None = None,
+) -> Path:
     """Write the manifest of the records ``read()`` gives to ``path``; ``journal`` is named
-    relative to it, so the manifest travels with a report.
+    relative to it, so the manifest travels with a report; ``notebook``: whose results they
+    are (None: the folder's).
 
     ``read`` is called once ``path`` is known to name a file. Strict JSON: a NaN or an
     infinity recorded by an older version is written as the string ``"NaN"``,
@@ -41,6 +48,7 @@ def write_manifest(path: str | os.PathLike, read: Callable[[], Iterable[Record]]
     manifest = {
         "generated_at": _iso(time.time()),
         "journal": _relative_to(journal, target.parent),
+        "notebook": notebook,
         "results": [_manifest_entry(rec) for rec in chosen],
     }
     body = json.dumps(_finite(manifest), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -95,6 +103,7 @@ def flat_row(rec: Record) -> dict:
     row = {
         "id": rec.id,
         "label": rec.label,
+        "notebook": rec.notebook,
         "model": rec.model,
         "route": rec.route,
         "storage": rec.storage,
@@ -139,6 +148,7 @@ def _manifest_entry(rec: Record) -> dict:
         },
         "inputs": input_refs(rec.input, lambda name: catalog.media_field(rec.model, name) is not None),
         "label": rec.label,
+        "notebook": rec.notebook,
         "idempotency_key": rec.idempotency_key,
         "task_id": rec.task_id,
         "status": rec.status,

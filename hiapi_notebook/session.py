@@ -21,7 +21,7 @@ from .client import AsyncHiAPI
 from .config import Settings, hide_key
 from .downloads import remove_stale_parts
 from .errors import HiAPIError, MissingAPIKeyError
-from .journal import Journal, JournalUnavailable, open_journal
+from .journal import Journal, JournalUnavailable, open_journal, resolve_home
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .records import Record
@@ -33,6 +33,7 @@ log = logging.getLogger("hiapi_notebook")
 
 JOURNAL_RETRY = 1.0  # seconds between tries to open a journal that could not be opened
 MAX_REMEMBERED = 200  # jobs a form's picker of earlier results can offer
+THIS_NOTEBOOK = "this notebook"  # ``recorded``'s default: the results of the notebook asking
 
 
 _RUNTIME_SETTINGS = frozenset(
@@ -154,6 +155,15 @@ class Session:
         self._journal_problem = None
         self._journal_retry_at = 0.0
 
+    @property
+    def notebook(self) -> str | None:
+        """The notebook this kernel runs, as the journal names it: its path relative to the
+        folder the journal serves (the one holding ``.hiapi``), or None where the front end
+        names none (Colab, nbclient, a terminal, a script)."""
+        from .views.frontend import notebook_file  # the one place that knows the front end
+
+        return notebook_name(notebook_file(), resolve_home(self.settings.home).parent)
+
     def require_key(self) -> None:
         if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
             raise MissingAPIKeyError()
@@ -208,6 +218,7 @@ class Session:
                 cost=cost,
                 server=runtime.client.base_url,
                 callback=dict(request.callback) if request.callback else None,
+                notebook=self.notebook,
             )
         except JournalUnavailable as exc:
             self._journal_problem = str(exc)
@@ -231,15 +242,23 @@ class Session:
             self._by_record[key] = job
         return job
 
-    def recorded(self, limit: int, skip: Collection[str] = ()) -> list[Job]:
+    def recorded(
+        self, limit: int, skip: Collection[str] = (), *, notebook: str | None = THIS_NOTEBOOK
+    ) -> list[Job]:
         """The journal's latest successes whose local copies are all still here, newest first,
         as finished jobs (nothing is sent), leaving out the task ids in ``skip``: what the
-        form's picker offers beyond this kernel's own results, after a restart say."""
+        form's picker offers beyond this kernel's own results, after a restart say.
+
+        ``notebook``: whose results; by default this notebook's (``Session.notebook``; the
+        whole folder's where the front end names no notebook), ``None`` the whole folder's,
+        or a notebook as ``Session.notebook`` names it."""
         journal = self.journal
         if journal is None or limit <= 0:
             return []
+        if notebook == THIS_NOTEBOOK:
+            notebook = self.notebook
         try:
-            records = journal.history(limit + len(skip), status="success")
+            records = journal.history(limit + len(skip), status="success", notebook=notebook)
         except JournalUnavailable:
             return []
         jobs = []
@@ -370,6 +389,21 @@ def reset_session(settings: Settings | None = None) -> Session:
     with _session_lock:
         _session = Session(settings)
         return _session
+
+
+def notebook_name(path: str | None, folder: Path) -> str | None:
+    """A notebook's path as the journal keeps it: relative to ``folder`` when inside it, so
+    the names stay when the folder moves; as given otherwise (a path the front end gave
+    relative to its own root stays the same for every kernel of that notebook)."""
+    if not path:
+        return None
+    given = Path(path)
+    if given.is_absolute():
+        try:
+            return given.resolve().relative_to(folder.resolve()).as_posix()
+        except (ValueError, OSError):
+            return given.as_posix()
+    return given.as_posix()
 
 
 def _held(entry: Job | weakref.ref[Job]) -> Job | None:

@@ -53,6 +53,7 @@ class HistoryArgs:
 @dataclass(frozen=True)
 class ExportArgs:
     path: str
+    all: bool = False  # the whole folder's results, not only this notebook's
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,18 @@ def _rows(text: str) -> int:
 
 
 def _parse_export(rest: str) -> ExportArgs:
-    path = rest.strip()
+    """``FILE [--all]`` (``--all`` before or after the file); the file name is taken as
+    written, spaces and backslashes included."""
+    words = rest.strip().split(" ")
+    every = "--all" in (words[0], words[-1])
+    if every:
+        words.remove("--all")
+    path = " ".join(words).strip()
+    if path.startswith("-"):
+        raise LineError(f"unknown option {path.split()[0]!r}; usage: %hiapi export FILE.json [--all]")
     if not path:
-        raise LineError("usage: %hiapi export FILE.json")
-    return ExportArgs(path)
+        raise LineError("usage: %hiapi export FILE.json [--all] (--all: the whole folder's results)")
+    return ExportArgs(path, every)
 
 
 def _parse_form(rest: str) -> FormArgs:
@@ -207,7 +216,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "the journal's latest results",
         _parse_history,
     ),
-    Subcommand("export", "export FILE", "the journal as a JSON manifest", _parse_export),
+    Subcommand("export", "export FILE [--all]", "this notebook's results as a JSON manifest", _parse_export),
     Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
 )
 SUBCOMMAND_NAMES = tuple(sub.name for sub in SUBCOMMANDS)

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from hiapi_notebook import catalog
 from hiapi_notebook.api import generate_many
 from hiapi_notebook.subcommands import HistoryArgs, parse_subcommand
-from hiapi_notebook.views.history import HistoryView
+from hiapi_notebook.views.history import HistoryView, when_text
 from hiapi_notebook.views.tables import ModelTable
 
 IMAGE = "gpt-image-2/text-to-image"
@@ -47,7 +48,10 @@ def test_history_is_newest_first_with_thumbnails_status_and_a_copyable_id(made):
     )
     assert html.count('class="hiapi-journal-id"') == 4 and "user-select:all" in html
     assert "a red &lt;b&gt;fox&lt;/b&gt; in snow" in html and "<b>fox</b>" not in html
-    assert "just now" in html and "rejected" in html  # the failure's reason on hover
+    shown_when = re.findall(r'<span class="hiapi-journal-when" title="([^"]*)">([^<]*)</span>', html)
+    assert [text for _, text in shown_when] == [when_text(r.created_at, time.time()) for r in records]
+    assert all("just now when this was shown" in title for title, _ in shown_when)  # said on hover only
+    assert "rejected" in html  # the failure's reason on hover
     assert "grid-template-columns" in html and "max-width:100%" in html  # within the output width
 
 
@@ -73,7 +77,7 @@ def test_history_in_a_terminal_is_an_aligned_table(made):
     session, gens = made
     text = repr(HistoryView(session.journal.history(10)))
     header, rule, *rows = text.splitlines()
-    assert header.split() == ["when", "status", "model", "prompt", "task", "id", "cost"]
+    assert header.split() == ["when", "status", "model", "prompt", "task", "id", "cost", "local", "files"]
     assert set(rule.replace(" ", "")) == {"-"} and len(rows) == 4
     starts = [header.index(word) for word in ("status", "model", "prompt")]
     for row in rows:  # every column starts where its header does
@@ -91,3 +95,38 @@ def test_the_models_table_reads_as_numbers_with_its_marks_explained():
     assert header.index("inputs") == first.index("prompt*")
     html = table._repr_html_()
     assert "<code style='white-space:nowrap'>qwen-image-2.0</code>" in html and "* required" in html
+
+
+def test_history_says_the_time_not_an_age_that_would_freeze_in_the_saved_file():
+    now = time.mktime((2026, 12, 3, 14, 30, 0, 0, 0, -1))
+    made = time.mktime((2026, 12, 3, 14, 29, 50, 0, 0, -1))
+    assert when_text(made, now) == "Dec 3, 14:29"
+    assert when_text(made, now + 400 * 86400) == "2026-12-03 14:29"  # another year: the year too
+
+
+def test_history_lists_each_local_file_and_a_click_copies_the_whole_task_id(made, monkeypatch):
+    session, gens = made
+    monkeypatch.setenv("HIAPI_FRONTEND", "jupyterlab")  # links open beside the notebook there
+    html = HistoryView(session.journal.history(10))._repr_html_()
+    assert "<span>local files</span>" in html
+    video = gens[3]
+    for output in video.outputs:  # the clip and its frames: each a link beside the notebook
+        relative = f"hiapi-outputs/{video.task_id}/{output.path.name}"
+        assert f'<a href="{relative}" target="_blank"' in html and f">{output.path.name}</a>" in html
+    failed = re.search(r'data-status="fail".*?<span class="hiapi-journal-files">(.*?)</span><span', html)
+    assert failed and failed.group(1) == "—"  # a failure kept nothing
+    ids = re.findall(r'<span class="hiapi-journal-id" data-copy="([^"]*)" title="([^"]*)" onclick="', html)
+    assert [i for i, _ in ids] == [g.task_id for g in reversed(gens)]
+    assert all(title.startswith(f"{i} · a click copies it") for i, title in ids)  # whole on hover
+    assert "writeText" in html and ".hiapi-journal-id:hover{white-space:normal" in html
+    text = repr(HistoryView(session.journal.history(10)))
+    assert f"hiapi-outputs/{gens[0].task_id}/{gens[0].outputs[0].path.name}" in text
+
+
+def test_history_names_files_as_text_where_links_would_not_open(made, monkeypatch):
+    session, gens = made
+    monkeypatch.setenv("HIAPI_FRONTEND", "vscode")
+    html = HistoryView(session.journal.history(10))._repr_html_()
+    name = gens[0].outputs[0].path.name
+    assert f'<a href="hiapi-outputs/{gens[0].task_id}/{name}"' not in html
+    assert f"hiapi-outputs/{gens[0].task_id}/{name}" in html and f">{name}</span>" in html

@@ -159,8 +159,7 @@ def test_pil_and_numpy_are_imported_only_when_such_a_value_is_given(tmp_path):
     [
         (
             {"input_urls": "nope"},
-            "input.input_urls: 'nope' is not a URL, a file or a notebook variable; "
-            "it takes an http(s) URL, a data: URI, an asset:// id, a result",
+            "input.input_urls: 'nope' is not a URL, a file or a notebook variable (no file 'nope' in ",
         ),
         ({"input_urls": ["cat.png", "notes.txt"]}, "input.input_urls: notes.txt is not a media file"),
         (

@@ -163,3 +163,47 @@ def test_a_plain_script_gets_plain_lines(sandbox, tmp_path):
     statuses = [status_of(line) for line in lines if status_of(line)]
     assert statuses[0] == "submitting" and statuses[-1] == "success", done.stdout
     assert statuses == [s for s in ORDER if s in statuses], done.stdout  # one line per status, in order
+
+
+def test_ctrl_c_while_a_cell_waits_says_it_runs_on_and_its_end_still_comes(ipython_pane):
+    pane = ipython_pane
+    pane.type("%load_ext hiapi_notebook")
+    pane.keys("Enter")
+    pane.wait_for(lambda rows: any(r.startswith("In [2]:") for r in rows), "the second prompt")
+    pane.type("%hiapi gpt-image-2/text-to-image -o fox a fox asleep in the snow")
+    pane.keys("Enter")
+    pane.wait_for(lambda rows: any(status_of(r) == "queued" for r in rows), "the task queued")
+    pane.keys("C-c")
+    rows = pane.wait_for(
+        lambda rows: any(r.startswith("[hiapi]   image: ") for r in rows), "the end of the task and its file"
+    )
+    text = "\n".join(rows)
+    said = [r for r in rows if "you stopped waiting; it runs on and ends here" in r]
+    assert len(said) == 1 and said[0].startswith("[hiapi] tk-"), text  # a line of its own, the id first
+    assert rows[rows.index(said[0]) - 1] == "^C", text  # not glued to the echoed ^C
+    assert "KeyboardInterrupt" not in text and "Traceback" not in text, text
+    assert any(r.startswith("In [3]:") for r in rows), text  # the prompt came back at once
+    assert status_of(hiapi_rows(rows)[-2]) == "success", text  # and the end came above it
+    pane.type("fox.status")
+    pane.keys("Enter")
+    rows = pane.wait_for(lambda rows: any(r.startswith("Out[3]:") for r in rows), "the bound result")
+    assert "Out[3]: 'success'" in rows, "\n".join(rows)
+
+
+def test_a_cell_magic_ends_with_esc_then_enter_as_the_readme_says(ipython_pane):
+    pane = ipython_pane
+    pane.type("%load_ext hiapi_notebook")
+    pane.keys("Enter")
+    pane.wait_for(lambda rows: any(r.startswith("In [2]:") for r in rows), "the second prompt")
+    pane.type("%%hiapi gpt-image-2/text-to-image")
+    pane.keys("Enter")
+    pane.type("a fox asleep in the snow")
+    pane.keys("Enter")
+    pane.keys("Enter")
+    time.sleep(1.0)
+    assert hiapi_rows(pane.screen()) == []  # Enter only adds lines to the cell
+    pane.keys("Escape", "Enter")
+    rows = pane.wait_for(
+        lambda rows: any(r.startswith("[hiapi]   image: ") for r in rows), "the cell's result"
+    )
+    assert status_of(hiapi_rows(rows)[-2]) == "success", "\n".join(rows)

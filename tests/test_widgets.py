@@ -343,3 +343,25 @@ def test_a_failure_stays_in_its_cell(session):
     cell = html.split('data-col="broken #fail &lt;i&gt;x&lt;/i&gt;"')[-1]
     assert "hiapi-failure" in cell and "rejected" in cell and "<i>x</i>" not in html
     assert "1 failed" in html and 'data-status="success"' in html
+
+
+def test_every_card_carries_its_download_links_outside_the_enlarged_view(session, sandbox):
+    from hiapi_notebook.views.grid import ComparisonGrid
+
+    pics = h.generate_many([{"model": IMAGE, "prompt": f"kite {i}"} for i in range(2)], show=False)
+    clip = h.generate("a kite flying", model="seedance-2-0", duration=4, show=False)
+    html = Gallery([*pics, clip]).render_html()
+    cards = re.findall(r'<figure class="hiapi-card".*?</figure>', html, flags=re.S)
+    assert len(cards) == 3
+    for card, gen in zip(cards, [*pics, clip]):
+        outside = re.sub(
+            r'<div id="[^"]+" popover class="hiapi-lb-full".*?</div></div>', "", card, flags=re.S
+        )
+        (links,) = re.findall(r'<div class="hiapi-card-links">(.*?)</div>', outside)
+        kind = "video" if gen is clip else "image"
+        assert (
+            f'download="{gen.task_id}-0-{kind}.' in links
+            and f"hiapi-outputs/{gen.task_id}/0-{kind}." in links
+        )
+    grid = ComparisonGrid([((i,), g) for i, g in enumerate(pics)], [("variant", [0, 1])]).render_html()
+    assert grid.count('<div class="hiapi-card-links"><a href="hiapi-outputs/') == 2  # grid cards too

@@ -238,9 +238,25 @@ class HiAPIMagics(Magics):
         )
 
     def handle_export(self, args: ExportArgs) -> None:
+        from ..reports import write_manifest
+
         journal = _journal()
-        written = journal.export(args.path)
-        print(f"Wrote {written} ({len(journal.history(10**6))} submissions).")
+        notebook = None if args.all else get_session().notebook
+        chosen = journal.records(notebook=notebook)
+        written = write_manifest(args.path, lambda: chosen, journal=journal.path, notebook=notebook)
+        if notebook is not None:
+            folder = len(journal.history(-1))
+            print(
+                f"Wrote {written} ({_count(len(chosen))} of {notebook}; "
+                f"--all writes the folder's {_count(folder)})."
+            )
+        elif args.all:
+            print(f"Wrote {written} ({_count(len(chosen))}: the whole folder's).")
+        else:
+            print(
+                f"Wrote {written} ({_count(len(chosen))}: the whole folder's, as this front end "
+                "does not say which notebook runs here)."
+            )
 
     def handle_form(self, args: FormArgs) -> PromptForm:
         from ..form import PromptForm
@@ -268,6 +284,10 @@ def _journal() -> Journal:
             session.journal_problem or "the journal is off (%hiapi config journal=true turns it on)"
         )
     return journal
+
+
+def _count(n: int) -> str:
+    return f"{n} submission{'' if n == 1 else 's'}"
 
 
 def _env_speed() -> float:

@@ -238,7 +238,7 @@ class SandboxApi:
         inputs = self.inputs.media(spec, task.input) if spec is not None else {}
         if inputs:
             try:
-                derived = derive(task.kind, task.model, task.input, inputs)
+                derived = derive(task.kind, task.model, task.input, inputs, detail=self.media_detail)
             except ImportError:  # no Pillow: the plain synthetic files
                 derived = None
             if derived is not None:

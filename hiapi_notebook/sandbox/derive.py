@@ -9,7 +9,10 @@ clip) shows on the sandbox the way it would on HiAPI:
 - reference fields (``reference_*``) show their references in a strip on the frames: a
   picture, a video's first frame, an audio file's waveform.
 
-Like ``media``, deterministic: the same request draws the same files.
+Like ``media``, deterministic: the same request draws the same files. At full detail
+(the default) an output has the size HiAPI's would (``detail.made_from``): the resolution
+and aspect ratio asked, else the input picture's shape at the resolution's size; ``fast``
+keeps small stand-ins (640 px pictures, 320 px clips).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from .detail import made_from, video_size
 from .inputs import Media
 from .media import (
     VIDEO_FPS,
@@ -39,9 +43,12 @@ from .media import (
 from .wire import canonical_json
 
 IMAGE_LONG_SIDE, VIDEO_LONG_SIDE = 640, 320
+SOFT_PIXELS = 500_000  # a clip bigger than this blurs its frames at half size
 
 
-def derive(kind: str, model: str, input: dict, media: dict[str, list[Media]]) -> dict[str, bytes] | None:
+def derive(
+    kind: str, model: str, input: dict, media: dict[str, list[Media]], *, detail: str = "full"
+) -> dict[str, bytes] | None:
     """Every file of the task by output type, or None when its inputs give nothing to draw from."""
     seed = hashlib.sha256(f"{model}\n{canonical_json(input)}".encode()).digest()
     text = prompt_text(input) or "(no prompt)"
@@ -49,12 +56,12 @@ def derive(kind: str, model: str, input: dict, media: dict[str, list[Media]]) ->
         pictures = [m for items in media.values() for m in items if m.kind == "image"]
         if not pictures:
             return None
-        return {"image": png(_picture(seed, model, text, input, pictures))}
+        return {"image": png(_picture(seed, model, text, input, pictures, detail))}
     if kind == "video":
         first, last, references = _roles(media)
         if first is None and not references:
             return None
-        return _video(seed, model, text, input, first, last, references)
+        return _video(seed, model, text, input, first, last, references, detail)
     return None
 
 
@@ -77,11 +84,14 @@ def _roles(media: dict[str, list[Media]]) -> tuple[Media | None, Media | None, l
 # --- pictures -----------------------------------------------------------------------------
 
 
-def _picture(seed: bytes, model: str, text: str, input: dict, pictures: list[Media]) -> Any:
+def _picture(seed: bytes, model: str, text: str, input: dict, pictures: list[Media], detail: str) -> Any:
     from PIL import Image
 
     base = _image(pictures[0], (IMAGE_LONG_SIDE, IMAGE_LONG_SIDE))
-    size = _output_size(input, base, IMAGE_LONG_SIDE, 512, (1, 1))
+    if detail == "fast":
+        size = _output_size(input, base, IMAGE_LONG_SIDE, 512, (1, 1))
+    else:
+        size = made_from(input, base.size, "image")
     out = _restyle(base, seed, size).convert("RGBA")
     inset = max(32, min(size) // 5)
     for i, extra in enumerate(pictures[1:5]):
@@ -221,12 +231,16 @@ def _video(
     first: Media | None,
     last: Media | None,
     references: list[Media],
+    detail: str,
 ) -> dict[str, bytes]:
     from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
     start_image = _image(first, (VIDEO_LONG_SIDE, VIDEO_LONG_SIDE)) if first is not None else None
     shape = start_image if start_image is not None else Image.new("RGB", (16, 9))
-    size = _output_size(input, shape, VIDEO_LONG_SIDE, 240, (16, 9))
+    if detail == "fast":
+        size = _output_size(input, shape, VIDEO_LONG_SIDE, 240, (16, 9))
+    else:
+        size = made_from(input, shape.size, "video") if start_image is not None else video_size(input)
     w, h = size
     start = ImageOps.fit(start_image.convert("RGB"), size) if start_image is not None else None
     end = ImageOps.fit(_image(last, size).convert("RGB"), size) if last is not None else None
@@ -235,6 +249,8 @@ def _video(
     strip = _strip(references, size)
     accent = colour(seed[0] / 255 + 0.5, 0.8, 1.0)
     count = video_seconds(input) * VIDEO_FPS
+    k = 0.5 if w * h > SOFT_PIXELS else 1.0
+    soft = (max(2, round(w * k)), max(2, round(h * k)))
     frames = []
     for i in range(count):
         t = i / (count - 1)
@@ -245,8 +261,13 @@ def _video(
             zoom = 1 + 0.3 * t
             cw, ch = w / zoom, h / zoom
             cx = w / 2 + math.sin(math.pi * t) * w * 0.04
-            frame = start.resize(size, box=(cx - cw / 2, (h - ch) / 2, cx + cw / 2, (h + ch) / 2))
-            frame = frame.filter(ImageFilter.GaussianBlur(2.0 * t))  # soft focus as the prompt comes in
+            box = (cx - cw / 2, (h - ch) / 2, cx + cw / 2, (h + ch) / 2)
+            # Soft focus as the prompt comes in: drawn at a quarter of the pixels for a big
+            # clip (a 1080p blur per frame would cost seconds), then brought back to size.
+            frame = start.resize(soft, box=box, reducing_gap=2.0).filter(
+                ImageFilter.GaussianBlur(2.0 * t * k)
+            )
+            frame = frame if soft == size else frame.resize(size, Image.Resampling.BILINEAR)
             if end is not None:
                 frame = Image.blend(frame, end, t)
             frame = frame.convert("RGBA")

@@ -100,6 +100,24 @@ def video_size(input: dict[str, Any]) -> tuple[int, int]:
     return _fit(w * scale, h * scale)
 
 
+def made_from(input: dict[str, Any], shape: tuple[int, int], kind: str) -> tuple[int, int]:
+    """Pixels of an output made from a picture of ``shape`` (image-to-image, image-to-video):
+    what the request asks, an explicit size or an aspect ratio at its resolution, as for any
+    task; with no ratio asked (none, ``auto``, ``adaptive``) the picture's own shape at the
+    resolution's size, as HiAPI's routes do (the long side of an image, the short side of a
+    video)."""
+    if _exact(input) or _ratio(input, (0, 0)) != (0, 0):
+        return image_size(input) if kind == "image" else video_size(input)
+    w, h = max(1, shape[0]), max(1, shape[1])
+    if kind == "image":
+        side = IMAGE_LONG_SIDE.get(str(input.get("resolution") or "1K").lower(), 1024)
+        scale = side / max(w, h)
+    else:
+        side = VIDEO_SHORT_SIDE.get(str(input.get("resolution") or "720p").lower(), 720)
+        scale = side / min(w, h)
+    return _fit(w * scale, h * scale)
+
+
 def video_seconds(input: dict[str, Any]) -> int:
     """The duration asked for (5, "8", "8s"); the default where none (or -1, "auto") is."""
     asked = input.get("duration")

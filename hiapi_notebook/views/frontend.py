@@ -20,6 +20,9 @@ import sys
 # "notebook" exists so a user can say which one they use.
 FRONTENDS = ("jupyterlab", "notebook", "vscode", "colab", "headless", "terminal", "script")
 ENV = "HIAPI_FRONTEND"
+NOTEBOOK_ENV = "JPY_SESSION_NAME"  # jupyter_server: the path of the kernel's notebook
+VSCODE_NOTEBOOK = "__vsc_ipynb_file__"  # VS Code: the same, in the namespace
+MAX_NOTEBOOK_PATH = 4096
 
 # Front ends that draw outputs where a path relative to the notebook is a file route.
 _FILE_ROUTES = ("jupyterlab", "notebook", "headless")
@@ -49,11 +52,26 @@ def detect() -> str:
         return "terminal"
     if "google.colab" in sys.modules:
         return "colab"
-    if os.environ.get("VSCODE_PID") or "__vsc_ipynb_file__" in getattr(shell, "user_ns", {}):
+    if os.environ.get("VSCODE_PID") or VSCODE_NOTEBOOK in getattr(shell, "user_ns", {}):
         return "vscode"
     if os.environ.get("JPY_SESSION_NAME"):
         return "jupyterlab"
     return "headless"
+
+
+def notebook_file() -> str | None:
+    """The path of the notebook this kernel runs, as its front end gives it, or None where
+    none does (Colab, nbclient, papermill). Only a kernel's own shell counts: a script or a
+    terminal IPython started from a notebook inherits its ``JPY_SESSION_NAME``."""
+    shell = _shell()
+    if shell is None or not _in_kernel(shell):
+        return None
+    for value in (getattr(shell, "user_ns", {}).get(VSCODE_NOTEBOOK), os.environ.get(NOTEBOOK_ENV)):
+        if isinstance(value, str):
+            value = value.strip()
+            if value and len(value) <= MAX_NOTEBOOK_PATH and value.isprintable():
+                return value
+    return None
 
 
 def _in_kernel(shell: object) -> bool:

@@ -1,9 +1,11 @@
 """``%hiapi history``: the journal's latest submissions as a compact visual list.
 
 One row per submission, newest first: a thumbnail of its result (a click enlarges
-it), its status, model, the start of its prompt, its age and cost, and a task id
-that one click selects for copying. It is one static HTML output sized to the
-output area, so a saved notebook keeps it; terminals get an aligned text table.
+it), its status, model, the start of its prompt, when it was made (the time itself:
+a saved notebook would keep a "just now" forever), its cost, its local files (links
+beside the notebook), and its task id, whole on hover and copied by a click. It is
+one static HTML output sized to the output area, so a saved notebook keeps it;
+terminals get an aligned text table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from ..journal import DEFAULT_OUTPUTS_DIR, Record
 from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
 from ..records import inside
+from ..runtime import OutputFile
+from .frontend import files_resolve
 from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
+from .shown import file_size_text, local_path
 from .text import COLOURS, STYLE, esc, excerpt
 
 THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
@@ -29,7 +34,8 @@ _STILL_TYPES = ("image", "first_frame", "thumbnail", "last_frame")
 ROW_STYLE = """<style>
 .hiapi-journal{font-size:12px;width:100%;max-width:100%;box-sizing:border-box}
 .hiapi-journal-head,.hiapi-journal-row{display:grid;align-items:center;gap:8px;padding:3px 4px;
-  grid-template-columns:60px 76px minmax(0,1.1fr) minmax(0,2fr) 64px 56px minmax(0,1fr)}
+  grid-template-columns:60px 76px minmax(0,1.1fr) minmax(0,2fr) max-content 56px minmax(0,1fr)
+  minmax(0,1fr)}
 .hiapi-journal-head{font-weight:600;color:var(--jp-content-font-color2,#666);
   border-bottom:1px solid var(--jp-border-color2,#ddd)}
 .hiapi-journal-row{border-bottom:1px solid var(--jp-border-color3,#eee)}
@@ -38,11 +44,34 @@ ROW_STYLE = """<style>
   background:var(--jp-layout-color2,#f3f3f3);border-radius:3px;overflow:hidden}
 .hiapi-journal-thumb img{width:56px;height:56px;object-fit:cover;display:block}
 .hiapi-journal-id{font-family:var(--jp-code-font-family,monospace);user-select:all;cursor:copy}
+.hiapi-journal-row>.hiapi-journal-id:hover{white-space:normal;overflow:visible;word-break:break-all}
+.hiapi-journal-id.hiapi-copied::after{content:"copied";display:inline-block;margin-left:6px;
+  color:var(--jp-success-color1,#5cb85c)}
+.hiapi-journal-files a{margin-right:6px}
 .hiapi-journal-status{font-weight:600}
 </style>"""
 
 
-def _age(seconds: float) -> str:
+# A click copies the id (where the output may run script: a trusted notebook); elsewhere the
+# click still selects it whole (user-select:all) for Ctrl+C.
+_COPY = (
+    "var e=this,t=e.dataset.copy,c=navigator.clipboard;"
+    "(c?c.writeText(t):Promise.reject()).catch(function(){document.execCommand('copy')})"
+    ".then(function(){e.classList.add('hiapi-copied');"
+    "setTimeout(function(){e.classList.remove('hiapi-copied')},1500)})"
+)
+
+
+def when_text(created: float, now: float) -> str:
+    """The time a submission was made, as short as still says it: the year only when it is not
+    this year's. Never relative: the saved notebook keeps this text."""
+    made, today = time.localtime(created), time.localtime(now)
+    if made.tm_year != today.tm_year:
+        return time.strftime("%Y-%m-%d %H:%M", made)
+    return f"{time.strftime('%b', made)} {made.tm_mday}, {time.strftime('%H:%M', made)}"
+
+
+def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
@@ -108,11 +137,16 @@ class HistoryView:
         return f'<div class="hiapi-journal-thumb">{zoom}</div>'
 
     def _row_html(self, rec: Record) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created_at))
+        ago = _ago(self.now - rec.created_at)
         prompt = rec.prompt or ""
         cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "—"
         task = rec.task_id or ""
         reason = (rec.error or {}).get("message") or ""
+        copy = (
+            f'<span class="hiapi-journal-id" data-copy="{esc(task)}" title="{esc(task)} · a click copies it" '
+            f'onclick="{esc(_COPY)}">{esc(task)}</span>'
+        )
         return (
             f'<div class="hiapi-journal-row" data-status="{esc(rec.status)}" data-task="{esc(task)}">'
             f"{self._thumb_html(rec)}"
@@ -120,11 +154,30 @@ class HistoryView:
             f'title="{esc(reason or rec.status)}">{esc(rec.status)}</span>'
             f'<span title="{esc(rec.model)}">{esc(rec.model)}</span>'
             f'<span title="{esc(prompt)}">{self._inputs_html(rec)}{esc(excerpt(prompt, 200))}</span>'
-            f'<span title="{esc(when)}">{esc(_age(self.now - rec.created_at))}</span>'
+            f'<span class="hiapi-journal-when" title="{esc(when)} ({esc(ago)} when this was shown)">'
+            f"{esc(when_text(rec.created_at, self.now))}</span>"
             f"<span>{esc(cost)}</span>"
-            f'<span class="hiapi-journal-id" title="{esc(task)}: a click selects it">{esc(task)}</span>'
-            "</div>"
+            f'<span class="hiapi-journal-files">{self._files_html(rec)}</span>'
+            f"{copy}</div>"
         )
+
+    def _files_html(self, rec: Record) -> str:
+        """Each output's local copy, a link beside the notebook (plain text where the front
+        end cannot open one); a missing copy says why."""
+        shown = []
+        for f in files_from_record(rec):
+            name, where = _local(f)
+            if name is None:
+                if f.problem and rec.outputs:
+                    shown.append(f'<span title="{esc(f.problem)}">{esc(f.type)}: no copy</span>')
+                continue
+            title = esc(" · ".join(p for p in (where, file_size_text(f.size)) if p))
+            relative = local_path(f)
+            if relative and files_resolve():
+                shown.append(f'<a href="{esc(relative)}" target="_blank" title="{title}">{esc(name)}</a>')
+            else:
+                shown.append(f'<span title="{title}">{esc(name)}</span>')
+        return "".join(shown) or "—"
 
     def _inputs_html(self, rec: Record) -> str:
         """Each media input: its small picture when one was kept, else its name."""
@@ -159,9 +212,8 @@ class HistoryView:
 
     # --- display ----------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        head = "".join(
-            f"<span>{h}</span>" for h in ("result", "status", "model", "prompt", "age", "cost", "task id")
-        )
+        heads = ("result", "status", "model", "prompt", "when", "cost", "local files", "task id")
+        head = "".join(f"<span>{h}</span>" for h in heads)
         rows = "".join(self._row_html(rec) for rec in self.records)
         if not rows:
             rows = '<div style="padding:6px">no submissions match</div>'
@@ -172,13 +224,15 @@ class HistoryView:
         )
 
     def _text_rows(self) -> list[tuple[str, ...]]:
-        rows: list[tuple[str, ...]] = [("when", "status", "model", "prompt", "task id", "cost")]
+        rows: list[tuple[str, ...]] = [
+            ("when", "status", "model", "prompt", "task id", "cost", "local files")
+        ]
         for rec in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
             cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
-            rows.append(
-                (when, rec.status, rec.model, excerpt(rec.prompt or "", 40), rec.task_id or "-", cost)
-            )
+            files = " ".join(where or name for name, where in map(_local, files_from_record(rec)) if name)
+            prompt = excerpt(rec.prompt or "", 40)
+            rows.append((when, rec.status, rec.model, prompt, rec.task_id or "-", cost, files or "-"))
         return rows
 
     def __repr__(self) -> str:
@@ -189,6 +243,14 @@ class HistoryView:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def _local(f: OutputFile) -> tuple[str | None, str | None]:
+    """(the local copy's file name, its path relative to the notebook when inside its folder,
+    else as kept), or (None, None) when there is no copy here."""
+    if f.path is None or f.problem is not None:
+        return None, None
+    return f.path.name, local_path(f) or str(f.path)
 
 
 def _refs(input: Mapping[str, Any]) -> list[Mapping[str, Any]]:

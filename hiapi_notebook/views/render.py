@@ -72,6 +72,7 @@ CARD_STYLE = """<style>
   overflow:hidden;text-overflow:ellipsis;font-family:var(--jp-code-font-family,monospace);
   color:var(--jp-content-font-color2,#555)}
 .hiapi-card a{color:var(--jp-content-link-color,#1a73e8)}
+.hiapi-card-links{font-size:11px;line-height:1.35;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .hiapi-lb-caption a{color:#9cf}
 </style>"""
 _zoom_ids = itertools.count(1)
@@ -412,9 +413,10 @@ def card_html(
     label: str | None = None,
     embed: str | bool = "preview",
 ) -> str:
-    """One job as a card: live status, then its media (or its failure), and a caption of
-    one short line: ``label`` or the model (``caption="short"``: only what the grid's labels
-    do not already say). The rest is on hover and in the enlarged view."""
+    """One job as a card: live status, then its media (or its failure), a caption of one
+    short line: ``label`` or the model (``caption="short"``: only what the grid's labels do
+    not already say), and a download link for each output kept. The rest is on hover and in
+    the enlarged view."""
     links: list[str] = []
     if not job.done:
         body = pending_html(job, thumb)
@@ -431,13 +433,14 @@ def card_html(
             line.append(esc(job.request.model or "task"))
         if job.cached:
             line.append("cached")
-        if links and not any(s.kind == "image" for s in shown_outputs(job, embed_limit)[0]):
-            line.extend(links)  # a clip or a sound has no enlarged view to carry its link
         cap = f'<figcaption title="{esc(details_text(job))}">{" · ".join(line) or "&nbsp;"}</figcaption>'
+    # On the card itself, not only in the enlarged view: a clip has none, and a picture's
+    # link should not take two clicks to find.
+    downloads = f'<div class="hiapi-card-links">{" · ".join(links)}</div>' if links else ""
     return (
         f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
         f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'
-        f'max-width:{thumb}px">{body}{cap}</figure>'
+        f'max-width:{thumb}px">{body}{cap}{downloads}</figure>'
     )
 
 

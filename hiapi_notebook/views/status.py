@@ -5,6 +5,7 @@ notebook keeps a readable status and never says "Error displaying widget"."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, TextIO
@@ -127,8 +128,9 @@ class TextTaskView:
     """Status as text, for terminal IPython and plain scripts: one short line per
     change of status. The first line names the job in full, the line where its
     task id first appears ties the id to the model, the rest name only the id;
-    the last adds how it ended and the files (or URLs). In terminal IPython the
-    lines go above the prompt, leaving what the user is typing intact."""
+    the last adds how it ended and the files (or URLs). A notice (Ctrl-C: you stopped
+    waiting, it runs on) is a line of its own, as the notebook's bar says it. In terminal
+    IPython the lines go above the prompt, leaving what the user is typing intact."""
 
     def __init__(self, job: Job, stream: TextIO | None = None) -> None:
         self.job = job
@@ -136,6 +138,7 @@ class TextTaskView:
         self._last_status: str | None = None
         self._named_id = False
         self._ended = False
+        self._last_notice: str | None = None
         self._lock = threading.Lock()
 
     def display(self) -> TextTaskView:
@@ -173,10 +176,24 @@ class TextTaskView:
             self._named_id = self._named_id or bool(job.task_id)
             state = state_text(job) if first or job.done else f"{job.status} · {elapsed_text(job.elapsed)}"
             lines.append(f"[hiapi] {name} — {state}")
+        if job.notice and job.notice != self._last_notice and not job.done:
+            self._last_notice = job.notice
+            if self.stream is None and _at_a_terminal():
+                lines.append("")  # ends the line the terminal echoed Ctrl-C on ("^C")
+            lines.append(
+                f"[hiapi] {job.task_id or job.request.model or 'task'} — {job.status} · {job.notice}"
+            )
         if job.done and not self._ended:
             self._ended = True
             lines += [f"[hiapi]   {f.type}: {f.path or f.url}" for f in job.files]
         return lines
+
+
+def _at_a_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stdout
+        return False
 
 
 def show_job(job: Job, *, embed_limit: int = EMBED_LIMIT, embed: str = "preview") -> TaskView | TextTaskView:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from ..runtime import Job
+from .frontend import detect
 
 STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
     "submitting": "info",
@@ -57,7 +58,7 @@ def state_text(job: Job) -> str:
         when = _clock(job.finished)
         if job.looked_up:
             return f"{status} · from the journal (finished {when})"
-        return f"{status} · cached (made {when}; --fresh to run again)"
+        return f"{status} · cached (made {when}; {fresh_words()} to run again)"
     text = f"{status} · {elapsed_text(job.elapsed)}"
     if job.replayed:
         text += " · replayed"
@@ -71,6 +72,12 @@ def state_text(job: Job) -> str:
     if job.notice and not job.done:
         text += f" · {job.notice}"
     return text
+
+
+def fresh_words() -> str:
+    """How to ask for a new result instead of the recorded one, in the words of where the user
+    is: a cell's option in a notebook or terminal IPython, the keyword in a script."""
+    return "fresh=True" if detect() == "script" else "--fresh"
 
 
 def failure_text(job: Job) -> str | None:
