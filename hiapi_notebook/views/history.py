@@ -165,7 +165,7 @@ class HistoryView:
         """Each output's local copy, a link beside the notebook (plain text where the front
         end cannot open one); a missing copy says why."""
         shown = []
-        for f in files_from_record(rec):
+        for f in files_from_record(rec, self.outputs):
             name, where = _local(f)
             if name is None:
                 if f.problem and rec.outputs:
@@ -230,7 +230,9 @@ class HistoryView:
         for rec in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
             cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
-            files = " ".join(where or name for name, where in map(_local, files_from_record(rec)) if name)
+            files = " ".join(
+                where or name for name, where in map(_local, files_from_record(rec, self.outputs)) if name
+            )
             prompt = excerpt(rec.prompt or "", 40)
             rows.append((when, rec.status, rec.model, prompt, rec.task_id or "-", cost, files or "-"))
         return rows
