@@ -30,7 +30,7 @@ RUNS = [
         path,
         kernel,
         id=f"{path.stem}-{kernel}",
-        marks=[FORM_ON_IPYWIDGETS7] if kernel == COLAB and path.stem.startswith("02") else [],
+        marks=[FORM_ON_IPYWIDGETS7] if kernel == COLAB and "PromptForm(" in path.read_text() else [],
     )
     for path in NOTEBOOKS
     for kernel in ("python3", COLAB)
