@@ -1,7 +1,7 @@
 # One entry point for humans and CI:
 #   make lab    install into .venv, then JupyterLab on notebooks/ (with the sandbox when no key is set)
-#   make test   install everything (both kernel venvs, Chromium, tmux), lint, type-check, then run the
-#               whole test suite (it builds the wheel and runs it in clean venvs: tests/test_package.py)
+#   make test   install everything (the three kernel venvs, Chromium, tmux), lint, type-check, then run
+#               the whole test suite (it builds the wheel and runs it in clean venvs: tests/test_package.py)
 #   make dist   build the wheel and the sdist into dist/ and check them with twine
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,14 +11,17 @@ PYTEST_ARGS ?=
 
 VENV := .venv
 VENV6 := .venv-ipykernel6
+VENV_COLAB := .venv-colab
+COLAB_PINS := tests/colab/colab-runtime.txt
 # Stamps live inside the venvs: deleting a venv also forgets that it was installed.
 STAMP := $(VENV)/.installed
 STAMP6 := $(VENV6)/.installed
+STAMP_COLAB := $(VENV_COLAB)/.installed
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: test lint typecheck dist lab bench clean distclean install venv-python chromium tmux
 
-test: install lint typecheck $(STAMP6) chromium tmux
+test: install lint typecheck $(STAMP6) $(STAMP_COLAB) chromium tmux
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Seconds, and first: a wrong-way import, a dead name or an unformatted file fails the build.
@@ -65,6 +68,16 @@ $(STAMP6): pyproject.toml | venv-python
 	$(VENV6)/bin/python -m pip install -q -e '.[sandbox]' 'ipykernel>=6.29,<7' ipywidgets
 	touch $@
 
+# A third: Google Colab's kernel packages exactly as pinned, on Python 3.13 (pyenv's shim may need
+# PYENV_VERSION to find it), and the package installed into them without changing a pin
+# (tests/test_colab.py checks that, and runs its kernel as Colab's: tests/colab/colab_kernel.py).
+$(STAMP_COLAB): pyproject.toml $(COLAB_PINS)
+	test -x $(VENV_COLAB)/bin/python || { python3.13 -m venv $(VENV_COLAB) 2>/dev/null \
+		|| PYENV_VERSION=$$(pyenv whence python3.13 | tail -n 1) python3.13 -m venv $(VENV_COLAB); }
+	$(VENV_COLAB)/bin/python -m pip install -q -r $(COLAB_PINS)
+	$(VENV_COLAB)/bin/python -m pip install -q -e '.[sandbox]'
+	touch $@
+
 # Keep every cell in the DOM (no virtual scrolling) and the news pop-up away.
 $(LAB_OVERRIDES): scripts/lab-overrides.json $(STAMP)
 	mkdir -p $(@D)
@@ -82,6 +95,6 @@ clean:
 	rm -rf test-artifacts .pytest_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
 
-# Also drop both venvs (the next make reinstalls them).
+# Also drop the venvs (the next make reinstalls them).
 distclean: clean
-	rm -rf $(VENV) $(VENV6)
+	rm -rf $(VENV) $(VENV6) $(VENV_COLAB)

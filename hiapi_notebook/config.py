@@ -37,6 +37,12 @@ _ENV_NUMBERS = {
 # the originals themselves (self-contained, heavy) or nothing (links to the local copies).
 EMBED_MODES = ("preview", "full", "none")
 
+# Which front end draws the outputs (views/frontend.py decides with "auto", the default):
+# jupyterlab and notebook have file routes, vscode and colab do not, headless runs nobody
+# watches, terminal and script get text lines.
+FRONTENDS = ("jupyterlab", "notebook", "vscode", "colab", "headless", "terminal", "script")
+FRONTEND_CHOICES = ("auto", *FRONTENDS)
+
 BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls together
 POLL_MODES = ("list", "detail")
 
@@ -94,6 +100,7 @@ class Settings:
     max_input_mb: float = 20.0  # a media input sent inline larger than this is refused
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
+    frontend: str = "auto"  # see FRONTEND_CHOICES; HIAPI_FRONTEND
 
     def __post_init__(self) -> None:
         if self.api_key is not None:
@@ -120,6 +127,9 @@ class Settings:
                 "poll_mode", os.environ.get("HIAPI_POLL_MODE", "list").lower(), "HIAPI_POLL_MODE"
             ),
             journal=os.environ.get("HIAPI_JOURNAL", "1").lower() not in ("0", "false", "off", "no"),
+            frontend=check_setting(
+                "frontend", os.environ.get("HIAPI_FRONTEND", "").strip().lower() or "auto", "HIAPI_FRONTEND"
+            ),
             **values,
         )
 
@@ -159,6 +169,8 @@ def _problem(s: Settings) -> str | None:
             return f"{name} must be a non-empty string or none, not {value!r}"[:200]
     if not isinstance(s.outputs_dir, str) or not s.outputs_dir.strip():
         return f"outputs_dir must be a folder name, not {s.outputs_dir!r}"[:200]
+    if s.frontend not in FRONTEND_CHOICES:
+        return _frontend_problem("frontend", s.frontend)
     if s.embed not in EMBED_MODES:
         return f"embed takes {', '.join(EMBED_MODES)}, not {s.embed!r}"[:200]
     if not isinstance(s.journal, bool):
@@ -175,7 +187,7 @@ def _problem(s: Settings) -> str | None:
 def _coerce(key: str, value: Any, current: Any) -> Any:
     if not isinstance(value, str):
         return value
-    if key == "embed":  # "none" is one of its words, not "no value"
+    if key in ("embed", "frontend"):  # "none" is one of embed's words, not "no value"
         return value.strip().lower()
     if value.lower() in ("none", "null", ""):
         return None
@@ -221,8 +233,16 @@ def check_setting(key: str, value: Any, source: str | None = None) -> Any:
                 f"{name} takes requests per second from {low:g} to {high:g} (default 2), not {value!r}"
             )
         return float(value)
+    if key == "frontend" and value not in FRONTEND_CHOICES:
+        raise RequestValidationError(_frontend_problem(name, value))
     if key == "poll_mode" and value not in POLL_MODES:
         raise RequestValidationError(
             f"{name} takes list (one request for every task) or detail (one per task), not {value!r}"
         )
     return value
+
+
+def _frontend_problem(name: str, value: Any) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    return f"{name} takes {', '.join(FRONTEND_CHOICES)} (auto: detect it), not {shown}"

@@ -27,6 +27,7 @@ from .recorder import JournalStore, files_from_record, request_from_record, task
 from .records import Record
 from .runtime import Gate, Job, OutputFile, Runtime
 from .timing import recorded_durations
+from .views import frontend
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -55,6 +56,7 @@ _RUNTIME_SETTINGS = frozenset(
 class Session:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        frontend.force(self.settings.frontend)  # "auto" unless HIAPI_FRONTEND or the caller chose
         self._lock = threading.RLock()
         self._runtime: Runtime | None = None
         self._journal: Journal | None = None
@@ -82,6 +84,8 @@ class Session:
                 self._runtime = None
             if {"home", "journal"} & changes.keys():
                 self._close_journal()
+            if "frontend" in changes:
+                frontend.force(self.settings.frontend)
             return self.settings
 
     @property

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from kernel_harness import display_updates, execute, kernel_python, start_kernel, stop_kernel
+from kernel_harness import COLAB, display_updates, execute, kernel_argv, start_kernel, stop_kernel
 
 from hiapi_notebook.sandbox import SandboxServer
 
@@ -18,7 +18,7 @@ IMAGE_CELL = "%%hiapi gpt-image-2/text-to-image\nA lighthouse at dusk"
 class Notebook:
     """Kernels started one after another in the same folder, as after a restart."""
 
-    def __init__(self, folder, srv):
+    def __init__(self, folder, srv, label="ipykernel7"):
         self.folder = folder
         self.env = {
             "HIAPI_BASE_URL": srv.url,
@@ -26,11 +26,11 @@ class Notebook:
             "HIAPI_POLL_INTERVAL": "0.1",
             "IPYTHONDIR": str(folder / ".ipython"),
         }
-        self.python = kernel_python("ipykernel7")
+        self.argv = kernel_argv(label)
         self.km = self.kc = None
 
     def start(self):
-        self.km, self.kc = start_kernel(self.python, env=self.env, cwd=self.folder)
+        self.km, self.kc = start_kernel(self.argv, env=self.env, cwd=self.folder)
         reply, _ = execute(self.kc, "%load_ext hiapi_notebook")
         assert reply["content"]["status"] == "ok"
 
@@ -52,8 +52,8 @@ class Notebook:
 def notebook(tmp_path):
     made = []
 
-    def make(srv):
-        made.append(Notebook(tmp_path, srv))
+    def make(srv, label="ipykernel7"):
+        made.append(Notebook(tmp_path, srv, label))
         return made[-1]
 
     yield make
@@ -109,9 +109,10 @@ def test_kill_before_the_create_answered_resends_with_the_same_key(notebook):
         assert srv.task_count == 1
 
 
-def test_cached_rerun_sends_nothing_and_survives_expired_urls(notebook):
+@pytest.mark.parametrize("label", ["ipykernel7", COLAB])
+def test_cached_rerun_sends_nothing_and_survives_expired_urls(notebook, label):
     with SandboxServer(port=0, speed=20, url_ttl=1) as srv:
-        nb = notebook(srv)
+        nb = notebook(srv, label)
         nb.start()
         reply, first = nb.run(IMAGE_CELL)
         assert reply["content"]["status"] == "ok"

@@ -1,12 +1,13 @@
-"""%%hiapi in a real kernel, on ipykernel 6 and 7: live status and media reach
-the front end (iopub) after the cell returned, with no further cell run."""
+"""%%hiapi in a real kernel, on ipykernel 6 and 7 (and the first tests and completion
+in the Colab-like kernel too): live status and media reach the front end (iopub)
+after the cell returned, with no further cell run."""
 
 import base64
 import json
 import threading
 
 import pytest
-from kernel_harness import display_updates, widget_model_ids, widget_updates
+from kernel_harness import display_updates, widget_model_ids, widget_updates, with_colab
 
 pytestmark = pytest.mark.kernel
 SECRET = "sk-test-7f3a9c1e5b-never-shown"
@@ -29,6 +30,7 @@ def _status_html(msgs):
     ]
 
 
+@with_colab
 def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
     reply, msgs = kernel.execute("%load_ext hiapi_notebook")
     assert reply["content"]["status"] == "ok"
@@ -58,6 +60,7 @@ def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
     assert sandbox_server.task_count == 1
 
 
+@with_colab
 def test_waiting_cell_shows_result_inside_the_cell(kernel, sandbox_server):
     kernel.execute("%load_ext hiapi_notebook")
     reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image -o fox\nA red fox", timeout=60)
@@ -167,3 +170,31 @@ def test_a_shown_grid_with_saves_keeps_to_two_threads_of_ours(kernel, sandbox_se
     text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
     assert text.strip() == "['hiapi-notebook-loop', 'hiapi-notebook-worker_0']", text
     assert len(list((tmp_path / "saved").glob("*.png"))) == 4
+
+
+@with_colab
+def test_completion_on_the_hiapi_line(kernel):
+    """Tab completion as a front end asks for it: on IPython 9 through the Matcher API v2,
+    on Colab's IPython 7.34 through the older line matchers (whose tokens stop at ':')."""
+    kernel.execute("%load_ext hiapi_notebook")
+
+    def completed(code):
+        kernel.kc.complete(code, len(code))
+        reply = kernel.kc.get_shell_msg(timeout=30)["content"]
+        assert reply["status"] == "ok", reply
+        start, end = reply["cursor_start"], reply["cursor_end"]
+        return [code[:start] + match + code[end:] for match in reply["matches"]]
+
+    fields = completed("%%hiapi gpt-image-2/text-to-image --")
+    assert fields[:2] == [
+        "%%hiapi gpt-image-2/text-to-image --aspect_ratio",
+        "%%hiapi gpt-image-2/text-to-image --resolution",
+    ], fields
+    assert not [f for f in fields if f.endswith("--abs")]
+    assert completed("%%hiapi seedance-2-0 --aspect_ratio 16:") == [
+        "%%hiapi seedance-2-0 --aspect_ratio 16:9"
+    ]
+    assert completed("%hiapi his") == ["%hiapi history"]
+    assert "%hiapi config embed=" in completed("%hiapi config emb")
+    assert "%hiapi gpt-image-2/text-to-image" in completed("%hiapi gpt-image-2/te")
+    assert "x = abs" in completed("x = ab")  # other lines are left to IPython

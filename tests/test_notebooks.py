@@ -1,6 +1,8 @@
 """Every notebook in notebooks/ runs top to bottom against the sandbox (nbclient),
 with assertions on what it shows, in a copy of the repository's notebooks/ folder
 that git sees as a fresh clone does: running it leaves no untracked files.
+Each runs in this venv's kernel and in the Colab-like kernel (Colab's pinned
+IPython 7.34 / ipywidgets 7.7.1, its ``Shell`` class and ``google.colab``).
 nbclient keeps only messages sent while their cell runs, so background-only
 updates are checked at the kernel level instead."""
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from kernel_harness import missing
+from kernel_harness import COLAB, FORM_ON_IPYWIDGETS7, kernel_on_path, missing
 from nbclient import NotebookClient
 from PIL import Image, ImageOps
 
@@ -22,6 +24,17 @@ from hiapi_notebook.sandbox import SandboxServer
 pytestmark = pytest.mark.kernel
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Each notebook in this venv's kernel ("python3") and in the Colab-like one.
+RUNS = [
+    pytest.param(
+        path,
+        kernel,
+        id=f"{path.stem}-{kernel}",
+        marks=[FORM_ON_IPYWIDGETS7] if kernel == COLAB and "PromptForm(" in path.read_text() else [],
+    )
+    for path in NOTEBOOKS
+    for kernel in ("python3", COLAB)
+]
 SECRET = "sk-notebook-9d2e4b7a1c-never-shown"
 
 
@@ -64,7 +77,10 @@ def changes_besides(clone: Path, notebook: str) -> list[str]:
     return [line for line in status.splitlines() if line != f" M notebooks/{notebook}"]
 
 
-def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> nbformat.NotebookNode:
+def run_notebook(
+    path: Path, workdir: Path, env: dict[str, str], kernel: str = "python3"
+) -> nbformat.NotebookNode:
+    """Run a copy of ``path`` in ``workdir`` in the kernel named ``kernel``."""
     shutil.copy(path, workdir / path.name)
     nb = nbformat.read(workdir / path.name, as_version=4)
     old = dict(os.environ)
@@ -74,7 +90,7 @@ def run_notebook(path: Path, workdir: Path, env: dict[str, str]) -> nbformat.Not
             os.environ.pop(name, None)
     try:
         NotebookClient(
-            nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+            nb, timeout=180, kernel_name=kernel, resources={"metadata": {"path": str(workdir)}}
         ).execute()
     finally:
         os.environ.clear()
@@ -103,10 +119,14 @@ def errors_in(nb):
     ]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_on_the_builtin_sandbox(path, tmp_path):
+@pytest.mark.parametrize(("path", "kernel"), RUNS)
+def test_notebook_runs_on_the_builtin_sandbox(path, kernel, tmp_path, tmp_path_factory):
     folder = fresh_clone(tmp_path)
-    nb = run_notebook(path, folder, {"HIAPI_SANDBOX_SPEED": "10", "HIAPI_POLL_INTERVAL": "0.1"})
+    env = {"HIAPI_SANDBOX_SPEED": "10", "HIAPI_POLL_INTERVAL": "0.1"}
+    if kernel != "python3":  # its kernelspec on JUPYTER_PATH, outside the clone, for nbclient to find
+        kernel, found = kernel_on_path(kernel, tmp_path_factory.mktemp("jupyter"))
+        env.update(found)
+    nb = run_notebook(path, folder, env, kernel)
     assert errors_in(nb) == []
     # What the notebook writes (local copies, journal, saved files) is ignored by git.
     assert changes_besides(tmp_path, path.name) == []

@@ -1,4 +1,5 @@
-"""The prompt form and the sweep grid in a real kernel, on ipykernel 6 and 7.
+"""The prompt form and the sweep grid in a real kernel, on ipykernel 6 and 7 and in the
+Colab-like kernel (ipywidgets 7.7.1).
 
 The form is driven as a front end drives it: ``comm_msg`` updates of the model and prompt
 widgets and a click on Generate, sent over the shell channel to the widgets' comm ids (found,
@@ -14,7 +15,7 @@ import queue
 import time
 
 import pytest
-from kernel_harness import _backlog, display_updates
+from kernel_harness import COLAB, FORM_ON_IPYWIDGETS7, LABELS, _backlog, display_updates, with_colab
 from PIL import Image
 
 pytestmark = pytest.mark.kernel
@@ -69,6 +70,7 @@ def errors_in(msgs):
     return [m["content"] for m in msgs if m["msg_type"] == "error"]
 
 
+@pytest.mark.parametrize("kernel", [*LABELS, pytest.param(COLAB, marks=FORM_ON_IPYWIDGETS7)], indirect=True)
 def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sandbox_server):
     reply, cell = kernel.execute("import hiapi_notebook as h\nform = h.PromptForm(model='Nano-Banana')\nform")
     assert reply["content"]["status"] == "ok", reply["content"]
@@ -177,6 +179,7 @@ def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sand
     )
 
 
+@with_colab
 def test_sweep_cell_shows_a_labelled_grid_that_ends_static(kernel, sandbox_server):
     kernel.execute("%load_ext hiapi_notebook")
     reply, cell = kernel.execute(

@@ -6,7 +6,7 @@ what comes after ``%%hiapi MODEL --``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import catalog
 from ..grammar import model_word, option_names
@@ -50,8 +50,13 @@ def complete_line(line: str) -> list[str]:
 
 
 def install(shell: InteractiveShell) -> None:
-    """Register the matcher with IPython's completer (Matcher API v2)."""
-    from IPython.core.completer import SimpleCompletion, context_matcher
+    """Register the matcher with IPython's completer: the Matcher API v2 where IPython
+    has it (8.6 on), else the older line matchers (IPython 7.34, as Colab pins it)."""
+    try:
+        from IPython.core.completer import SimpleCompletion, context_matcher
+    except ImportError:
+        _install_line_matcher(shell)
+        return
 
     @context_matcher(identifier="hiapi_notebook")
     def hiapi_matcher(context: CompletionContext) -> SimpleMatcherResult:
@@ -68,3 +73,21 @@ def install(shell: InteractiveShell) -> None:
         }
 
     shell.Completer.custom_matchers.append(hiapi_matcher)
+
+
+def _install_line_matcher(shell: InteractiveShell) -> None:
+    """IPython before 8.6: a "magic argument matcher" gets the line; what it returns is
+    offered alone (as ``suppress`` does), in place of IPython's current token, which
+    stops at its delimiters (``16:9`` is two tokens there): each candidate is cut to match."""
+    completer: Any = shell.Completer
+
+    def hiapi_line_matcher(line_buffer: str) -> list[str]:
+        line = completer.text_until_cursor.rsplit("\n", 1)[-1]
+        if not line.lstrip().startswith(("%hiapi", "%%hiapi")):
+            return []
+        current = "" if line.endswith((" ", "\t")) else (line.split() or [""])[-1]
+        token = completer.splitter.split_line(line, len(line))
+        cut = len(current) - len(token) if current.endswith(token) else 0
+        return [c[cut:] for c in complete_line(line.lstrip())]
+
+    completer.magic_arg_matchers.insert(0, hiapi_line_matcher)

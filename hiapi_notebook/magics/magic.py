@@ -56,6 +56,16 @@ def _named(marker: Callable[[str], object], name: str) -> Callable[[Handler], Ha
     return cast("Callable[[Handler], Handler]", marker(name))
 
 
+def _shown_settings() -> dict[str, Any]:
+    """The settings as ``%hiapi config`` prints them; ``frontend=auto`` says what it found."""
+    from ..views import frontend
+
+    shown = get_session().settings.public()
+    if shown.get("frontend") == "auto":
+        shown["frontend"] = f"auto (detected: {frontend.detect()})"
+    return shown
+
+
 def _looks_like_model(word: str) -> bool:
     """Model names have a dash, a slash or a dot (gpt-image-2, a/b, x-1.5); words that
     have none are mistyped subcommands, not models to pay for."""
@@ -174,7 +184,7 @@ class HiAPIMagics(Magics):
 
     def handle_config(self, args: ConfigArgs) -> None:
         session = get_session()
-        shown = session.settings.public()
+        shown = _shown_settings()
         if args.name is not None:
             if args.name not in shown:
                 raise usage_error(f"unknown setting {args.name!r}; settings are: {', '.join(shown)}")
@@ -190,7 +200,7 @@ class HiAPIMagics(Magics):
                     + (f" (did you mean {near}?)" if near else "")
                     + "; it will be sent as is."
                 )
-        for key, value in session.settings.public().items():
+        for key, value in _shown_settings().items():
             print(f"{key:18} {value}")
 
     def handle_sandbox(self, args: SandboxArgs) -> None:

@@ -7,8 +7,9 @@ sys.modules``; VS Code sets ``VSCODE_PID`` in the kernel's environment (and
 (JupyterLab, Notebook 7) has ``JPY_SESSION_NAME``. A kernel with none of these is a
 headless run (nbclient, papermill, ``jupyter execute``): nobody watches it live.
 
-``HIAPI_FRONTEND`` or ``%hiapi config frontend=`` forces a choice; the older
-``HIAPI_NOTEBOOK_DISPLAY=text|widgets`` still chooses text or widgets.
+``HIAPI_FRONTEND`` or ``%hiapi config frontend=`` forces a choice (the session checks
+the name and calls ``force``); the older ``HIAPI_NOTEBOOK_DISPLAY=text|widgets`` still
+chooses text or widgets.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import os
 import sys
 
 # jupyterlab and notebook behave alike (both are jupyter_server front ends with file routes);
-# "notebook" exists so a user can say which one they use.
-FRONTENDS = ("jupyterlab", "notebook", "vscode", "colab", "headless", "terminal", "script")
+# "notebook" exists so a user can say which one they use. The names live with the settings.
+from ..config import FRONTENDS
+
 ENV = "HIAPI_FRONTEND"
 NOTEBOOK_ENV = "JPY_SESSION_NAME"  # jupyter_server: the path of the kernel's notebook
 VSCODE_NOTEBOOK = "__vsc_ipynb_file__"  # VS Code: the same, in the namespace
@@ -32,18 +34,20 @@ _forced: str | None = None
 
 
 def force(name: str | None) -> None:
-    """Force a front end (``None`` or ``"auto"``: detect again). The session calls this
-    when ``frontend`` is configured; names are checked there."""
+    """Force a front end. ``"auto"``: detect it, whatever ``HIAPI_FRONTEND`` says (the
+    session's setting, read from that variable, has the last word); ``None``: nobody has
+    chosen, so the variable, then detection. The session calls this with its
+    ``frontend`` setting; names are checked there."""
     global _forced
-    _forced = None if name in (None, "auto") else name
+    _forced = name
 
 
 def detect() -> str:
     """The front end in use now: one of ``FRONTENDS``."""
-    if _forced:
+    if _forced in FRONTENDS:
         return _forced
     forced = os.environ.get(ENV, "").strip().lower()
-    if forced in FRONTENDS:
+    if _forced is None and forced in FRONTENDS:
         return forced
     shell = _shell()
     if shell is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .. import _loop
 from ..models import TERMINAL_STATUSES
 from ..runtime import Job
+from .compat import widget_bundle
 from .console import print_lines
 from .frontend import use_widgets
 from .render import EMBED_LIMIT, media_bundle, status_bundle
@@ -102,7 +103,7 @@ class TaskView(LiveStatus):
         from IPython.display import display
 
         # The widget, with a readable text/plain fallback instead of "VBox(children=…)".
-        bundle = {**self.widget._repr_mimebundle_(), "text/plain": status_line(self.job)}
+        bundle = {**widget_bundle(self.widget), "text/plain": status_line(self.job)}
         self.status_handle = display(bundle, raw=True, display_id=True)
         # An empty slot now, in this cell, so the media land here later even
         # when the cell has long returned (--no-wait).
