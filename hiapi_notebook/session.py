@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import _loop
 from .client import AsyncHiAPI
@@ -29,6 +30,9 @@ from .timing import recorded_durations
 
 log = logging.getLogger("hiapi_notebook")
 
+
+# What the journal keys a sandbox's results by, instead of its URL (its port changes each run).
+SANDBOX_SERVER = "hiapi-sandbox"
 
 MAX_REMEMBERED = 200  # jobs a form's picker of earlier results can offer
 
@@ -187,7 +191,7 @@ class Session:
                 idempotency_key=request.idempotency_key,
                 fresh=fresh,
                 cost=cost,
-                server=runtime.client.base_url,
+                server=self.cache_server,
                 callback=dict(request.callback) if request.callback else None,
             )
         except JournalUnavailable as exc:
@@ -236,7 +240,7 @@ class Session:
     def _restore(self, rec: Record, request: Request | None, files: list[OutputFile] | None = None) -> Job:
         """A recorded success as a finished job: nothing is sent (a missing local copy is
         fetched again while its URL lives). ``files``: the record's, when already read."""
-        return self.runtime.restore(
+        job = self.runtime.restore(
             request_from_record(rec, request),
             task_from_record(rec),
             files if files is not None else files_from_record(rec),
@@ -244,6 +248,9 @@ class Session:
             started=rec.created_at,
             finished=rec.completed_at,
         )
+        if self.cache_server == SANDBOX_SERVER and not _served_by(job, job.server):
+            job.server = None  # made by an earlier sandbox: its URLs died with it, send the copies
+        return job
 
     def attach(self, task_id: str) -> Job:
         """Watch any task by id; journal rows are kept up to date when it has one."""
@@ -290,6 +297,16 @@ class Session:
     def using_builtin_sandbox(self) -> bool:
         return self.sandbox is not None and self.settings.base_url == self.sandbox.url
 
+    @property
+    def cache_server(self) -> str:
+        """The server a recorded result belongs to, as the journal keys it: the base URL,
+        except for a sandbox on this machine, which is one server whatever port it got
+        (each kernel, terminal or headless run starts its own on a free port)."""
+        base_url = self.runtime.client.base_url
+        if self.using_builtin_sandbox or (os.environ.get("HIAPI_SANDBOX") == "1" and _on_loopback(base_url)):
+            return SANDBOX_SERVER
+        return base_url
+
     def configure(self, **changes: Any) -> Settings:
         """Change settings; leaving the built-in sandbox (another base_url, or a login)
         gives back the environment and the key that were there before it, so a real
@@ -315,6 +332,18 @@ class Session:
                     os.environ[name] = saved.env[name]
         self._before_sandbox = None
         return settings
+
+
+def _served_by(job: Job, base_url: str | None) -> bool:
+    """Whether every output URL of ``job`` is on the server at ``base_url``."""
+    origin = urlsplit(base_url or "")
+    outputs = job.task.output if job.task is not None else []
+    return all(urlsplit(o.url)[:2] == origin[:2] for o in outputs)
+
+
+def _on_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _sandbox_env(url: str) -> dict[str, str]:
