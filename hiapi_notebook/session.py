@@ -154,6 +154,14 @@ class Session:
             alive = (_held(entry) for entry in self._seen)
             return [job for job in alive if job is not None]
 
+    def in_flight(self) -> list[Job]:
+        """The jobs of this kernel that have not ended yet, oldest first."""
+        with self._lock:
+            runtime = self._runtime
+            seen = [job for job in (_held(entry) for entry in self._seen) if job is not None]
+        running = runtime.active if runtime is not None else []
+        return [job for job in dict.fromkeys([*seen, *running]) if not job.done]
+
     def _remember(self, job: Job) -> Job:
         with self._lock:
             if all(_held(entry) is not job for entry in self._seen):
