@@ -98,6 +98,7 @@ def test_a_big_video_is_re_encoded_small(results, monkeypatch, tmp_path):
     reader.close()
     assert max(meta["size"]) == clip_module.CLIP_PX and meta["duration"] > 3
     assert small.stat().st_size < original.stat().st_size
+    assert "a small preview plays here" in html
 
 
 def test_without_a_clip_the_poster_links_to_the_url_saying_until_when(results, monkeypatch):

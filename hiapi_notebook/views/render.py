@@ -330,7 +330,7 @@ def card_media(
             continue
         full = open_source(s, embed) or "#"
         if not files and full == local_path(s.file):
-            full = live_url(s) or still_source(s, "preview", thumb * 2, "width")[0]
+            full = still_source(s, "preview", 2 * DISPLAY_WIDTH)[0]  # what the enlarged view shows
         href = local_path(s.file) if files else live_url(s)
         link = (
             f'<a href="{esc(href or full)}" download="{esc(file_name(job, s))}" '

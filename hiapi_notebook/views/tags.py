@@ -143,7 +143,10 @@ def portable_video(s: Shown, poster: Shown | None, embed: str, width: int) -> st
     clip = preview_clip(s) if s.kept else None
     if clip is not None:
         tag = video_tag(clip, cover_src, width, preload="metadata")
-        note = original_note(s, cover[1] if cover else None, None, where_text(s))
+        where = where_text(s)
+        if len(clip) < (size_of(s.file) or 0):  # base64 is 4/3 of the bytes: smaller means re-encoded
+            where = "a small preview plays here" + (f" · {where}" if where else "")
+        note = original_note(s, cover[1] if cover else None, None, where)
         return f'<div class="hiapi-result hiapi-clip">{tag}{note}</div>'
     url = live_url(s)
     still = (
