@@ -21,7 +21,7 @@ from .client import AsyncHiAPI
 from .config import Settings, hide_key
 from .downloads import remove_stale_parts
 from .errors import HiAPIError, MissingAPIKeyError
-from .journal import Journal, JournalUnavailable, open_journal
+from .journal import DEFAULT_HOME, Journal, JournalUnavailable, open_journal
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .records import Record
@@ -114,7 +114,17 @@ class Session:
 
     @property
     def outputs_dir(self) -> Path:
-        return Path(self.settings.outputs_dir)
+        """Local copies go beside the notebook: ``outputs_dir`` is relative to its folder."""
+        folder = Path(self.settings.outputs_dir)
+        beside = notebook_folder()
+        return beside / folder if beside is not None and not folder.is_absolute() else folder
+
+    def _home(self) -> str | Path | None:
+        """The journal's folder: ``home`` or HIAPI_HOME if set, else ``.hiapi`` beside the notebook."""
+        if self.settings.home is not None or os.environ.get("HIAPI_HOME"):
+            return self.settings.home
+        beside = notebook_folder()
+        return beside / DEFAULT_HOME if beside is not None else None
 
     @property
     def journal(self) -> Journal | None:
@@ -125,7 +135,7 @@ class Session:
                 return None
             if self._journal is None and self._journal_problem is None:
                 try:
-                    self._journal = open_journal(self.settings.home)
+                    self._journal = open_journal(self._home())
                 except JournalUnavailable as exc:
                     self._journal_problem = str(exc)
                     print(f"{exc} (carrying on without the cache)", file=sys.stderr)
@@ -340,6 +350,31 @@ class Session:
                     os.environ[name] = saved.env[name]
         self._before_sandbox = None
         return settings
+
+
+def notebook_folder() -> Path | None:
+    """The folder of the notebook this kernel runs, when that is known and is not the working
+    folder (where everything goes otherwise): VS Code puts the notebook's path in the
+    namespace (``__vsc_ipynb_file__``), jupyter_server in ``JPY_SESSION_NAME``. papermill
+    and nbclient say nothing: their kernel works in the folder given by ``--cwd``."""
+    named: object = None
+    if "IPython" in sys.modules:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        named = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__")
+    if not isinstance(named, str) or not named:
+        named = os.environ.get("JPY_SESSION_NAME", "")
+    path = Path(named)
+    if not named or not path.is_absolute():  # a server's relative path: the kernel starts beside it
+        return None
+    try:
+        folder = path.parent.resolve()
+        if not folder.is_dir() or folder == Path.cwd().resolve():
+            return None
+    except OSError:
+        return None
+    return folder
 
 
 def _served_by(job: Job, base_url: str | None) -> bool:

@@ -101,11 +101,17 @@ def test_nbclient_run_keeps_every_late_result(tmp_path, headless_env):
     check_every_result_in_place(run_nbclient(path))
 
 
-def test_papermill_run_keeps_every_late_result(tmp_path, headless_env):
+def test_papermill_run_keeps_every_late_result(tmp_path, headless_env, monkeypatch):
     folder = tmp_path / "experiment"
     folder.mkdir()
+    monkeypatch.chdir(tmp_path)  # papermill run from another folder, with --cwd
     path = notebook(folder / "late.ipynb", [SETUP, *CELLS, WAIT, CHECK])
     check_every_result_in_place(run_papermill(path, folder / "late-out.ipynb", folder))
+    # the journal and the local copies are beside the notebook, not where papermill ran
+    assert (folder / ".hiapi" / "journal.sqlite3").exists() and len(
+        list(folder.glob("hiapi-outputs/*/*.png"))
+    ) == 4
+    assert not (tmp_path / ".hiapi").exists() and not (tmp_path / "hiapi-outputs").exists()
 
 
 def test_without_a_wait_each_cell_says_its_results_need_one(tmp_path, headless_env):
