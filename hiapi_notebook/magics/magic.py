@@ -165,7 +165,11 @@ class HiAPIMagics(Magics):
         try:
             waited = api.wait()
         except KeyboardInterrupt:
-            raise ShownInCell(_interrupted(api.running())) from None
+            ids = ", ".join(g.task_id or "one being created" for g in api.running()) or "none"
+            raise ShownInCell(
+                f"Interrupted: stopped waiting, nothing was cancelled. Still running on HiAPI: {ids}. "
+                "%hiapi wait waits again."
+            ) from None
         if not waited:
             print("No task of this kernel is running.")
             return

@@ -75,6 +75,9 @@ def note_late() -> None:
 def resend_ended() -> int:
     """Re-send, from this cell, every noted view of an earlier cell whose jobs have all
     ended; the notes go once none is left. Returns how many views were re-sent."""
+    with _lock:
+        if not _pending and not _notes:
+            return 0  # nothing noted (a watched front end, a script): no need to ask IPython
     now = _cell()
     with _lock:
         ready = [late for late in _pending if late.cell != now and all(job.done for job in late.jobs())]
