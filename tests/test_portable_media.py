@@ -131,3 +131,24 @@ def test_gallery_cards_point_at_no_file(results, monkeypatch):
         frontend.force(None)
     assert_no_file_routes(html)
     assert "data:video/mp4;base64," in html
+
+
+@pytest.mark.parametrize(
+    "front_end, plain",
+    [("jupyterlab", False), ("notebook", False), ("vscode", False), ("colab", False), ("headless", True)],
+)
+def test_a_lone_picture_is_kept_once_where_every_viewer_draws_html(results, monkeypatch, front_end, plain):
+    """Issue 22, item 11: the preview goes into the saved notebook once, inside the HTML; a
+    headless run (whose notebook may become a PDF or LaTeX report, which draw no HTML) also
+    keeps it as a plain image output."""
+    monkeypatch.chdir(results["folder"])
+    frontend.force(front_end)
+    try:
+        data, metadata = media_bundle(results["picture"].job)
+    finally:
+        frontend.force(None)
+    (inline,) = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)"', data["text/html"])
+    if plain:
+        assert data["image/jpeg"] == inline and metadata == {"image/jpeg": {"width": 512}}
+    else:
+        assert set(data) == {"text/html", "text/plain"} and metadata == {}

@@ -47,6 +47,7 @@ from .tags import (
     missing_link,
     open_source,
     original_note,
+    plain_copy,
     portable_video,
     still_source,
     video_tag,
@@ -198,17 +199,20 @@ def media_bundle(
     width: int = DISPLAY_WIDTH,
     embed: str | bool = "preview",
     files: bool | None = None,
+    plain: bool | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(data, metadata) for the job's outputs in the cell, or None when there is nothing.
     ``files``: whether paths beside the notebook load where it is shown (None: ask
     ``tags.files_load``).
 
-    One image alone also goes out as a plain ``image/*`` output (its preview, or with
-    ``embed="full"`` the original), for a front end that does not show HTML."""
+    With ``embed="full"`` one image alone goes out as a plain ``image/*`` output (the
+    original). Its preview goes out once, in the HTML; also as a plain ``image/*`` output
+    where ``plain`` (None: ``tags.plain_copy``, headless runs) says a viewer may draw no HTML."""
     if not job.files:
         return None
     embed = embed_mode(embed)
     files = files_load() if files is None else files
+    plain = plain_copy() if plain is None else plain
     shown, poster = shown_outputs(job, embed_limit)
     text = "\n".join(f"{f.type}: {f.path or f.url}" for f in job.files)
     if len(job.files) == 1 and shown[0].kind == "image" and embed != "none":
@@ -223,9 +227,12 @@ def media_bundle(
         else:
             small = one.preview(2 * width)
             if small is not None and small.mime in ("image/png", "image/jpeg"):
+                html = media_item(one, None, embed, width, files)
+                if not plain:  # the preview once, in the HTML every viewer here draws
+                    return {"text/html": html, "text/plain": text}, {}
                 return (
                     {
-                        "text/html": media_item(one, None, embed, width, files),
+                        "text/html": html,
                         small.mime: base64.b64encode(small.data).decode(),
                         "text/plain": text,
                     },

@@ -25,6 +25,15 @@ def files_load() -> bool:
     return files_resolve() or detect() in ("terminal", "script")
 
 
+def plain_copy() -> bool:
+    """Whether a lone picture also goes out as a plain ``image/*`` output beside its HTML, which
+    holds the same preview. The front ends a person saves from (JupyterLab, Notebook 7, VS Code,
+    Colab) and the viewers of what they save (nbviewer; GitHub, whose grids' thumbnails are HTML
+    too) draw the HTML: a second copy would only double each picture's weight. Headless runs keep
+    it: their notebooks become reports, and nbconvert's PDF, LaTeX and Markdown draw no HTML."""
+    return detect() in ("headless", "terminal", "script")
+
+
 def still_source(s: Shown, embed: str, px: int, fit: str = "contain") -> tuple[str, Preview | None]:
     """What an ``<img>`` of ``s`` shows (a result, a thumbnail, a poster), drawn for ``px``
     pixels as ``fit`` says (``preview.box``: twice the CSS size it is shown at): the preview
