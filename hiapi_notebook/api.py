@@ -27,7 +27,7 @@ from .grammar import CellArgs
 from .models import Request, json_problem
 from .runtime import Gate
 from .session import get_session
-from .views import show_job
+from .views import late, show_job
 from .views.gallery import GenerationList
 from .views.grid import ComparisonGrid, show_grid
 
@@ -235,6 +235,22 @@ def settle(generations: Sequence[Generation]) -> list[BaseException]:
     return problems
 
 
+def wait() -> list[Generation]:
+    """Wait for every task of this kernel still in flight (``--no-wait`` cells,
+    ``submit``) and return them; failures stay on each. In a run no front end watches
+    (papermill, ``jupyter execute``), the results that ended after their cell are sent
+    again from here, so the saved notebook has each one in the cell that made it."""
+    generations = running()
+    settle(generations)
+    late.resend_ended()
+    return generations
+
+
+def running() -> list[Generation]:
+    """The tasks of this kernel still in flight."""
+    return [Generation(job) for job in get_session().in_flight()]
+
+
 def watch(task_id: str) -> Generation:
     """Follow any task of this key by id, live in this cell (``%hiapi status``). It is
     asked for once first, so a wrong id is one clear line rather than a red bar."""
@@ -259,7 +275,10 @@ def submit(
     **fields: Any,
 ) -> Generation:
     """Start a task and return its awaitable ``Generation`` at once."""
-    return start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show)
+    generation = start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show)
+    if show and not generation.done:
+        late.note_late()
+    return generation
 
 
 def generate(
@@ -272,7 +291,7 @@ def generate(
     **fields: Any,
 ) -> Generation:
     """Generate and wait (live status meanwhile); raises ``TaskFailed`` on failure."""
-    return submit(prompt, model=model, fresh=fresh, variant=variant, show=show, **fields).wait()
+    return start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show).wait()
 
 
 def generate_many(
@@ -371,6 +390,8 @@ def run_cell(
         if args.save:
             for generation in generations:
                 _save_when_done(generation, args.save)
+        if not all(generation.done for generation in generations):
+            late.note_late()
         return result
     problems = settle(generations)
     if args.save:
@@ -435,9 +456,11 @@ __all__ = [
     "generate_many",
     "grid",
     "run_cell",
+    "running",
     "settle",
     "start",
     "start_many",
     "submit",
+    "wait",
     "watch",
 ]

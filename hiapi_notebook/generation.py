@@ -18,7 +18,7 @@ from .models import Request, Task
 from .records import inside, safe_name, task_folder
 from .runtime import Job, OutputFile
 from .session import get_session
-from .views import show_job, use_widgets
+from .views import late, show_job, use_widgets
 from .views.render import media_bundle, status_bundle
 from .views.text import status_line
 
@@ -172,11 +172,17 @@ class Generation:
 
     def wait(self, timeout: float | None = None) -> Generation:
         """Block until done; raises ``TaskFailed`` / the error that ended it."""
-        self._job.wait(timeout)
+        try:
+            self._job.wait(timeout)
+        finally:
+            late.resend_ended()  # a run nobody watches: late results into the saved notebook
         return self
 
     def __await__(self) -> Generator[Any, None, Generation]:
-        yield from self._job.__await__()
+        try:
+            yield from self._job.__await__()
+        finally:
+            late.resend_ended()
         return self
 
     def save(self, folder: str | Path) -> list[Path]:

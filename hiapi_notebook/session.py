@@ -15,13 +15,14 @@ import weakref
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import _loop
 from .client import AsyncHiAPI
 from .config import Settings, hide_key
 from .downloads import remove_stale_parts
 from .errors import HiAPIError, MissingAPIKeyError
-from .journal import Journal, JournalUnavailable, open_journal, resolve_home
+from .journal import DEFAULT_HOME, Journal, JournalUnavailable, open_journal, resolve_home
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
 from .records import Record
@@ -33,6 +34,8 @@ log = logging.getLogger("hiapi_notebook")
 
 
 JOURNAL_RETRY = 1.0  # seconds between tries to open a journal that could not be opened
+# What the journal keys a sandbox's results by, instead of its URL (its port changes each run).
+SANDBOX_SERVER = "hiapi-sandbox"
 MAX_REMEMBERED = 200  # jobs a form's picker of earlier results can offer
 THIS_NOTEBOOK = "this notebook"  # ``recorded``'s default: the results of the notebook asking
 
@@ -119,7 +122,17 @@ class Session:
 
     @property
     def outputs_dir(self) -> Path:
-        return Path(self.settings.outputs_dir)
+        """Local copies go beside the notebook: ``outputs_dir`` is relative to its folder."""
+        folder = Path(self.settings.outputs_dir)
+        beside = notebook_folder()
+        return beside / folder if beside is not None and not folder.is_absolute() else folder
+
+    def _home(self) -> str | Path | None:
+        """The journal's folder: ``home`` or HIAPI_HOME if set, else ``.hiapi`` beside the notebook."""
+        if self.settings.home is not None or os.environ.get("HIAPI_HOME"):
+            return self.settings.home
+        beside = notebook_folder()
+        return beside / DEFAULT_HOME if beside is not None else None
 
     @property
     def journal(self) -> Journal | None:
@@ -131,7 +144,7 @@ class Session:
                 return None
             if self._journal is None and time.monotonic() >= self._journal_retry_at:
                 try:
-                    self._journal = open_journal(self.settings.home)
+                    self._journal = open_journal(self._home())
                 except JournalUnavailable as exc:
                     self._journal_problem = str(exc)
                     self._journal_retry_at = time.monotonic() + JOURNAL_RETRY
@@ -166,7 +179,7 @@ class Session:
         names none (Colab, nbclient, a terminal, a script)."""
         from .views.frontend import notebook_file  # the one place that knows the front end
 
-        return notebook_name(notebook_file(), resolve_home(self.settings.home).parent)
+        return notebook_name(notebook_file(), resolve_home(self._home()).parent)
 
     def require_key(self) -> None:
         if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
@@ -180,6 +193,14 @@ class Session:
         with self._lock:
             alive = (_held(entry) for entry in self._seen)
             return [job for job in alive if job is not None]
+
+    def in_flight(self) -> list[Job]:
+        """The jobs of this kernel that have not ended yet, oldest first."""
+        with self._lock:
+            runtime = self._runtime
+            seen = [job for job in (_held(entry) for entry in self._seen) if job is not None]
+        running = runtime.active if runtime is not None else []
+        return [job for job in dict.fromkeys([*seen, *running]) if not job.done]
 
     def _remember(self, job: Job) -> Job:
         with self._lock:
@@ -220,7 +241,7 @@ class Session:
                 idempotency_key=request.idempotency_key,
                 fresh=fresh,
                 cost=cost,
-                server=runtime.client.base_url,
+                server=self.cache_server,
                 callback=dict(request.callback) if request.callback else None,
                 notebook=self.notebook,
             )
@@ -278,7 +299,7 @@ class Session:
     def _restore(self, rec: Record, request: Request | None, files: list[OutputFile] | None = None) -> Job:
         """A recorded success as a finished job: nothing is sent (a missing local copy is
         fetched again while its URL lives). ``files``: the record's, when already read."""
-        return self.runtime.restore(
+        job = self.runtime.restore(
             request_from_record(rec, request),
             task_from_record(rec),
             files if files is not None else files_from_record(rec, self.outputs_dir),
@@ -286,6 +307,9 @@ class Session:
             started=rec.created_at,
             finished=rec.completed_at,
         )
+        if self.cache_server == SANDBOX_SERVER and not _served_by(job, job.server):
+            job.server = None  # made by an earlier sandbox: its URLs died with it, send the copies
+        return job
 
     def attach(self, task_id: str) -> Job:
         """Watch any task by id; journal rows are kept up to date when it has one."""
@@ -332,6 +356,16 @@ class Session:
     def using_builtin_sandbox(self) -> bool:
         return self.sandbox is not None and self.settings.base_url == self.sandbox.url
 
+    @property
+    def cache_server(self) -> str:
+        """The server a recorded result belongs to, as the journal keys it: the base URL,
+        except for a sandbox on this machine, which is one server whatever port it got
+        (each kernel, terminal or headless run starts its own on a free port)."""
+        base_url = self.runtime.client.base_url
+        if self.using_builtin_sandbox or (os.environ.get("HIAPI_SANDBOX") == "1" and _on_loopback(base_url)):
+            return SANDBOX_SERVER
+        return base_url
+
     def configure(self, **changes: Any) -> Settings:
         """Change settings; leaving the built-in sandbox (another base_url, or a login)
         gives back the environment and the key that were there before it, so a real
@@ -357,6 +391,36 @@ class Session:
                     os.environ[name] = saved.env[name]
         self._before_sandbox = None
         return settings
+
+
+def notebook_folder() -> Path | None:
+    """The folder of the notebook this kernel runs, when the front end names it by an
+    absolute path that is not the working folder (where everything goes otherwise).
+    papermill and nbclient name none: their kernel works in the folder given by ``--cwd``."""
+    from .views.frontend import notebook_file  # the one place that knows the front end
+
+    named = notebook_file()
+    if not named or not Path(named).is_absolute():  # a server's relative path: the kernel starts beside it
+        return None
+    try:
+        folder = Path(named).parent.resolve()
+        if not folder.is_dir() or folder == Path.cwd().resolve():
+            return None
+    except OSError:
+        return None
+    return folder
+
+
+def _served_by(job: Job, base_url: str | None) -> bool:
+    """Whether every output URL of ``job`` is on the server at ``base_url``."""
+    origin = urlsplit(base_url or "")
+    outputs = job.task.output if job.task is not None else []
+    return all(urlsplit(o.url)[:2] == origin[:2] for o in outputs)
+
+
+def _on_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _sandbox_env(url: str) -> dict[str, str]:

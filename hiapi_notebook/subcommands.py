@@ -216,6 +216,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "the journal's latest results",
         _parse_history,
     ),
+    Subcommand("wait", "wait", "wait for every task still running (--no-wait cells)", _no_args("wait")),
     Subcommand("export", "export FILE [--all]", "this notebook's results as a JSON manifest", _parse_export),
     Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
 )

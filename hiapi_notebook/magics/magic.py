@@ -169,6 +169,26 @@ class HiAPIMagics(Magics):
 
         api.watch(args.task_id)
 
+    def handle_wait(self, args: NoArgs) -> None:
+        from .. import api
+
+        try:
+            waited = api.wait()
+        except KeyboardInterrupt:
+            ids = ", ".join(g.task_id or "one being created" for g in api.running()) or "none"
+            raise ShownInCell(
+                f"Interrupted: stopped waiting, nothing was cancelled. Still running on HiAPI: {ids}. "
+                "%hiapi wait waits again."
+            ) from None
+        if not waited:
+            print("No task of this kernel is running.")
+            return
+        ok = sum(1 for g in waited if g.job.succeeded)
+        failed = (
+            f", {len(waited) - ok} did not succeed (each says why in its cell)" if ok < len(waited) else ""
+        )
+        print(f"Waited for {len(waited)} task{'s' if len(waited) != 1 else ''}: {ok} succeeded{failed}.")
+
     def handle_login(self, args: NoArgs) -> None:
         session = get_session()
         changes: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from .. import _loop
 from ..runtime import Job
+from . import late
 from .frontend import use_widgets
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class LiveHTML:
             with self._lock:
                 self._handles.append(handle)
                 self._pushed = max(self._pushed, version)
+        late.follow(self.jobs, self._push)
         self._follow()
         return self
 

@@ -14,7 +14,12 @@ nbviewer, a reopened notebook), and how much of each result it holds is one rule
 - ``full``: the originals themselves, up to ``embed_limit`` each: self-contained and heavy.
 - ``none``: nothing embedded; media come from the local copies (or the URLs).
 
-Settings arrive as arguments (``embed``, ``embed_limit``); this module reads no globals.
+Where files beside the notebook do not load (VS Code's webview, Colab's iframe: ``files``
+false, by default ``frontend.files_resolve()``), nothing points at them: pictures are their
+embedded previews, a video is an embedded preview clip (``clip``), else its poster linked to
+its URL while that lives, and "open the original" says where the file is instead.
+
+Settings arrive as arguments (``embed``, ``embed_limit``, ``files``).
 """
 
 from __future__ import annotations
@@ -28,15 +33,25 @@ from typing import Any, Protocol, TypeAlias
 
 from ..config import EMBED_MODES
 from ..media import is_ref, ref_label
-from ..runtime import Job, OutputFile
-from .preview import Preview
+from ..runtime import Job
 from .shown import (
     EMBED_LIMIT,
     Shown,
-    file_size_text,
     local_path,
-    safe_href,
-    size_of,
+)
+from .tags import (
+    audio_tag,
+    files_load,
+    img_tag,
+    live_url,
+    missing_link,
+    open_source,
+    original_note,
+    plain_copy,
+    portable_video,
+    still_source,
+    video_tag,
+    where_text,
 )
 from .text import (
     COLOURS,
@@ -89,32 +104,7 @@ def embed_mode(embed: str | bool | None) -> str:
     return embed
 
 
-# --- the rule -------------------------------------------------------------------------------
-
-
-def still_source(s: Shown, embed: str, px: int, fit: str = "contain") -> tuple[str, Preview | None]:
-    """What an ``<img>`` of ``s`` shows (a result, a thumbnail, a poster), drawn for ``px``
-    pixels as ``fit`` says (``preview.box``: twice the CSS size it is shown at): the preview
-    (``preview``, ``full``), else the original embedded (``full``), else the original's local
-    copy or URL (and ``none`` always that)."""
-    if embed != "none":
-        small = s.preview(px, fit)
-        if small is not None:
-            return small.uri, small
-        inside = s.embedded() if embed == "full" else None
-        if inside is not None:
-            return inside, None
-    return s.link() or "#", None
-
-
-def open_source(s: Shown, embed: str) -> str | None:
-    """What a click opens or a player plays: the original embedded (``full``, up to the embed
-    limit), else its local copy, else its URL while it lives."""
-    if embed == "full":
-        inside = s.embedded()
-        if inside is not None:
-            return inside
-    return s.link()
+# --- the rule (what an <img> shows, what a click opens: ``tags``) -------------------------
 
 
 def shown_outputs(job: Job, embed_limit: int) -> tuple[list[Shown], Shown | None]:
@@ -147,59 +137,6 @@ def file_name(job: Job, shown: Shown) -> str:
     return f"{job.task_id or 'task'}-{f.index}-{f.type}{ext}"
 
 
-# --- tags -------------------------------------------------------------------------------------
-
-
-def video_tag(src: str, poster: str | None, width: int, *, preload: str) -> str:
-    poster_attr = f' poster="{esc(poster)}"' if poster else ""
-    return (
-        f'<video controls muted loop playsinline preload="{preload}"{poster_attr} src="{esc(src)}" '
-        f'style="width:100%;max-width:{width}px;display:block"></video>'
-    )
-
-
-def img_tag(src: str, alt: str, *, width: int, shown: Preview | None = None, lazy: bool = False) -> str:
-    """An image at most ``width`` CSS pixels wide (its preview's own size when known, so the
-    page does not jump while it loads)."""
-    size = ""
-    if shown is not None:
-        w, h = shown.css_size(width)
-        size = f' width="{w}" height="{h}"'
-    loading = ' loading="lazy"' if lazy else ""
-    return (
-        f'<img src="{esc(src)}"{loading} alt="{esc(alt)}"{size} '
-        f'style="max-width:min(100%,{width}px);height:auto;display:block">'
-    )
-
-
-def original_note(s: Shown, shown: Preview | None, href: str | None) -> str:
-    """One short line under a preview: what the original is, and a link that opens it."""
-    bits = []
-    if shown is not None:
-        bits.append(f"{shown.original[0]}×{shown.original[1]}")
-    bits.append(s.mime.split("/")[-1].upper())
-    size = file_size_text(size_of(s.file))
-    if size:
-        bits.append(size)
-    text = esc(" · ".join(bits))
-    if href:
-        text += f' · <a href="{esc(href)}" target="_blank" title="{esc(href)}">open the original</a>'
-    return (
-        '<div class="hiapi-original-note" style="font-size:11px;line-height:1.4;margin-top:2px;'
-        f'color:var(--jp-content-font-color2,#666)">{text}</div>'
-    )
-
-
-def audio_tag(src: str, width: int | None = None) -> str:
-    style = f' style="width:100%;max-width:{width}px"' if width else ""
-    return f'<audio controls preload="none" src="{esc(src)}"{style}></audio>'
-
-
-def missing_link(file: OutputFile) -> str:
-    note = f" (not kept: {file.problem})" if file.problem else ""
-    return f'<a href="{esc(safe_href(file.url))}" target="_blank">{esc(file.type)}{esc(note)}</a>'
-
-
 def bar_html(job: Job, width: str, height: int = 8) -> str:
     """A static bar at the job's position in its colour (the live bar is a widget)."""
     pct = 3 if job.status == "waiting" else int(round(progress(job) * 100))
@@ -215,11 +152,18 @@ def bar_html(job: Job, width: str, height: int = 8) -> str:
 # --- the cell -------------------------------------------------------------------------------
 
 
-def media_item(s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_WIDTH) -> str:
-    """One output in the cell, as the ``embed`` rule says (see the module's docstring)."""
+def media_item(
+    s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_WIDTH, files: bool = True
+) -> str:
+    """One output in the cell, as the ``embed`` rule says (see the module's docstring);
+    ``files``: whether paths beside the notebook load where it is shown."""
     if not s.kept and s.kind == "image" and s.file.problem:
         return missing_link(s.file)
+    if not files and s.kind == "video":
+        return portable_video(s, poster, embed, width)
     href = open_source(s, embed)
+    if not files and href is not None and href == local_path(s.file):
+        href = None  # a path beside the notebook: nothing opens it here, say where it is
     if s.kind == "video":
         cover = still_source(poster, embed, 2 * width) if poster is not None and poster.kept else None
         width = cover[1].css_size(width)[0] if cover and cover[1] else width
@@ -234,8 +178,12 @@ def media_item(s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_
     if embed == "full":
         src, shown = s.embedded() or s.link() or "#", None
     else:
-        src, shown = still_source(s, embed, 2 * width)
+        src, shown = still_source(s, embed if files else "preview", 2 * width)
+    if not files and src == local_path(s.file):
+        src = s.embedded() or live_url(s) or "#"  # no preview (not an image Pillow reads)
     img = img_tag(src, s.file.type, width=width, shown=shown, lazy=embed == "none")
+    if not files and not href:
+        return f'<div class="hiapi-result">{img}{original_note(s, shown, None, where_text(s))}</div>'
     if embed == "full" or not href:
         return img
     title = "open the original" + (f" ({shown.original[0]}×{shown.original[1]})" if shown else "")
@@ -246,15 +194,26 @@ def media_item(s: Shown, poster: Shown | None, embed: str, width: int = DISPLAY_
 
 
 def media_bundle(
-    job: Job, *, embed_limit: int = EMBED_LIMIT, width: int = DISPLAY_WIDTH, embed: str | bool = "preview"
+    job: Job,
+    *,
+    embed_limit: int = EMBED_LIMIT,
+    width: int = DISPLAY_WIDTH,
+    embed: str | bool = "preview",
+    files: bool | None = None,
+    plain: bool | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(data, metadata) for the job's outputs in the cell, or None when there is nothing.
+    ``files``: whether paths beside the notebook load where it is shown (None: ask
+    ``tags.files_load``).
 
-    One image alone also goes out as a plain ``image/*`` output (its preview, or with
-    ``embed="full"`` the original), for a front end that does not show HTML."""
+    With ``embed="full"`` one image alone goes out as a plain ``image/*`` output (the
+    original). Its preview goes out once, in the HTML; also as a plain ``image/*`` output
+    where ``plain`` (None: ``tags.plain_copy``, headless runs) says a viewer may draw no HTML."""
     if not job.files:
         return None
     embed = embed_mode(embed)
+    files = files_load() if files is None else files
+    plain = plain_copy() if plain is None else plain
     shown, poster = shown_outputs(job, embed_limit)
     text = "\n".join(f"{f.type}: {f.path or f.url}" for f in job.files)
     if len(job.files) == 1 and shown[0].kind == "image" and embed != "none":
@@ -269,15 +228,18 @@ def media_bundle(
         else:
             small = one.preview(2 * width)
             if small is not None and small.mime in ("image/png", "image/jpeg"):
+                html = media_item(one, None, embed, width, files)
+                if not plain:  # the preview once, in the HTML every viewer here draws
+                    return {"text/html": html, "text/plain": text}, {}
                 return (
                     {
-                        "text/html": media_item(one, None, embed, width),
+                        "text/html": html,
                         small.mime: base64.b64encode(small.data).decode(),
                         "text/plain": text,
                     },
                     {small.mime: {"width": small.css_size(width)[0]}},
                 )
-    items = [media_item(s, poster, embed, width) for s in shown]
+    items = [media_item(s, poster, embed, width, files) for s in shown]
     html = (
         '<div class="hiapi-media" style="display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start">'
         + "".join(items)
@@ -356,11 +318,18 @@ def details_text(job: Job) -> str:
 
 
 def card_media(
-    job: Job, *, thumb: int = THUMB, embed_limit: int = EMBED_LIMIT, embed: str | bool = "preview"
+    job: Job,
+    *,
+    thumb: int = THUMB,
+    embed_limit: int = EMBED_LIMIT,
+    embed: str | bool = "preview",
+    files: bool | None = None,
 ) -> tuple[str, list[str]]:
     """(the media of a finished job as thumbnails that enlarge on a click, its download links).
-    The thumbnail is drawn at twice ``thumb`` pixels; what the click shows follows ``embed``."""
+    The thumbnail is drawn at twice ``thumb`` pixels; what the click shows follows ``embed``;
+    where files beside the notebook do not load (``files``), nothing points at them."""
     embed = embed_mode(embed)
+    files = files_load() if files is None else files
     shown, poster = shown_outputs(job, embed_limit)
     items, links = [], []
     for s in shown:
@@ -368,12 +337,19 @@ def card_media(
             items.append(missing_link(s.file))
             continue
         full = open_source(s, embed) or "#"
+        if not files and full == local_path(s.file):
+            full = still_source(s, "preview", 2 * DISPLAY_WIDTH)[0]  # what the enlarged view shows
+        href = local_path(s.file) if files else live_url(s)
         link = (
-            f'<a href="{esc(local_path(s.file) or full)}" download="{esc(file_name(job, s))}" '
+            f'<a href="{esc(href or full)}" download="{esc(file_name(job, s))}" '
             f'target="_blank">download {esc(s.file.type)}</a>'
+            if files or href
+            else (where_text(s) or "")
         )
         links.append(link)
-        if s.kind == "video":
+        if s.kind == "video" and not files:
+            items.append(portable_video(s, poster, embed, thumb))
+        elif s.kind == "video":
             cover = None
             if poster is not None and poster.kept:
                 cover = still_source(poster, embed, thumb * 2, "width")[0]
@@ -412,6 +388,7 @@ def card_html(
     caption: bool | str = True,
     label: str | None = None,
     embed: str | bool = "preview",
+    files: bool | None = None,
 ) -> str:
     """One job as a card: live status, then its media (or its failure), a caption of one
     short line: ``label`` or the model (``caption="short"``: only what the grid's labels do
@@ -421,7 +398,7 @@ def card_html(
     if not job.done:
         body = pending_html(job, thumb)
     elif job.succeeded and job.files:
-        body, links = card_media(job, thumb=thumb, embed_limit=embed_limit, embed=embed)
+        body, links = card_media(job, thumb=thumb, embed_limit=embed_limit, embed=embed, files=files)
     elif job.succeeded:
         body = '<div style="font-size:12px">success (no outputs)</div>'
     else:

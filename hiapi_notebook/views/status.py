@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .. import _loop
 from ..models import TERMINAL_STATUSES
 from ..runtime import Job
+from . import late
 from .compat import widget_bundle
 from .console import print_lines
 from .frontend import use_widgets
@@ -108,18 +109,23 @@ class TaskView(LiveStatus):
         # An empty slot now, in this cell, so the media land here later even
         # when the cell has long returned (--no-wait).
         self.media_handle = display({"text/plain": ""}, raw=True, display_id=True)
+        late.follow(lambda: [self.job], self.send_final)
         self.follow()
         return self
 
     def on_end(self) -> None:
         """Swap the widget for its static twin and fill the media slot."""
+        self.send_final()
+        self.widget.close()
+
+    def send_final(self) -> None:
+        """The static twin and the media, into this view's two display slots."""
         bundle = media_bundle(self.job, embed_limit=self.embed_limit, embed=self.embed)
         if bundle is not None and self.media_handle is not None:
             data, metadata = bundle
             self.media_handle.update(data, metadata=metadata, raw=True)
         if self.status_handle is not None:
             self.status_handle.update(status_bundle(self.job), raw=True)
-        self.widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return status_bundle(self.job)
