@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time ``__getattr
     from .api import generate as generate
     from .api import generate_many as generate_many
     from .api import grid as grid
+    from .api import spend as spend
     from .api import submit as submit
     from .client import AsyncHiAPI as AsyncHiAPI
     from .client import HiAPI as HiAPI
@@ -44,6 +45,7 @@ _LAZY = {
     "submit": "api",
     "generate_many": "api",
     "grid": "api",
+    "spend": "api",
     "Generation": "generation",
     "PromptForm": "form",
     "Gallery": "views.gallery",

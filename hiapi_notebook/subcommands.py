@@ -208,6 +208,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         _parse_history,
     ),
     Subcommand("export", "export FILE", "the journal as a JSON manifest", _parse_export),
+    Subcommand("spend", "spend", "estimated spend by day and model: session, folder", _no_args("spend")),
     Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
 )
 SUBCOMMAND_NAMES = tuple(sub.name for sub in SUBCOMMANDS)

@@ -28,6 +28,7 @@ from ..models import Request
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
+from .estimate import form_estimate
 from .fields import (
     UNSET,
     ExtraField,
@@ -510,13 +511,9 @@ class PromptForm:
     def _update_status(self) -> None:
         running = len(self.running)
         parts = [f"{running} running"] if running else []
-        try:
-            data, errors = self._collect()
-            cost = None if errors else catalog.estimate_cost(self.model, data)
-        except Exception:
-            cost = None
-        if cost is not None:
-            parts.append(f"≈ ${cost:.3f} per task")
+        estimate = form_estimate(self)
+        if estimate:
+            parts.append(estimate)
         if self._submitted_cost:
             parts.append(f"≈ ${self._submitted_cost:.3f} submitted")
         self.status_label.value = (

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..form import PromptForm
     from ..journal import Journal
     from ..views.history import HistoryView
+    from ..views.spend import SpendView
     from ..views.tables import ModelTable
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -240,6 +241,14 @@ class HiAPIMagics(Magics):
         journal = _journal()
         written = journal.export(args.path)
         print(f"Wrote {written} ({len(journal.history(10**6))} submissions).")
+
+    def handle_spend(self, args: NoArgs) -> SpendView:
+        from .. import api
+        from ..views.spend import SpendView
+
+        session = get_session()
+        note = "" if session.journal is not None else "the journal is off: this folder's spend is not known"
+        return SpendView(api.spend(), limit=session.settings.spend_limit, note=note)
 
     def handle_form(self, args: FormArgs) -> PromptForm:
         from ..form import PromptForm

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from typing import Any, TypeVar
 
+from ..costs import Estimate
 from ..runtime import Gate, Job
 from .live import LiveHTML
 from .render import CARD_STYLE, EMBED_LIMIT, THUMB, Viewed, card_html, card_text, embed_mode, job_of
@@ -123,6 +124,7 @@ class GenerationList(list[Item]):
     Generic in its items (``GenerationList[Generation]``): views sit below ``Generation``."""
 
     gate: Gate | None = None
+    estimate: Estimate | None = None  # what the batch was estimated to cost before it was sent
 
     def stop(self, reason: str = "not submitted: stopped") -> None:
         if self.gate is not None:

@@ -60,6 +60,7 @@ class ComparisonGrid(LiveHTML):
         self.embed_limit = embed_limit
         self.title = title
         self.embed = embed
+        self.estimate: str | None = None  # what the batch was estimated to cost, before it was sent
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
@@ -201,7 +202,13 @@ class ComparisonGrid(LiveHTML):
         return (
             f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{CARD_STYLE}'
             f'<div style="font-size:12px;margin-bottom:4px">{esc(title)} · {esc(summary)}</div>'
-            '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
+            + (
+                f'<div class="hiapi-grid-estimate" style="font-size:11px;opacity:.8;margin-bottom:4px">'
+                f"{esc(self.estimate)}</div>"
+                if self.estimate
+                else ""
+            )
+            + '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
             f"<thead>{header}</thead><tbody>{''.join(body)}</tbody></table></div></div>"
         )
 

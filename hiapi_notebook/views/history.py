@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..costs import price_note, unknown_reason
 from ..journal import Record
 from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
@@ -103,7 +104,7 @@ class HistoryView:
     def _row_html(self, rec: Record) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
         prompt = rec.prompt or ""
-        cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "—"
+        cost, why = cost_cell(rec)
         task = rec.task_id or ""
         reason = (rec.error or {}).get("message") or ""
         return (
@@ -114,7 +115,7 @@ class HistoryView:
             f'<span title="{esc(rec.model)}">{esc(rec.model)}</span>'
             f'<span title="{esc(prompt)}">{self._inputs_html(rec)}{esc(excerpt(prompt, 200))}</span>'
             f'<span title="{esc(when)}">{esc(_age(self.now - rec.created_at))}</span>'
-            f"<span>{esc(cost)}</span>"
+            f'<span class="hiapi-journal-cost" title="{esc(why)}">{esc(cost)}</span>'
             f'<span class="hiapi-journal-id" title="{esc(task)}: a click selects it">{esc(task)}</span>'
             "</div>"
         )
@@ -153,7 +154,7 @@ class HistoryView:
         rows: list[tuple[str, ...]] = [("when", "status", "model", "prompt", "task id", "cost")]
         for rec in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
-            cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
+            cost = cost_cell(rec)[0]
             rows.append(
                 (when, rec.status, rec.model, excerpt(rec.prompt or "", 40), rec.task_id or "-", cost)
             )
@@ -167,6 +168,14 @@ class HistoryView:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def cost_cell(rec: Record) -> tuple[str, str]:
+    """The cost column and its tooltip: the estimate, or "?" and why there is none."""
+    if rec.cost_estimate is not None:
+        return f"${rec.cost_estimate:.3f}", f"estimated from {price_note([rec.model])}"
+    reason = unknown_reason(rec.model, rec.input) or "no estimate was recorded for it"
+    return "?", f"price unknown: {reason}"
 
 
 def _refs(input: Mapping[str, Any]) -> list[Mapping[str, Any]]:

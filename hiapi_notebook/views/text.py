@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from ..catalog import estimate_cost
+from ..costs import usd
 from ..runtime import Job
 
 STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
@@ -65,6 +67,10 @@ def state_text(job: Job) -> str:
         text += " · re-attached"
     if job.sandbox:
         text += " · sandbox (synthetic)"
+    if not job.attached:  # what this task is estimated to cost (list price), when it has one
+        cost = estimate_cost(job.request.model, dict(job.request.input)) if job.request.model else None
+        if cost is not None:
+            text += f" · ≈ {usd(cost)}"
     problem = failure_text(job)
     if problem:
         text += f" · {problem}"
