@@ -431,8 +431,10 @@ def run_cell(
                 generation.save(args.save)
     if problems:
         unpaid = next((p for p in problems if isinstance(p, PaymentRequiredError)), None)
+        if unpaid is not None and len(generations) == 1:
+            raise unpaid
         if unpaid is not None:
-            raise HiAPIError(payment_line(unpaid, generations))
+            raise HiAPIError(payment_line(unpaid, generations), status=402)
         lines = sorted({" ".join(str(p).split()) for p in problems})
         raise HiAPIError("; ".join(lines))
     return result

@@ -232,7 +232,7 @@ def _spend_limit(text: str | None, source: str) -> float | None:
     if word in ("none", "off", "no"):
         return None
     try:
-        value = float(word)
+        value = float(word) if word.isascii() else math.nan  # float() reads a full-width ５ too
     except ValueError:
         value = math.nan
     problem = limit_problem(value, source) if word else None

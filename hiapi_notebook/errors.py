@@ -129,7 +129,7 @@ class AuthenticationError(APIError):
 
 
 TOP_UP = "top up your HiAPI account at https://www.hiapi.ai"
-_BALANCE = re.compile(r"balance[^0-9$]{0,20}\$?\s?(-?[0-9]{1,12}(?:\.[0-9]{1,8})?)", re.IGNORECASE)
+_BALANCE = re.compile(r"balance[^0-9$]{0,20}\$?\s?(-?[0-9]{1,12}(?:\.[0-9]{1,8})?)(?![0-9])", re.IGNORECASE)
 
 
 class PaymentRequiredError(APIError):

@@ -108,7 +108,7 @@ class HiAPIMagics(Magics):
                 raise
             raise ShownInCell(_interrupted(bound)) from None  # each bar says it runs on
         except HiAPIError as exc:
-            if not bound:
+            if not bound or exc.status == 402:  # the balance and where to top up: said once, here
                 raise
             raise ShownInCell(one_line(exc)) from None  # its bar (or grid cell) shows it, in red
 
