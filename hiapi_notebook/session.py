@@ -316,13 +316,14 @@ class Session:
         return job
 
     # --- the built-in sandbox ---
-    def start_sandbox(self, speed: float = 1.0, port: int = 0) -> str:
+    def start_sandbox(self, speed: float = 1.0, port: int = 0, balance: float | None = None) -> str:
         """Start (once) and use the in-kernel sandbox. The environment points at it
-        too, so a plain ``HiAPI()`` made in this kernel reaches the same server."""
+        too, so a plain ``HiAPI()`` made in this kernel reaches the same server.
+        ``balance``: USD it bills each task's estimate against (402 once spent)."""
         from .sandbox import SandboxServer
 
         if self.sandbox is None:
-            self.sandbox = SandboxServer(port=port, speed=speed).start()
+            self.sandbox = SandboxServer(port=port, speed=speed, balance=balance).start()
         if not self.using_builtin_sandbox:  # entering: remember what to give back on leaving
             self._before_sandbox = _Saved(
                 {name: os.environ.get(name) for name in _sandbox_env(self.sandbox.url)},

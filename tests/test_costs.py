@@ -13,7 +13,9 @@ from hiapi_notebook.config import Settings
 from hiapi_notebook.costs import Estimate, prices_as_of, refusal, spend_rows, totals, unknown_reason
 from hiapi_notebook.errors import RequestValidationError, SpendLimitError, error_for
 from hiapi_notebook.form.estimate import estimate_text
+from hiapi_notebook.grammar import LineError
 from hiapi_notebook.records import Record
+from hiapi_notebook.subcommands import SandboxArgs, parse_subcommand
 from hiapi_notebook.views.history import HistoryView
 from hiapi_notebook.views.spend import SpendView
 
@@ -226,3 +228,31 @@ def test_the_history_says_why_a_cost_is_unknown():
     assert ">$0.050</span>" in html and "list prices as of 2026-09-29" in html
     assert "—" not in html.split("hiapi-journal-head")[1]
     assert repr(view).splitlines()[2].endswith("?")  # the text table: the unpriced row
+
+
+# --- the in-kernel sandbox's balance -------------------------------------------------------------
+
+
+def test_the_sandbox_subcommand_takes_a_balance():
+    assert parse_subcommand("sandbox", "--balance 0.25") == SandboxArgs(None, 0.25)
+    assert parse_subcommand("sandbox", "--speed 4 --balance $1") == SandboxArgs(4.0, 1.0)
+    assert parse_subcommand("sandbox", "--balance 0") == SandboxArgs(None, 0.0)
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "--balance",
+        "--balance -1",
+        "--balance nan",
+        "--balance inf",
+        "--balance ５",
+        "--balance 1e9",
+        "--balance 1 --balance 2",
+        "--wealth 5",
+    ],
+)
+def test_a_bad_sandbox_balance_is_one_line(rest):
+    with pytest.raises(LineError) as err:
+        parse_subcommand("sandbox", rest)
+    assert "\n" not in str(err.value) and ("--balance" in str(err.value) or "usage" in str(err.value))

@@ -160,3 +160,16 @@ def test_a_402_in_the_middle_of_a_batch_stops_the_rest(kernel, sandbox_server):
     assert "not sent: HiAPI answered 402 to a task of this batch" in out
     reply, msgs = run(kernel, "%hiapi spend")
     assert "this session: 5 tasks, ≈ $0.250" in texts(msgs)
+
+
+def test_the_in_kernel_sandbox_bills_a_balance_so_the_402_can_be_tried_offline(kernel):
+    run(kernel, "%load_ext hiapi_notebook")
+    reply, msgs = run(kernel, "%hiapi sandbox --speed 50 --balance 0.1")
+    assert reply["status"] == "ok", reply
+    assert "balance of $0.10" in texts(msgs)
+    reply, msgs = run(kernel, f"%%hiapi {FLARE} -n 4 --concurrency 1 -o few\nA kite")
+    assert reply["status"] == "error"
+    assert "2 of 4 sent, the other 2 not sent" in reply["evalue"]
+    assert "$0.0000, as the server reported" in reply["evalue"]
+    reply, msgs = run(kernel, "print([g.status for g in few])")
+    assert texts(msgs).strip() == "['success', 'success', 'error', 'stopped']"

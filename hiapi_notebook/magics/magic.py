@@ -198,12 +198,17 @@ class HiAPIMagics(Magics):
         speed = args.speed if args.speed is not None else _env_speed()
         session = get_session()
         running = session.sandbox is not None
-        url = session.start_sandbox(speed=speed)
+        url = session.start_sandbox(speed=speed, balance=args.balance)
         extra = (
-            " (already running; its speed stays as it started: restart the kernel to change it)"
-            if running and args.speed is not None
+            " (already running; its speed and balance stay as they started: "
+            "restart the kernel to change them)"
+            if running and (args.speed is not None or args.balance is not None)
             else ""
         )
+        if not running and args.balance is not None:
+            extra += (
+                f" It bills each task's estimate against a balance of ${args.balance:.2f} (402 once spent)."
+            )
         _note(
             f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
             f"made locally, free, and need no key.{extra}"
