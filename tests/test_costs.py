@@ -4,6 +4,7 @@ history's "?" (in process, against the sandbox). The whole path in a kernel is
 
 from __future__ import annotations
 
+import html
 import math
 
 import pytest
@@ -256,3 +257,31 @@ def test_a_bad_sandbox_balance_is_one_line(rest):
     with pytest.raises(LineError) as err:
         parse_subcommand("sandbox", rest)
     assert "\n" not in str(err.value) and ("--balance" in str(err.value) or "usage" in str(err.value))
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+
+def test_the_form_shows_the_estimate_before_generate_and_refuses_past_the_limit(session, sandbox):
+    from hiapi_notebook.form import PromptForm
+
+    form = PromptForm(model=FLARE, prompt="a kite over dunes")
+    shown = html.unescape(form.status_label.value)
+    assert "≈ $0.050 per task (HiAPI's published list prices as of 2026-09-29)" in shown
+    form.controls["resolution"].value = "4K"
+    assert "≈ $0.120 per task" in form.status_label.value
+    session.configure(spend_limit=0.1)
+    form.generate_button.click()
+    assert "spend_limit is $0.100" in form.errors["form"] and "raise the limit" in form.errors["form"]
+    assert form.generations == [] and [m for m, _ in sandbox.requests if m == "POST"] == []
+    form.controls["resolution"].value = "1K"
+    form.generate_button.click()
+    form.wait(30)
+    assert sandbox.task_count == 1
+    assert "≈ $0.050 submitted" in form.status_label.value
+    form.model_dropdown.value = UNPRICED
+    assert "price unknown: HiAPI publishes no price" in form.status_label.value
+    form.prompt_area.value = "another"
+    form.generate_button.click()
+    form.wait(30)
+    assert "≈ $0.050 + 1 of unknown price submitted" in form.status_label.value

@@ -4,7 +4,7 @@ published price says "price unknown" and why, never $0."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..costs import Estimate, price_note, unknown_reason, usd
@@ -32,4 +32,16 @@ def form_estimate(form: Any) -> str:
     return estimate_text(form.model, None if errors else data, tasks=int(getattr(form, "variants", 1) or 1))
 
 
-__all__ = ["estimate_text", "form_estimate"]
+def submitted_text(generations: Iterable[Any]) -> str:
+    """What this form has sent so far, estimated: results reused from the journal are free,
+    and those of unknown price are counted apart ("" before anything was sent)."""
+    sent = [(g.model, g.request.input, bool(g.cached)) for g in generations]
+    estimate = Estimate.of(sent)
+    if not estimate.tasks:
+        return ""
+    if not estimate.priced:
+        return f"{estimate.tasks} submitted, price unknown"
+    return f"{estimate.amount()} submitted"
+
+
+__all__ = ["estimate_text", "form_estimate", "submitted_text"]

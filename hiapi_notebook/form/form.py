@@ -28,7 +28,7 @@ from ..models import Request
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import esc, excerpt
-from .estimate import form_estimate
+from .estimate import form_estimate, submitted_text
 from .fields import (
     UNSET,
     ExtraField,
@@ -91,7 +91,6 @@ class PromptForm:
         self._fields: dict[str, Control] = {}
         self._extras: list[ExtraField] = []
         self._messages: dict[str, str] = {}
-        self._submitted_cost = 0.0
         self._last_click: tuple[str, float] | None = None
         self.repeat_window = 1.5  # seconds in which the same request again is a double click
         self._kept = KeptHistory(thumb=self.thumb)
@@ -411,8 +410,6 @@ class PromptForm:
             self._form_error(str(exc))
             raise
         self._variants.take(request)
-        if not generation.job.cached:
-            self._submitted_cost += catalog.estimate_cost(request.model, dict(request.input)) or 0.0
         self.notice.value = ""
         self._generations.append(generation)
         self._kept.add(generation)
@@ -514,8 +511,9 @@ class PromptForm:
         estimate = form_estimate(self)
         if estimate:
             parts.append(estimate)
-        if self._submitted_cost:
-            parts.append(f"≈ ${self._submitted_cost:.3f} submitted")
+        submitted = submitted_text(self._generations)
+        if submitted:
+            parts.append(submitted)
         self.status_label.value = (
             f'<span style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
         )
