@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import _PRICE_UNITS, estimate_cost, get_model
+from .catalog import _PRICE_UNITS, _quantity, all_models, estimate_cost, get_model
 from .config import DEFAULT_SPEND_LIMIT as DEFAULT_SPEND_LIMIT
 from .config import limit_problem as limit_problem
 
@@ -37,20 +37,19 @@ def unknown_reason(model: str, input: Mapping[str, Any]) -> str | None:
     price = spec.price or {}
     units = [key for key in _PRICE_UNITS if key in price]
     if not units:
-        return "HiAPI publishes no price for this model in the catalogue"
+        return "the catalogue has no published price for this model"
     unit = _PRICE_UNITS[units[0]]
-    if unit == "second":
-        return "its price is per second and no duration is given"
-    if unit == "kchar":
-        return "its price is per 1000 characters and no text is given"
-    return "its price depends on a setting the catalogue has no price for"
+    if _quantity(unit, spec, dict(input)) is None:
+        return {
+            "second": "its price is per second and no duration is given",
+            "kchar": "its price is per 1000 characters and no text is given",
+        }.get(unit, "the catalogue cannot read its price")
+    return "its price depends on a setting (such as the resolution) the catalogue has no price for"
 
 
 def prices_as_of(models: Iterable[str] = ()) -> str:
     """The latest date the catalogue read a price of ``models`` (all priced models if
     none are given), or words saying the catalogue has no date."""
-    from .catalog import all_models
-
     names = list(models)
     specs = [get_model(name) for name in names] if names else list(all_models())
     dates = [

@@ -49,13 +49,14 @@ def test_a_model_without_a_price_is_never_counted_as_free():
     est = Estimate.of([(UNPRICED, {"prompt": "x"}, False)] * 4)
     assert est.priced == 0 and est.unknown == 4
     assert "$" not in est.text() and "price unknown" in est.text()
-    assert "publishes no price" in est.text()  # and why
+    assert "no published price" in est.text()  # and why
 
 
 def test_reasons_for_an_unknown_price():
     assert unknown_reason(FLARE, {"prompt": "x"}) is None
-    assert "no price" in unknown_reason(UNPRICED, {"prompt": "x"})
+    assert "no published price" in unknown_reason(UNPRICED, {"prompt": "x"})
     assert "per second" in unknown_reason(VIDEO, {"prompt": "no duration"})
+    assert "resolution" in unknown_reason(VIDEO, {"duration": 5, "resolution": "1080p"})  # no 1080p row
     assert "does not know" in unknown_reason("someone/new-model-9", {})
 
 
@@ -225,7 +226,7 @@ def _record(model: str, cost: float | None) -> Record:
 def test_the_history_says_why_a_cost_is_unknown():
     view = HistoryView([_record(UNPRICED, None), _record(FLARE, 0.05)])
     html = view._repr_html_()
-    assert 'title="price unknown: HiAPI publishes no price for this model in the catalogue">?</span>' in html
+    assert 'title="price unknown: the catalogue has no published price for this model">?</span>' in html
     assert ">$0.050</span>" in html and "list prices as of 2026-09-29" in html
     assert "—" not in html.split("hiapi-journal-head")[1]
     assert repr(view).splitlines()[2].endswith("?")  # the text table: the unpriced row
@@ -280,7 +281,7 @@ def test_the_form_shows_the_estimate_before_generate_and_refuses_past_the_limit(
     assert sandbox.task_count == 1
     assert "≈ $0.050 submitted" in form.status_label.value
     form.model_dropdown.value = UNPRICED
-    assert "price unknown: HiAPI publishes no price" in form.status_label.value
+    assert "price unknown: the catalogue has no published price" in form.status_label.value
     form.prompt_area.value = "another"
     form.generate_button.click()
     form.wait(30)
