@@ -173,3 +173,34 @@ def test_the_in_kernel_sandbox_bills_a_balance_so_the_402_can_be_tried_offline(k
     assert "$0.0000, as the server reported" in reply["evalue"]
     reply, msgs = run(kernel, "print([g.status for g in few])")
     assert texts(msgs).strip() == "['success', 'success', 'error', 'stopped']"
+
+
+@pytest.fixture
+def kernel_env(request, sandbox_server, tmp_path) -> dict[str, str]:
+    """As the shared one, plus ``HIAPI_SPEND_LIMIT`` when a test gives one (``indirect``)."""
+    env = {
+        "HIAPI_BASE_URL": sandbox_server.url,
+        "HIAPI_API_KEY": "sandbox",
+        "HIAPI_POLL_INTERVAL": "0.05",
+        "HIAPI_HOME": str(tmp_path / ".hiapi"),
+    }
+    if getattr(request, "param", None) is not None:
+        env["HIAPI_SPEND_LIMIT"] = request.param
+    return env
+
+
+@pytest.mark.parametrize("kernel_env", ["0.2"], indirect=True)
+def test_the_limit_from_the_environment_guards_the_python_api_too(kernel, sandbox_server):
+    batch = f"[dict(model={FLARE!r}, prompt=f'shell {{i}}') for i in range(5)]"  # 5 × $0.05
+    reply, msgs = run(kernel, f"import hiapi_notebook as h\nh.generate_many({batch})")
+    assert reply["status"] == "error" and reply["ename"] == "SpendLimitError"
+    assert "5 tasks estimated at $0.250" in reply["evalue"] and "spend_limit is $0.200" in reply["evalue"]
+    assert creates(sandbox_server) == []
+    reply, msgs = run(kernel, f"made = h.generate_many({batch}, yes=True)\nprint([g.status for g in made])")
+    assert reply["status"] == "ok", reply
+    assert str(['success'] * 5) in texts(msgs)
+    assert "estimate: 5 tasks, ≈ $0.250" in texts(msgs)
+    assert sandbox_server.task_count == 5
+    run(kernel, "%load_ext hiapi_notebook")
+    reply, msgs = run(kernel, "%hiapi spend")
+    assert "this session: 5 tasks, ≈ $0.250 · spend_limit $0.200" in texts(msgs)
