@@ -27,7 +27,7 @@ from ..grammar import CellArgs, format_cell, value_text
 from ..models import Request
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
-from ..views.text import esc, excerpt
+from ..views.text import NO_MATH, esc, excerpt
 from .estimate import form_estimate, submitted_text
 from .fields import (
     UNSET,
@@ -515,7 +515,7 @@ class PromptForm:
         if submitted:
             parts.append(submitted)
         self.status_label.value = (
-            f'<span style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
+            f'<span class="{NO_MATH}" style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
         )
 
     # --- copy as magic --------------------------------------------------------------------------

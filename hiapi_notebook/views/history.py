@@ -19,7 +19,7 @@ from ..journal import Record
 from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
 from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
-from .text import COLOURS, STYLE, esc, excerpt
+from .text import COLOURS, NO_MATH, STYLE, esc, excerpt
 
 THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
 _STILL_TYPES = ("image", "first_frame", "thumbnail", "last_frame")
@@ -146,7 +146,7 @@ class HistoryView:
             rows = '<div style="padding:6px">no submissions match</div>'
         title = f'<div style="margin:2px 0 4px">{esc(self.title)}</div>' if self.title else ""
         return (
-            f'<div class="hiapi-journal">{CARD_STYLE}{ROW_STYLE}{title}'
+            f'<div class="hiapi-journal {NO_MATH}">{CARD_STYLE}{ROW_STYLE}{title}'
             f'<div class="hiapi-journal-head">{head}</div>{rows}</div>'
         )
 

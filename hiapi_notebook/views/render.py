@@ -40,6 +40,7 @@ from .shown import (
 )
 from .text import (
     COLOURS,
+    NO_MATH,
     elapsed_text,
     esc,
     excerpt,
@@ -288,7 +289,7 @@ def media_bundle(
 def status_bundle(job: Job) -> dict[str, Any]:
     """The final status line as static HTML that looks like the live bar."""
     html = (
-        f'<div class="hiapi-status hiapi-{esc(job.status)}" data-status="{esc(job.status)}" '
+        f'<div class="hiapi-status hiapi-{esc(job.status)} {NO_MATH}" data-status="{esc(job.status)}" '
         'style="font-family:var(--jp-code-font-family,monospace);font-size:12px;margin:2px 0">'
         f"<div>{esc(headline(job))}</div>"
         '<div style="display:flex;align-items:center;gap:8px">'
@@ -435,7 +436,7 @@ def card_html(
             line.extend(links)  # a clip or a sound has no enlarged view to carry its link
         cap = f'<figcaption title="{esc(details_text(job))}">{" · ".join(line) or "&nbsp;"}</figcaption>'
     return (
-        f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
+        f'<figure class="hiapi-card {NO_MATH}" data-status="{esc(job.status)}" '
         f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'
         f'max-width:{thumb}px">{body}{cap}</figure>'
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..costs import Estimate, price_note, totals, usd
 from .frontend import use_widgets
-from .text import esc
+from .text import NO_MATH, esc
 
 NOTE_STYLE = "padding:3px 8px;border-left:3px solid #f0ad4e;background:rgba(240,173,78,0.08);font-size:12px"
 
@@ -26,7 +26,7 @@ def show_estimate(estimate: Estimate) -> None:
         return
     from IPython.display import display
 
-    html = f'<div class="hiapi-estimate" style="{NOTE_STYLE}">{esc(text)}</div>'
+    html = f'<div class="hiapi-estimate {NO_MATH}" style="{NOTE_STYLE}">{esc(text)}</div>'
     display({"text/html": html, "text/plain": text}, raw=True)
 
 
@@ -96,7 +96,7 @@ class SpendView:
                 + "</div>"
             )
         return (
-            f"<div class='hiapi-spend'>{''.join(parts)}"
+            f"<div class='hiapi-spend {NO_MATH}'>{''.join(parts)}"
             f"<div style='font-size:11px;opacity:.75'>{esc(self.footnote())}</div></div>"
         )
 

@@ -22,6 +22,9 @@ STYLE = {  # tqdm's vocabulary: info while queued, running, then success or dang
     "waiting": "info",  # for a concurrency slot: nothing sent yet
     "stopped": "warning",  # its batch stopped before its turn: nothing was sent
 }
+# JupyterLab and ipywidgets typeset $…$ in HTML as LaTeX: two prices (or a prompt's dollars) in one
+# line would turn into math. Every element of ours that shows such text carries these classes.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f", "warning": "#f0ad4e"}
 
 
