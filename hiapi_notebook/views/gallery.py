@@ -14,7 +14,7 @@ from ..costs import Estimate
 from ..runtime import Gate, Job
 from .live import LiveHTML
 from .render import CARD_STYLE, EMBED_LIMIT, THUMB, Viewed, card_html, card_text, embed_mode, job_of
-from .text import esc
+from .text import NO_MATH, esc
 
 Item = TypeVar("Item", bound=Viewed)
 
@@ -105,7 +105,7 @@ class Gallery(LiveHTML):
         if not self.generations:
             cards = '<div style="font-size:12px">(nothing yet)</div>'
         return (
-            f'<div class="hiapi-gallery">{CARD_STYLE}{summary}'
+            f'<div class="hiapi-gallery {NO_MATH}">{CARD_STYLE}{summary}'
             f'<div class="hiapi-gallery-grid" style="display:grid;grid-template-columns:{cols};'
             f'gap:10px;align-items:start">{cards}</div></div>'
         )

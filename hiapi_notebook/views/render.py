@@ -436,7 +436,7 @@ def card_html(
             line.extend(links)  # a clip or a sound has no enlarged view to carry its link
         cap = f'<figcaption title="{esc(details_text(job))}">{" · ".join(line) or "&nbsp;"}</figcaption>'
     return (
-        f'<figure class="hiapi-card {NO_MATH}" data-status="{esc(job.status)}" '
+        f'<figure class="hiapi-card" data-status="{esc(job.status)}" '
         f'data-task="{esc(job.task_id or "")}" style="margin:0;min-width:0;width:100%;'
         f'max-width:{thumb}px">{body}{cap}</figure>'
     )
