@@ -286,3 +286,22 @@ def test_the_form_shows_the_estimate_before_generate_and_refuses_past_the_limit(
     form.generate_button.click()
     form.wait(30)
     assert "≈ $0.050 + 1 of unknown price submitted" in form.status_label.value
+
+
+def test_a_single_task_shows_its_own_price_and_where_it_comes_from(session):
+    from hiapi_notebook.views.render import status_bundle
+    from hiapi_notebook.views.text import state_text
+
+    made = api.generate(model=FLARE, prompt="a single kite", resolution="2K")
+    assert "≈ $0.080" in state_text(made.job)
+    bundle = status_bundle(made.job)
+    assert "≈ $0.080" in bundle["text/plain"]
+    assert (
+        'title="≈ price: an estimate from HiAPI&#x27;s published list prices as of 2026-09-29"'
+        in bundle["text/html"]
+    )
+    assert "tex2jax_ignore mathjax_ignore" in bundle["text/html"]
+    again = api.generate(model=FLARE, prompt="a single kite", resolution="2K")  # from the journal
+    assert again.cached and "$" not in state_text(again.job)
+    unpriced = api.generate(model=UNPRICED, prompt="no price")
+    assert "$" not in state_text(unpriced.job)  # unknown is never shown as $0

@@ -41,6 +41,7 @@ from .shown import (
 from .text import (
     COLOURS,
     NO_MATH,
+    cost_title,
     elapsed_text,
     esc,
     excerpt,
@@ -293,7 +294,8 @@ def status_bundle(job: Job) -> dict[str, Any]:
         'style="font-family:var(--jp-code-font-family,monospace);font-size:12px;margin:2px 0">'
         f"<div>{esc(headline(job))}</div>"
         '<div style="display:flex;align-items:center;gap:8px">'
-        f"{bar_html(job, '240px')}<span>{esc(state_text(job))}</span></div></div>"
+        f'{bar_html(job, "240px")}<span title="{esc(cost_title(job))}">{esc(state_text(job))}</span>'
+        "</div></div>"
     )
     return {"text/html": html, "text/plain": f"{headline(job)} — {state_text(job)}"}
 

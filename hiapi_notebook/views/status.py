@@ -15,7 +15,17 @@ from ..runtime import Job
 from .console import print_lines
 from .frontend import use_widgets
 from .render import EMBED_LIMIT, media_bundle, status_bundle
-from .text import NO_MATH, elapsed_text, esc, headline, progress, state_text, status_line, style_of
+from .text import (
+    NO_MATH,
+    cost_title,
+    elapsed_text,
+    esc,
+    headline,
+    progress,
+    state_text,
+    status_line,
+    style_of,
+)
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -43,7 +53,8 @@ class StatusBar:
     def draw_clock(self, job: Job) -> None:
         self.bar.value = progress(job)
         self.state.value = (
-            f'<span class="{NO_MATH}" data-status="{esc(job.status)}" style="font-size:12px">'
+            f'<span class="{NO_MATH}" data-status="{esc(job.status)}" title="{esc(cost_title(job))}" '
+            'style="font-size:12px">'
             f"{esc(state_text(job))}</span>"
         )
 

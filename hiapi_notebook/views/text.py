@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from ..catalog import estimate_cost
-from ..costs import usd
+from ..costs import price_note, usd
 from ..runtime import Job
 
 STYLE = {  # tqdm's vocabulary: info while queued, running, then success or danger
@@ -70,16 +70,30 @@ def state_text(job: Job) -> str:
         text += " · re-attached"
     if job.sandbox:
         text += " · sandbox (synthetic)"
-    if not job.attached:  # what this task is estimated to cost (list price), when it has one
-        cost = estimate_cost(job.request.model, dict(job.request.input)) if job.request.model else None
-        if cost is not None:
-            text += f" · ≈ {usd(cost)}"
+    cost = cost_of(job)  # what this task is estimated to cost (list price), when it has one
+    if cost is not None:
+        text += f" · ≈ {usd(cost)}"
     problem = failure_text(job)
     if problem:
         text += f" · {problem}"
     if job.notice and not job.done:
         text += f" · {job.notice}"
     return text
+
+
+def cost_of(job: Job) -> float | None:
+    """The task's estimated cost at list price; None when unknown, or for a task this view
+    only follows (re-attached: paid for when it was sent)."""
+    if job.attached or not job.request.model:
+        return None
+    return estimate_cost(job.request.model, dict(job.request.input))
+
+
+def cost_title(job: Job) -> str:
+    """A tooltip for the state line: where its price comes from ("" when it shows none)."""
+    if job.cached or cost_of(job) is None:
+        return ""
+    return f"≈ price: an estimate from {price_note([job.request.model])}"
 
 
 def failure_text(job: Job) -> str | None:
