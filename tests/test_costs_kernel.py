@@ -198,7 +198,7 @@ def test_the_limit_from_the_environment_guards_the_python_api_too(kernel, sandbo
     assert creates(sandbox_server) == []
     reply, msgs = run(kernel, f"made = h.generate_many({batch}, yes=True)\nprint([g.status for g in made])")
     assert reply["status"] == "ok", reply
-    assert str(['success'] * 5) in texts(msgs)
+    assert str(["success"] * 5) in texts(msgs)
     assert "estimate: 5 tasks, ≈ $0.250" in texts(msgs)
     assert sandbox_server.task_count == 5
     run(kernel, "%load_ext hiapi_notebook")
