@@ -24,12 +24,16 @@ def estimate_text(model: str, data: Mapping[str, Any] | None, *, tasks: int = 1)
 
 
 def form_estimate(form: Any) -> str:
-    """The estimate of what ``form`` would send now ("" while its settings have errors)."""
+    """The estimate of what ``form`` would send now ("" while its settings have errors).
+    A form whose click sends several tasks says how many in ``variants`` (a whole number)."""
     try:
         data, errors = form._collect()
     except Exception:  # a control mid-edit: the estimate waits for a valid value
         return ""
-    return estimate_text(form.model, None if errors else data, tasks=int(getattr(form, "variants", 1) or 1))
+    tasks = getattr(form, "variants", 1)
+    if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
+        tasks = 1
+    return estimate_text(form.model, None if errors else data, tasks=tasks)
 
 
 def submitted_text(generations: Iterable[Any]) -> str:
