@@ -219,8 +219,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("config", "config [key=value ...]", "show or change settings", _parse_config),
     Subcommand(
         "sandbox",
-        "sandbox [--speed F] [--balance USD]",
-        "use the built-in sandbox (no key, synthetic)",
+        "sandbox [--speed F] [--balance B]",
+        "use the built-in sandbox (no key, synthetic; B: USD it bills)",
         _parse_sandbox,
     ),
     Subcommand("connect", "connect", "HiAPI when a key is set, else the sandbox", _parse_sandbox),
