@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time ``__getattr
     from .api import generate as generate
     from .api import generate_many as generate_many
     from .api import grid as grid
+    from .api import spend as spend
     from .api import submit as submit
     from .api import wait as wait
     from .client import AsyncHiAPI as AsyncHiAPI
@@ -45,6 +46,7 @@ _LAZY = {
     "submit": "api",
     "generate_many": "api",
     "grid": "api",
+    "spend": "api",
     "wait": "api",
     "Generation": "generation",
     "PromptForm": "form",

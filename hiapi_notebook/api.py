@@ -18,18 +18,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _loop, catalog, inputs
+from . import _loop, catalog, costs, inputs
 from .catalog import CatalogError, estimate_cost, validate_input
 from .config import Settings
-from .errors import HiAPIError, RequestValidationError, TaskFailed
+from .costs import Estimate
+from .errors import TOP_UP, HiAPIError, PaymentRequiredError, RequestValidationError, TaskFailed
 from .generation import Generation
 from .grammar import CellArgs
+from .journal import JournalUnavailable
 from .models import Request, json_problem
 from .runtime import Gate
-from .session import get_session
+from .session import Session, get_session
 from .views import late, show_job
 from .views.gallery import GenerationList
 from .views.grid import ComparisonGrid, show_grid
+from .views.spend import show_estimate
 
 log = logging.getLogger("hiapi_notebook")
 DEFAULT_CONCURRENCY = 8
@@ -142,11 +145,19 @@ class Variants:
 
 
 def start(
-    request: Request, *, variant: int = 0, fresh: bool = False, show: bool = True, wait: bool = False
+    request: Request,
+    *,
+    variant: int = 0,
+    fresh: bool = False,
+    show: bool = True,
+    wait: bool = False,
+    yes: bool = False,
 ) -> Generation:
     """Submit one request (or reuse its recorded result) and show a live view in this
-    cell; ``wait`` blocks until it ends (its failure stays on ``.error``)."""
+    cell; ``wait`` blocks until it ends (its failure stays on ``.error``). One that would
+    take the session past its ``spend_limit`` is refused unless ``yes``."""
     session = get_session()
+    session.check_spend(estimate(session, [(request, variant)], fresh=fresh), yes=yes)
     job = session.submit(
         request, variant=variant, fresh=fresh, cost=estimate_cost(request.model, dict(request.input))
     )
@@ -169,6 +180,7 @@ def start_many(
     layout: Mapping[str, Any] | None = None,
     shown: Sequence[Mapping[str, Any]] | None = None,
     title: str | None = None,
+    yes: bool = False,
 ) -> GenerationList[Generation]:
     """Submit every request ``n`` times with at most ``concurrency`` tasks in flight,
     and return their ``Generation``s in order at once (the rest wait for a slot).
@@ -177,7 +189,11 @@ def start_many(
     laid out by ``layout`` (``models`` and ``sweeps``, as the magic names them), else
     by the values that differ between ``shown`` (dicts of ``build_request``
     arguments; the requests themselves by default). A failure stays in its cell and
-    does not stop the others; ``wait`` blocks until all have ended.
+    does not stop the others, but a 402 (the balance cannot cover a task) stops the
+    rest of the batch; ``wait`` blocks until all have ended.
+
+    The estimate (``.estimate`` of the list) is shown before anything is sent; a batch
+    that would take the session past its ``spend_limit`` is refused unless ``yes``.
     """
     concurrency = _whole("concurrency", concurrency)
     if not requests:
@@ -186,13 +202,19 @@ def start_many(
     session.require_key()
     gate = Gate(concurrency)
     variants = Variants()
+    plan = [(request, variants.take(request)) for request in requests for _ in range(n)]
+    cost = estimate(session, plan, fresh=fresh)
+    session.check_spend(cost, yes=yes)
+    if show:
+        show_estimate(cost)
     generations: GenerationList[Generation] = GenerationList()
     generations.gate = gate
-    for request in (r for r in requests for _ in range(n)):
+    generations.estimate = cost
+    for request, variant in plan:
         try:
             job = session.submit(
                 request,
-                variant=variants.take(request),
+                variant=variant,
                 fresh=fresh,
                 cost=estimate_cost(request.model, dict(request.input)),
                 gate=gate,
@@ -207,10 +229,19 @@ def start_many(
         else:
             rows = shown or [{"model": r.model, **dict(r.input)} for r in requests for _ in range(n)]
             grid = ComparisonGrid.from_requests(generations, rows, embed_limit=embed_limit, title=title)
+        grid.estimate = cost.text()
         show_grid(grid)
     if wait:
         settle(generations)
     return generations
+
+
+def estimate(session: Session, plan: Iterable[tuple[Request, int]], *, fresh: bool = False) -> Estimate:
+    """What sending ``(request, variant)`` pairs would cost: a result the journal
+    already holds (or a task already sent) costs nothing."""
+    return Estimate.of(
+        (r.model, r.input, session.reuses(r, variant=variant, fresh=fresh)) for r, variant in plan
+    )
 
 
 def settle(generations: Sequence[Generation]) -> list[BaseException]:
@@ -272,10 +303,14 @@ def submit(
     fresh: bool = False,
     variant: int = 0,
     show: bool = True,
+    yes: bool = False,
     **fields: Any,
 ) -> Generation:
-    """Start a task and return its awaitable ``Generation`` at once."""
-    generation = start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show)
+    """Start a task and return its awaitable ``Generation`` at once (``yes``: past the
+    session's ``spend_limit`` too)."""
+    generation = start(
+        build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show, yes=yes
+    )
     if show and not generation.done:
         late.note_late()
     return generation
@@ -288,10 +323,13 @@ def generate(
     fresh: bool = False,
     variant: int = 0,
     show: bool = True,
+    yes: bool = False,
     **fields: Any,
 ) -> Generation:
     """Generate and wait (live status meanwhile); raises ``TaskFailed`` on failure."""
-    return start(build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show).wait()
+    return start(
+        build_request(model, prompt, **fields), variant=variant, fresh=fresh, show=show, yes=yes
+    ).wait()
 
 
 def generate_many(
@@ -302,13 +340,15 @@ def generate_many(
     show: bool = True,
     wait: bool = True,
     title: str | None = None,
+    yes: bool = False,
 ) -> GenerationList[Generation]:
     """Submit many requests, at most ``concurrency`` tasks in flight, and return their
     ``Generation``s in order (a list that displays as a gallery).
 
     ``requests`` are dicts of ``build_request`` arguments (``grid(...)`` makes them)
     or ``Request``s; all are checked before any is sent. A notebook shows a grid
-    labelled by the values that differ; ``wait=False`` returns at once.
+    labelled by the values that differ; ``wait=False`` returns at once. The estimate
+    shows first; past the session's ``spend_limit`` nothing is sent unless ``yes``.
     """
     items = [r if isinstance(r, Request) else dict(r) for r in requests]
     built = [r if isinstance(r, Request) else build_request(**r) for r in items]
@@ -316,8 +356,24 @@ def generate_many(
         _labelled({"model": r.model, **r.recorded_input()} if isinstance(r, Request) else r) for r in items
     ]
     return start_many(
-        built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title
+        built, concurrency=concurrency, fresh=fresh, show=show, wait=wait, shown=shown, title=title, yes=yes
     )
+
+
+def spend() -> list[dict[str, Any]]:
+    """Estimated spend, one row per scope, day and model: ``this session`` (what this kernel
+    sent) and ``this folder`` (every task the journal here recorded as created). Each row
+    has ``tasks``, ``priced``, ``unknown`` (no published price: never counted as $0) and
+    ``usd`` (the priced ones, at HiAPI's published list prices). ``pandas.DataFrame(spend())``."""
+    session = get_session()
+    rows = costs.spend_rows("this session", ((c.at, c.model, c.cost) for c in session.spend.charges))
+    journal = session.journal
+    if journal is not None:
+        try:
+            rows += costs.spend_rows("this folder", journal.sent())
+        except JournalUnavailable as exc:
+            log.warning("hiapi spend: the journal cannot be read (%s)", exc)
+    return rows
 
 
 def cross(sweeps: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -377,12 +433,12 @@ def run_cell(
         writable_folder(args.save)  # checked before anything is paid for
     result: Generation | GenerationList[Generation]
     if len(requests) == 1 and args.n == 1:
-        result = start(requests[0], fresh=args.fresh)
+        result = start(requests[0], fresh=args.fresh, yes=args.yes)
         generations: Sequence[Generation] = [result]
     else:
         layout = {"models": models if len(models) > 1 else (), "sweeps": args.sweeps}
         result = generations = start_many(
-            requests, n=args.n, concurrency=args.concurrency, fresh=args.fresh, layout=layout
+            requests, n=args.n, concurrency=args.concurrency, fresh=args.fresh, layout=layout, yes=args.yes
         )
     if bind is not None:
         bind(result)
@@ -399,9 +455,25 @@ def run_cell(
             if generation.job.succeeded:
                 generation.save(args.save)
     if problems:
+        unpaid = next((p for p in problems if isinstance(p, PaymentRequiredError)), None)
+        if unpaid is not None and len(generations) == 1:
+            raise unpaid
+        if unpaid is not None:
+            raise HiAPIError(payment_line(unpaid, generations), status=402)
         lines = sorted({" ".join(str(p).split()) for p in problems})
         raise HiAPIError("; ".join(lines))
     return result
+
+
+def payment_line(error: PaymentRequiredError, generations: Sequence[Generation]) -> str:
+    """The one line of a batch a 402 stopped: how many were sent, the balance the server
+    reported, and where to top up (each grid cell says why it was not sent)."""
+    sent = sum(1 for g in generations if g.task_id)
+    unsent = len(generations) - sent
+    return (
+        f"HiAPI 402: {error.balance_text()}; {sent} of {len(generations)} sent, the other "
+        f"{unsent} not sent; {TOP_UP}"
+    )
 
 
 def writable_folder(folder: str | os.PathLike[str]) -> Path:
@@ -458,6 +530,7 @@ __all__ = [
     "run_cell",
     "running",
     "settle",
+    "spend",
     "start",
     "start_many",
     "submit",

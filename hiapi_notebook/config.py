@@ -43,6 +43,8 @@ EMBED_MODES = ("preview", "full", "none")
 FRONTENDS = ("jupyterlab", "notebook", "vscode", "colab", "headless", "terminal", "script")
 FRONTEND_CHOICES = ("auto", *FRONTENDS)
 
+DEFAULT_SPEND_LIMIT = 5.0  # USD a kernel session sends before it asks: a typo like -n 100 on video
+MAX_SPEND_LIMIT = 1_000_000.0
 BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls together
 POLL_MODES = ("list", "detail")
 
@@ -101,6 +103,7 @@ class Settings:
     journal: bool = True  # record, cache and keep local copies
     home: str | None = None  # journal folder; HIAPI_HOME, else .hiapi/
     frontend: str = "auto"  # see FRONTEND_CHOICES; HIAPI_FRONTEND
+    spend_limit: float | None = DEFAULT_SPEND_LIMIT  # USD a session sends before it asks (None: no limit)
 
     def __post_init__(self) -> None:
         if self.api_key is not None:
@@ -130,6 +133,7 @@ class Settings:
             frontend=check_setting(
                 "frontend", os.environ.get("HIAPI_FRONTEND", "").strip().lower() or "auto", "HIAPI_FRONTEND"
             ),
+            spend_limit=_spend_limit(os.environ.get("HIAPI_SPEND_LIMIT") or None, "HIAPI_SPEND_LIMIT"),
             **values,
         )
 
@@ -163,6 +167,9 @@ def _problem(s: Settings) -> str | None:
         problem = number_problem(name, value, lo, hi, integer=integer)
         if problem:
             return problem + (" (or none, to wait without limit)" if name == "timeout" else "")
+    problem = limit_problem(s.spend_limit)
+    if problem:
+        return problem
     for name in ("default_model", "home"):
         value = getattr(s, name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -189,6 +196,8 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         return value
     if key in ("embed", "frontend"):  # "none" is one of embed's words, not "no value"
         return value.strip().lower()
+    if key == "spend_limit":
+        return _spend_limit(value, "setting spend_limit")
     if value.lower() in ("none", "null", ""):
         return None
     if isinstance(current, bool) or key == "journal":
@@ -215,6 +224,36 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
         if problem:
             raise RequestValidationError(problem)
         return number
+    return value
+
+
+def limit_problem(value: Any, name: str = "spend_limit") -> str | None:
+    """Why ``value`` is not a spend limit (USD from 0, or None for no limit)."""
+    if value is None:
+        return None
+    problem = number_problem(name, value, 0, MAX_SPEND_LIMIT)
+    return problem and f"{problem} (USD; none turns the limit off)"
+
+
+def _spend_limit(text: str | None, source: str) -> float | None:
+    """USD from text: ``none`` or ``off`` turns the limit off; nothing at all keeps the default
+    (an empty ``%hiapi config spend_limit=`` is refused rather than read as "no limit")."""
+    if text is None:
+        return DEFAULT_SPEND_LIMIT
+    word = text.strip().lower().removeprefix("$")
+    if word in ("none", "off", "no"):
+        return None
+    try:
+        value = float(word) if word.isascii() else math.nan  # float() reads a full-width ５ too
+    except ValueError:
+        value = math.nan
+    problem = limit_problem(value, source) if word else None
+    if problem or not word:
+        shown = text.strip()[:40]
+        raise RequestValidationError(
+            f"{source} takes USD from 0 to {MAX_SPEND_LIMIT:,.0f} (e.g. 5 or 0.50), or none to turn "
+            f"the limit off, not {shown!r}"
+        )
     return value
 
 

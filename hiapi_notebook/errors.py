@@ -17,6 +17,7 @@
     ├── APIConnectionError              network failure, nothing usable came back
     │   └── OutputRefusedError          an output deliberately not kept (not media, too big)
     ├── RequestValidationError          refused before sending (also a ValueError)
+    │   └── SpendLimitError             the estimate would pass the session's spend_limit
     ├── OutputExpiredError              an output URL is gone (they last ~7 days)
     ├── TaskFailed                      a polled task ended in ``fail``, ``cancelled``… (``.task``)
     ├── PollTimeout                     waiting gave up (``.task_id``; task may finish)
@@ -29,6 +30,7 @@ to do next; none ever contains the API key.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -126,9 +128,29 @@ class AuthenticationError(APIError):
         return f"the key was refused: {key_help()}"
 
 
+TOP_UP = "top up your HiAPI account at https://www.hiapi.ai"
+_BALANCE = re.compile(r"balance[^0-9$]{0,20}\$?\s?(-?[0-9]{1,12}(?:\.[0-9]{1,8})?)(?![0-9])", re.IGNORECASE)
+
+
 class PaymentRequiredError(APIError):
+    """402: the balance cannot cover the task's estimated cost. ``balance`` is what the
+    server's message says is left (None when it does not say)."""
+
     status = 402
-    hint = "your balance cannot cover this task: top up your HiAPI account"
+
+    @property
+    def balance(self) -> float | None:
+        found = _BALANCE.search(self.server_message[:2000])
+        return float(found.group(1)) if found else None
+
+    def balance_text(self) -> str:
+        balance = self.balance
+        if balance is None:
+            return "your balance cannot cover this task and the server did not say what is left"
+        return f"your balance (${balance:.4f}, as the server reported) cannot cover this task"
+
+    def advice(self, server_message: str) -> str:
+        return f"{self.balance_text()}; {TOP_UP}"
 
 
 class PermissionDeniedError(APIError):
@@ -182,6 +204,11 @@ class OutputRefusedError(APIConnectionError):
 
 class RequestValidationError(HiAPIError, ValueError):
     """The request is wrong in a way the client can tell; nothing was sent."""
+
+
+class SpendLimitError(RequestValidationError):
+    """A submission whose estimated cost would take the session past its ``spend_limit``:
+    nothing was sent. ``--yes`` / ``yes=True`` sends it anyway."""
 
 
 class OutputExpiredError(HiAPIError):

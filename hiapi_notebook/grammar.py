@@ -38,6 +38,7 @@ class CellArgs:
     wait: bool = True
     fresh: bool = False
     force: bool = False  # send a model or field the catalogue would call a typo
+    yes: bool = False  # send even when the estimate passes the session's spend_limit
     route: str | None = None
     storage: str | None = None
     input: dict[str, Any] = field(default_factory=dict)  # --input JSON
@@ -221,6 +222,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--concurrency",), "concurrency", "at most N of those tasks in flight at once (default 8)",
            "N", _count(), sample="--concurrency 4"),
     Option(("--force",), "force", "send a model or field name the catalogue thinks is a typo"),
+    Option(("--yes",), "yes", "send even if the estimate passes this session's spend_limit"),
 )
 # fmt: on
 # What VALUE may be for a media field (--input_urls, --first_frame_url, ...), for help and README.

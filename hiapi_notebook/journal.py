@@ -255,6 +255,22 @@ class Journal:
             )
             return self._fetch(conn, cursor.lastrowid), True
 
+    def reusable(
+        self,
+        model: str,
+        input: dict,
+        *,
+        route: str | None = None,
+        storage: str | None = None,
+        variant: int = 0,
+        server: str | None = None,
+        callback: dict | None = None,
+    ) -> Record | None:
+        """The row ``claim`` would reuse for this request, without claiming anything: what an
+        estimate asks before a batch is sent (a reused result costs nothing)."""
+        row = self._reusable(request_hash(model, input, route, storage, server, callback), variant)
+        return Record.from_row(row) if row else None
+
     def _reusable(self, digest: str, variant: int, conn: sqlite3.Connection | None = None):
         """The newest row for this request that did not end in failure (a re-run of a failed
         task, ``cancelled`` or ``error`` included, submits anew)."""
@@ -461,6 +477,14 @@ class Journal:
             (limit,),
         )
         return [(r["model"], r["route"], r["submitted_at"], r["completed_at"]) for r in reversed(rows)]
+
+    def sent(self) -> list[tuple[float, str, float | None]]:
+        """``(created_at, model, cost_estimate)`` of every task whose create was answered,
+        oldest first: what was sent from this folder (a reused result adds no row)."""
+        rows = self._query(
+            "SELECT created_at, model, cost_estimate FROM submissions WHERE task_id IS NOT NULL ORDER BY id"
+        )
+        return [(r["created_at"], r["model"], r["cost_estimate"]) for r in rows]
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

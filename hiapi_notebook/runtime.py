@@ -31,10 +31,12 @@ from typing import Any, Protocol
 from . import _loop
 from .client import AsyncHiAPI
 from .errors import (
+    TOP_UP,
     HiAPIError,
     NotSubmitted,
     OutputExpiredError,
     OutputRefusedError,
+    PaymentRequiredError,
     PollTimeout,
     TaskFailed,
 )
@@ -203,9 +205,15 @@ class Gate:
         turn = asyncio.get_running_loop().create_future()
         self._waiters.append(turn)
         await turn  # set by ``leave`` (a slot handed over) or ``stop`` (NotSubmitted)
+        if self.stopped is not None:  # stopped after the slot was handed over, before it was used
+            self.in_flight -= 1
+            raise NotSubmitted(self.stopped)
 
     def leave(self) -> None:
         self.in_flight -= 1
+        if self.stopped is not None:  # nothing more is sent: the waiters end instead
+            self._end_waiters()
+            return
         while self._waiters:
             turn = self._waiters.popleft()
             if not turn.done():
@@ -341,6 +349,11 @@ class Runtime:
         except BaseException as exc:  # cancellation included: the job must still end
             error = exc
         finally:
+            if isinstance(error, PaymentRequiredError) and gate is not None and gate.stopped is None:
+                # The balance cannot cover this task: the rest of the batch would be refused too.
+                gate.stop(
+                    f"not sent: HiAPI answered 402 to a task of this batch ({error.balance_text()}); {TOP_UP}"
+                )
             if entered:
                 gate.leave()
         if error is not None:

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 from . import _loop
 from .client import AsyncHiAPI
 from .config import Settings, hide_key
+from .costs import Estimate, SessionSpend, refusal
 from .downloads import remove_stale_parts
-from .errors import HiAPIError, MissingAPIKeyError
+from .errors import HiAPIError, MissingAPIKeyError, SpendLimitError, in_ipython
 from .journal import DEFAULT_HOME, Journal, JournalUnavailable, open_journal, resolve_home
 from .models import Request
 from .recorder import JournalStore, files_from_record, request_from_record, task_from_record
@@ -59,7 +60,9 @@ _RUNTIME_SETTINGS = frozenset(
 class Session:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        frontend.force(self.settings.frontend)  # "auto" unless HIAPI_FRONTEND or the caller chose
+        # "auto" at the start leaves the choice to HIAPI_FRONTEND (read live), then detection;
+        # `%hiapi config frontend=` forces one, "auto" included.
+        frontend.force(None if self.settings.frontend == "auto" else self.settings.frontend)
         self._lock = threading.RLock()
         self._runtime: Runtime | None = None
         self._journal: Journal | None = None
@@ -74,6 +77,7 @@ class Session:
         # is still offered; one holding its bytes in memory (journal off) only weakly.
         self._seen: collections.deque[Job | weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
         self.sandbox = None  # a SandboxServer started by %hiapi sandbox
+        self.spend = SessionSpend()  # what this kernel session sent, estimated
         self._before_sandbox: _Saved | None = None  # what entering the sandbox replaced
 
     # --- configuration ---
@@ -230,7 +234,7 @@ class Session:
             self.require_key()
             if self._journal_problem is not None and time.monotonic() - self._said_at >= JOURNAL_RETRY:
                 self._say(f"{self._journal_problem} (this task is not recorded)")
-            return runtime.submit(request, gate=gate)
+            return self._charged(runtime.submit(request, gate=gate), cost)
         try:
             rec, new = journal.claim(
                 request.model,
@@ -249,7 +253,7 @@ class Session:
             self._journal_problem = str(exc)
             print(f"{exc} (this task is not recorded)", file=sys.stderr)
             self.require_key()
-            return runtime.submit(request, gate=gate)
+            return self._charged(runtime.submit(request, gate=gate), cost)
         key = (str(journal.path), rec.id)
         with self._lock:
             running = self._by_record.get(key)
@@ -262,10 +266,55 @@ class Session:
         if not new and rec.task_id:
             job = runtime.attach(rec.task_id, req, record_id=rec.id, gate=gate)
         else:  # new, or a create that never got its answer: same key, so the server replays
-            job = runtime.submit(req, record_id=rec.id, gate=gate)
+            job = self._charged(runtime.submit(req, record_id=rec.id, gate=gate), cost)
         with self._lock:
             self._by_record[key] = job
         return job
+
+    def _charged(self, job: Job, cost: float | None) -> Job:
+        """Count ``job`` in this session's spend until it turns out it was never created."""
+        charge = self.spend.charge(job.request.model, cost)
+
+        def ended(_future: Any) -> None:
+            if job.task_id is None:  # refused (a 402, say) or stopped before its turn: not billed
+                self.spend.drop(charge)
+
+        job.future.add_done_callback(ended)
+        return job
+
+    def reuses(self, request: Request, *, variant: int, fresh: bool) -> bool:
+        """Would ``submit`` serve this from the journal or a task already sent (nothing to pay)?
+        Asked before anything is sent, for the estimate; a journal that cannot say means no."""
+        journal = self.journal
+        if journal is None or fresh:
+            return False
+        try:
+            rec = journal.reusable(
+                request.model,
+                request.recorded_input(),
+                route=request.route,
+                storage=request.storage,
+                variant=variant,
+                server=self.runtime.client.base_url,
+                callback=dict(request.callback) if request.callback else None,
+            )
+        except (JournalUnavailable, ValueError):
+            return False
+        if rec is None:
+            return False
+        with self._lock:
+            running = self._by_record.get((str(journal.path), rec.id))
+        return rec.succeeded or rec.task_id is not None or (running is not None and not running.done)
+
+    def check_spend(self, estimate: Estimate, *, yes: bool = False) -> None:
+        """Refuse (``SpendLimitError``, one line) a submission that would take this session past
+        its ``spend_limit``; ``yes`` sends it anyway. Nothing has been sent when this raises."""
+        limit = self.settings.spend_limit
+        if yes or limit is None:
+            return
+        line = refusal(estimate, self.spend.total, limit, in_notebook=in_ipython())
+        if line is not None:
+            raise SpendLimitError(line)
 
     def recorded(
         self, limit: int, skip: Collection[str] = (), *, notebook: str | None = THIS_NOTEBOOK
@@ -335,13 +384,14 @@ class Session:
         return job
 
     # --- the built-in sandbox ---
-    def start_sandbox(self, speed: float = 1.0, port: int = 0) -> str:
+    def start_sandbox(self, speed: float = 1.0, port: int = 0, balance: float | None = None) -> str:
         """Start (once) and use the in-kernel sandbox. The environment points at it
-        too, so a plain ``HiAPI()`` made in this kernel reaches the same server."""
+        too, so a plain ``HiAPI()`` made in this kernel reaches the same server.
+        ``balance``: USD it bills each task's estimate against (402 once spent)."""
         from .sandbox import SandboxServer
 
         if self.sandbox is None:
-            self.sandbox = SandboxServer(port=port, speed=speed).start()
+            self.sandbox = SandboxServer(port=port, speed=speed, balance=balance).start()
         if not self.using_builtin_sandbox:  # entering: remember what to give back on leaving
             self._before_sandbox = _Saved(
                 {name: os.environ.get(name) for name in _sandbox_env(self.sandbox.url)},

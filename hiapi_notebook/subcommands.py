@@ -40,6 +40,7 @@ class ConfigArgs:
 @dataclass(frozen=True)
 class SandboxArgs:
     speed: float | None = None
+    balance: float | None = None  # USD the sandbox bills task estimates against (402 once spent)
 
 
 @dataclass(frozen=True)
@@ -102,19 +103,38 @@ def _parse_config(rest: str) -> ConfigArgs:
     return ConfigArgs(changes=changes)
 
 
+_SANDBOX_USAGE = "usage: %hiapi sandbox [--speed FACTOR] [--balance USD]"
+MAX_SANDBOX_BALANCE = 1_000_000.0
+
+
 def _parse_sandbox(rest: str) -> SandboxArgs:
     tokens = rest.split()
-    if not tokens:
-        return SandboxArgs()
-    if tokens[0] != "--speed" or len(tokens) != 2:
-        raise LineError("usage: %hiapi sandbox [--speed FACTOR]")
+    if len(tokens) % 2 or any(t not in ("--speed", "--balance") for t in tokens[::2]):
+        raise LineError(_SANDBOX_USAGE)
+    given = dict(zip(tokens[::2], tokens[1::2]))
+    if len(given) != len(tokens) // 2:
+        raise LineError(_SANDBOX_USAGE)
+    speed = balance = None
+    if "--speed" in given:
+        speed = _ascii_number(given["--speed"])
+        if not math.isfinite(speed) or not 0 < speed <= 1000:
+            raise LineError("--speed needs a number above 0 and at most 1000, e.g. %hiapi sandbox --speed 4")
+    if "--balance" in given:
+        balance = _ascii_number(given["--balance"].removeprefix("$"))
+        if not math.isfinite(balance) or not 0 <= balance <= MAX_SANDBOX_BALANCE:
+            raise LineError(
+                f"--balance needs USD from 0 to {MAX_SANDBOX_BALANCE:,.0f}, "
+                "e.g. %hiapi sandbox --balance 0.25"
+            )
+    return SandboxArgs(speed, balance)
+
+
+def _ascii_number(text: str) -> float:
+    """A number as typed in plain digits (a full-width ５ or nan-like text is NaN: refused)."""
     try:
-        speed = float(tokens[1])
+        return float(text) if text.isascii() else math.nan
     except ValueError:
-        speed = math.nan
-    if not math.isfinite(speed) or not 0 < speed <= 1000:
-        raise LineError("--speed needs a number above 0 and at most 1000, e.g. %hiapi sandbox --speed 4")
-    return SandboxArgs(speed)
+        return math.nan
 
 
 def _parse_history(rest: str) -> HistoryArgs:
@@ -207,7 +227,10 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("login", "login", "type the key (kept in memory only)", _no_args("login")),
     Subcommand("config", "config [key=value ...]", "show or change settings", _parse_config),
     Subcommand(
-        "sandbox", "sandbox [--speed F]", "use the built-in sandbox (no key, synthetic)", _parse_sandbox
+        "sandbox",
+        "sandbox [--speed F] [--balance B]",
+        "use the built-in sandbox (no key, synthetic; B: USD it bills)",
+        _parse_sandbox,
     ),
     Subcommand("connect", "connect", "HiAPI when a key is set, else the sandbox", _parse_sandbox),
     Subcommand(
@@ -218,6 +241,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand("wait", "wait", "wait for every task still running (--no-wait cells)", _no_args("wait")),
     Subcommand("export", "export FILE [--all]", "this notebook's results as a JSON manifest", _parse_export),
+    Subcommand("spend", "spend", "estimated spend by day and model: session, folder", _no_args("spend")),
     Subcommand("form", "form [MODEL] [--FIELD VALUE ...]", "a prompt form", _parse_form),
 )
 SUBCOMMAND_NAMES = tuple(sub.name for sub in SUBCOMMANDS)

@@ -27,7 +27,8 @@ from ..grammar import CellArgs, format_cell, value_text
 from ..models import Request
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
-from ..views.text import esc, excerpt
+from ..views.text import NO_MATH, esc, excerpt
+from .estimate import form_estimate, submitted_text
 from .fields import (
     UNSET,
     ExtraField,
@@ -90,7 +91,6 @@ class PromptForm:
         self._fields: dict[str, Control] = {}
         self._extras: list[ExtraField] = []
         self._messages: dict[str, str] = {}
-        self._submitted_cost = 0.0
         self._last_click: tuple[str, float] | None = None
         self.repeat_window = 1.5  # seconds in which the same request again is a double click
         self._kept = KeptHistory(thumb=self.thumb)
@@ -410,8 +410,6 @@ class PromptForm:
             self._form_error(str(exc))
             raise
         self._variants.take(request)
-        if not generation.job.cached:
-            self._submitted_cost += catalog.estimate_cost(request.model, dict(request.input)) or 0.0
         self.notice.value = ""
         self._generations.append(generation)
         self._kept.add(generation)
@@ -510,17 +508,14 @@ class PromptForm:
     def _update_status(self) -> None:
         running = len(self.running)
         parts = [f"{running} running"] if running else []
-        try:
-            data, errors = self._collect()
-            cost = None if errors else catalog.estimate_cost(self.model, data)
-        except Exception:
-            cost = None
-        if cost is not None:
-            parts.append(f"≈ ${cost:.3f} per task")
-        if self._submitted_cost:
-            parts.append(f"≈ ${self._submitted_cost:.3f} submitted")
+        estimate = form_estimate(self)
+        if estimate:
+            parts.append(estimate)
+        submitted = submitted_text(self._generations)
+        if submitted:
+            parts.append(submitted)
         self.status_label.value = (
-            f'<span style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
+            f'<span class="{NO_MATH}" style="font-size:12px">{esc(" · ".join(parts))}</span>' if parts else ""
         )
 
     # --- copy as magic --------------------------------------------------------------------------

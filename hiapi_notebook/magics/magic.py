@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ..form import PromptForm
     from ..journal import Journal
     from ..views.history import HistoryView
+    from ..views.spend import SpendView
     from ..views.tables import ModelTable
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -117,7 +118,7 @@ class HiAPIMagics(Magics):
                 raise
             raise ShownInCell(_interrupted(bound)) from None  # each bar says it runs on
         except HiAPIError as exc:
-            if not bound:
+            if not bound or exc.status == 402:  # the balance and where to top up: said once, here
                 raise
             raise ShownInCell(one_line(exc)) from None  # its bar (or grid cell) shows it, in red
 
@@ -227,12 +228,17 @@ class HiAPIMagics(Magics):
         speed = args.speed if args.speed is not None else _env_speed()
         session = get_session()
         running = session.sandbox is not None
-        url = session.start_sandbox(speed=speed)
+        url = session.start_sandbox(speed=speed, balance=args.balance)
         extra = (
-            " (already running; its speed stays as it started: restart the kernel to change it)"
-            if running and args.speed is not None
+            " (already running; its speed and balance stay as they started: "
+            "restart the kernel to change them)"
+            if running and (args.speed is not None or args.balance is not None)
             else ""
         )
+        if not running and args.balance is not None:
+            extra += (
+                f" It bills each task's estimate against a balance of ${args.balance:.2f} (402 once spent)."
+            )
         _note(
             f"Using the built-in HiAPI sandbox at {url}: results are synthetic, "
             f"made locally, free, and need no key.{extra}"
@@ -287,6 +293,14 @@ class HiAPIMagics(Magics):
                 f"Wrote {written} ({_count(len(chosen))}: the whole folder's, as this front end "
                 "does not say which notebook runs here)."
             )
+
+    def handle_spend(self, args: NoArgs) -> SpendView:
+        from .. import api
+        from ..views.spend import SpendView
+
+        session = get_session()
+        note = "" if session.journal is not None else "the journal is off: this folder's spend is not known"
+        return SpendView(api.spend(), limit=session.settings.spend_limit, note=note)
 
     def handle_form(self, args: FormArgs) -> PromptForm:
         from ..form import PromptForm

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from typing import Any, TypeVar
 
+from ..costs import Estimate
 from ..runtime import Gate, Job
 from .live import LiveHTML
 from .render import CARD_STYLE, EMBED_LIMIT, THUMB, Viewed, card_html, card_text, embed_mode, job_of
-from .text import esc
+from .text import NO_MATH, esc
 
 Item = TypeVar("Item", bound=Viewed)
 
@@ -104,7 +105,7 @@ class Gallery(LiveHTML):
         if not self.generations:
             cards = '<div style="font-size:12px">(nothing yet)</div>'
         return (
-            f'<div class="hiapi-gallery">{CARD_STYLE}{summary}'
+            f'<div class="hiapi-gallery {NO_MATH}">{CARD_STYLE}{summary}'
             f'<div class="hiapi-gallery-grid" style="display:grid;grid-template-columns:{cols};'
             f'gap:10px;align-items:start">{cards}</div></div>'
         )
@@ -123,6 +124,7 @@ class GenerationList(list[Item]):
     Generic in its items (``GenerationList[Generation]``): views sit below ``Generation``."""
 
     gate: Gate | None = None
+    estimate: Estimate | None = None  # what the batch was estimated to cost before it was sent
 
     def stop(self, reason: str = "not submitted: stopped") -> None:
         if self.gate is not None:

@@ -19,7 +19,7 @@ from .frontend import use_widgets
 from .gallery import embed_limit_of, embed_of
 from .live import LiveHTML
 from .render import CARD_STYLE, THUMB, Viewed, card_html, card_text, job_of
-from .text import esc, excerpt
+from .text import NO_MATH, esc, excerpt
 
 Dim = tuple[str, list[Any]]  # a dimension's name and its values
 Key = tuple[Any, ...]  # a row's or a column's values, one per dimension
@@ -60,6 +60,7 @@ class ComparisonGrid(LiveHTML):
         self.embed_limit = embed_limit
         self.title = title
         self.embed = embed
+        self.estimate: str | None = None  # what the batch was estimated to cost, before it was sent
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
@@ -199,9 +200,16 @@ class ComparisonGrid(LiveHTML):
         summary = f"{done}/{len(self.entries)} done" + (f" · {failed} failed" if failed else "")
         title = self.title or "hiapi comparison"
         return (
-            f'<div class="hiapi-grid" data-done="{done}" data-total="{len(self.entries)}">{CARD_STYLE}'
+            f'<div class="hiapi-grid {NO_MATH}" data-done="{done}" data-total="{len(self.entries)}">'
+            f"{CARD_STYLE}"
             f'<div style="font-size:12px;margin-bottom:4px">{esc(title)} · {esc(summary)}</div>'
-            '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
+            + (
+                f'<div class="hiapi-grid-estimate" style="font-size:11px;opacity:.8;margin-bottom:4px">'
+                f"{esc(self.estimate)}</div>"
+                if self.estimate
+                else ""
+            )
+            + '<div style="overflow-x:auto"><table style="border-collapse:separate;border-spacing:2px">'
             f"<thead>{header}</thead><tbody>{''.join(body)}</tbody></table></div></div>"
         )
 

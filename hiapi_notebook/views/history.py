@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..costs import price_note, unknown_reason
 from ..journal import DEFAULT_OUTPUTS_DIR, Record
 from ..media import REF, is_ref, ref_label
 from ..recorder import files_from_record
@@ -24,7 +25,7 @@ from ..runtime import OutputFile
 from .frontend import files_resolve
 from .render import CARD_STYLE, EMBED_LIMIT, Shown, embed_mode, open_source, still_source, zoom_html
 from .shown import file_size_text, local_path
-from .text import COLOURS, STYLE, esc, excerpt
+from .text import COLOURS, NO_MATH, STYLE, esc, excerpt
 
 THUMB = 56  # px shown in the row (drawn at twice that, for sharp screens)
 THUMB_BYTES = 256 * 1024  # an input's small picture is a 64 px JPEG: anything larger is not one
@@ -140,7 +141,7 @@ class HistoryView:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created_at))
         ago = _ago(self.now - rec.created_at)
         prompt = rec.prompt or ""
-        cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "—"
+        cost, why = cost_cell(rec)
         task = rec.task_id or ""
         reason = (rec.error or {}).get("message") or ""
         copy = (
@@ -156,7 +157,7 @@ class HistoryView:
             f'<span title="{esc(prompt)}">{self._inputs_html(rec)}{esc(excerpt(prompt, 200))}</span>'
             f'<span class="hiapi-journal-when" title="{esc(when)} ({esc(ago)} when this was shown)">'
             f"{esc(when_text(rec.created_at, self.now))}</span>"
-            f"<span>{esc(cost)}</span>"
+            f'<span class="hiapi-journal-cost" title="{esc(why)}">{esc(cost)}</span>'
             f'<span class="hiapi-journal-files">{self._files_html(rec)}</span>'
             f"{copy}</div>"
         )
@@ -219,7 +220,7 @@ class HistoryView:
             rows = '<div style="padding:6px">no submissions match</div>'
         title = f'<div style="margin:2px 0 4px">{esc(self.title)}</div>' if self.title else ""
         return (
-            f'<div class="hiapi-journal">{CARD_STYLE}{ROW_STYLE}{title}'
+            f'<div class="hiapi-journal {NO_MATH}">{CARD_STYLE}{ROW_STYLE}{title}'
             f'<div class="hiapi-journal-head">{head}</div>{rows}</div>'
         )
 
@@ -229,7 +230,7 @@ class HistoryView:
         ]
         for rec in self.records:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created_at))
-            cost = f"${rec.cost_estimate:.3f}" if rec.cost_estimate is not None else "-"
+            cost = cost_cell(rec)[0]
             files = " ".join(
                 where or name for name, where in map(_local, files_from_record(rec, self.outputs)) if name
             )
@@ -253,6 +254,14 @@ def _local(f: OutputFile) -> tuple[str | None, str | None]:
     if f.path is None or f.problem is not None:
         return None, None
     return f.path.name, local_path(f) or str(f.path)
+
+
+def cost_cell(rec: Record) -> tuple[str, str]:
+    """The cost column and its tooltip: the estimate, or "?" and why there is none."""
+    if rec.cost_estimate is not None:
+        return f"${rec.cost_estimate:.3f}", f"estimated from {price_note([rec.model])}"
+    reason = unknown_reason(rec.model, rec.input) or "no estimate was recorded for it"
+    return "?", f"price unknown: {reason}"
 
 
 def _refs(input: Mapping[str, Any]) -> list[Mapping[str, Any]]:

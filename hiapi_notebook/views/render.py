@@ -55,6 +55,8 @@ from .tags import (
 )
 from .text import (
     COLOURS,
+    NO_MATH,
+    cost_title,
     elapsed_text,
     esc,
     excerpt,
@@ -251,11 +253,12 @@ def media_bundle(
 def status_bundle(job: Job) -> dict[str, Any]:
     """The final status line as static HTML that looks like the live bar."""
     html = (
-        f'<div class="hiapi-status hiapi-{esc(job.status)}" data-status="{esc(job.status)}" '
+        f'<div class="hiapi-status hiapi-{esc(job.status)} {NO_MATH}" data-status="{esc(job.status)}" '
         'style="font-family:var(--jp-code-font-family,monospace);font-size:12px;margin:2px 0">'
         f"<div>{esc(headline(job))}</div>"
         '<div style="display:flex;align-items:center;gap:8px">'
-        f"{bar_html(job, '240px')}<span>{esc(state_text(job))}</span></div></div>"
+        f'{bar_html(job, "240px")}<span title="{esc(cost_title(job))}">{esc(state_text(job))}</span>'
+        "</div></div>"
     )
     return {"text/html": html, "text/plain": f"{headline(job)} — {state_text(job)}"}
 

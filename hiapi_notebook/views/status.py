@@ -18,7 +18,17 @@ from .compat import widget_bundle
 from .console import print_lines
 from .frontend import use_widgets
 from .render import EMBED_LIMIT, media_bundle, status_bundle
-from .text import elapsed_text, esc, headline, progress, state_text, status_line, style_of
+from .text import (
+    NO_MATH,
+    cost_title,
+    elapsed_text,
+    esc,
+    headline,
+    progress,
+    state_text,
+    status_line,
+    style_of,
+)
 
 if TYPE_CHECKING:
     from IPython.display import DisplayHandle
@@ -37,7 +47,7 @@ class StatusBar:
 
     def draw(self, job: Job) -> None:
         self.title.value = (
-            '<span style="font-family:var(--jp-code-font-family,monospace);'
+            f'<span class="{NO_MATH}" style="font-family:var(--jp-code-font-family,monospace);'
             f'font-size:12px">{esc(headline(job))}</span>'
         )
         self.bar.bar_style = style_of(job)
@@ -46,7 +56,9 @@ class StatusBar:
     def draw_clock(self, job: Job) -> None:
         self.bar.value = progress(job)
         self.state.value = (
-            f'<span data-status="{esc(job.status)}" style="font-size:12px">{esc(state_text(job))}</span>'
+            f'<span class="{NO_MATH}" data-status="{esc(job.status)}" title="{esc(cost_title(job))}" '
+            'style="font-size:12px">'
+            f"{esc(state_text(job))}</span>"
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from ..catalog import estimate_cost
+from ..costs import price_note, usd
 from ..runtime import Job
 from .frontend import detect
 
@@ -21,6 +23,9 @@ STYLE = {  # tqdm's vocabulary: info while queued, running, then success or dang
     "waiting": "info",  # for a concurrency slot: nothing sent yet
     "stopped": "warning",  # its batch stopped before its turn: nothing was sent
 }
+# JupyterLab and ipywidgets typeset $…$ in HTML as LaTeX: two prices (or a prompt's dollars) in one
+# line would turn into math. Every element of ours that shows such text carries these classes.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 COLOURS = {"info": "#5bc0de", "": "#337ab7", "success": "#5cb85c", "danger": "#d9534f", "warning": "#f0ad4e"}
 
 
@@ -66,6 +71,9 @@ def state_text(job: Job) -> str:
         text += " · re-attached"
     if job.sandbox:
         text += " · sandbox (synthetic)"
+    cost = cost_of(job)  # what this task is estimated to cost (list price), when it has one
+    if cost is not None:
+        text += f" · ≈ {usd(cost)}"
     problem = failure_text(job)
     if problem:
         text += f" · {problem}"
@@ -78,6 +86,21 @@ def fresh_words() -> str:
     """How to ask for a new result instead of the recorded one, in the words of where the user
     is: a cell's option in a notebook or terminal IPython, the keyword in a script."""
     return "fresh=True" if detect() == "script" else "--fresh"
+
+
+def cost_of(job: Job) -> float | None:
+    """The task's estimated cost at list price; None when unknown, or for a task this view
+    only follows (re-attached: paid for when it was sent)."""
+    if job.attached or not job.request.model:
+        return None
+    return estimate_cost(job.request.model, dict(job.request.input))
+
+
+def cost_title(job: Job) -> str:
+    """A tooltip for the state line: where its price comes from ("" when it shows none)."""
+    if job.cached or cost_of(job) is None:
+        return ""
+    return f"≈ price: an estimate from {price_note([job.request.model])}"
 
 
 def failure_text(job: Job) -> str | None:
