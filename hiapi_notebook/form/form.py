@@ -216,7 +216,7 @@ class PromptForm:
             for name, fs in spec.fields.items():
                 if name == prompt_field:
                     continue
-                field = make_control(fs, catalog.media_field(model, name), FieldControl)
+                field = make_control(fs, catalog.media_field(model, name), FieldControl, spec)
                 if name in keep:
                     field.set(keep[name])
                 field.observe(self._changed)
