@@ -32,7 +32,9 @@ def png_bytes(colour, size=(40, 30)) -> bytes:
 def cards_of(form, field="input_urls"):
     control = form._fields[field]
     control.pick.value = True
-    return control, [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    cards = [c for grid in control.picker.children for c in getattr(grid, "children", ())]
+    assert cards == control.picker_view.cards  # in the order shown
+    return control, [c for c in cards if "hiapi-media-pick-item" in c._dom_classes]
 
 
 def shown(cards):
@@ -89,6 +91,7 @@ def test_thirty_results_one_card_each_mine_first_the_folders_marked_and_the_17th
         view.entries[i].generation.prompt for i, c in enumerate(view.cards) if c.layout.display != "none"
     ] == ["folder picture number07"]
     assert "1 of 30 match" in view.summary.value
+    assert view._groups[0][0].layout.display == "none"  # no card of mine matches: no heading
     view.filter.value = seventeenth.generation.task_id.upper()
     assert len(shown(view.cards)) == 1
     view.filter.value = ""
@@ -135,7 +138,7 @@ def test_chip_labels_are_whole(ip, sandbox, tmp_path):
     control = form._fields["input_urls"]
     control.widget.value = ""
     control.add(path.relative_to(tmp_path))
-    label = control.chosen.children[0].children[1].children[0].value
+    label = control.chosen.children[0].children[1].value
     assert ">hiapi-inputs/my_photo_of_the_harbour_at_dawn.png</div>" in label  # not cut
 
 

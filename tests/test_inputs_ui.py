@@ -39,7 +39,7 @@ def open_picker(form, field="input_urls"):
     """Open a media field's picker of earlier results: its cards, newest first."""
     control = form._fields[field]
     control.pick.value = True
-    return control, [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    return control, control.picker_view.cards
 
 
 def inline(value: str) -> bytes:

@@ -246,10 +246,10 @@ class MediaControl:
             label = w.HTML(
                 f'<div class="hiapi-media-label" title="{esc(word)}" style="font-size:11px;'
                 f'line-height:1.3;white-space:normal;overflow-wrap:anywhere">{esc(word)}</div>',
-                layout=w.Layout(flex="1 1 auto", width="auto"),
+                layout=w.Layout(width="100%"),
             )
             chip = w.VBox(
-                [preview(value, THUMB), w.HBox([label, remove], layout=w.Layout(align_items="flex-start"))],
+                [w.HBox([preview(value, THUMB), remove], layout=w.Layout(align_items="flex-start")), label],
                 layout=w.Layout(margin="2px", width=f"{CHIP_PX}px", overflow="visible"),
             )
             chip.add_class("hiapi-media-item")

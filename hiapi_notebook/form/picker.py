@@ -107,16 +107,9 @@ class Picker:
         self.on_pick = on_pick
         self.entries: list[Earlier] = []
         self.cards: list[Any] = []
-        self.grid = w.GridBox(
-            layout=w.Layout(
-                grid_template_columns=f"repeat(auto-fill, {CARD_PX}px)",
-                grid_gap="6px",
-                align_items="flex-start",
-                max_height="330px",
-                overflow="auto",  # the grid scrolls as one; cards never do
-                width="100%",
-            )
-        )
+        self._groups: list[tuple[Any, Any, list[Any]]] = []  # heading, grid, cards
+        # headings and a grid per group, in one box that scrolls as one (cards never do)
+        self.grid = w.VBox(layout=w.Layout(max_height="330px", overflow="auto", width="100%"))
         self.grid.add_class("hiapi-media-picker")
         self.grid.add_class(f"hiapi-media-picker-{name}")
         self.filter = w.Text(
@@ -125,9 +118,12 @@ class Picker:
             layout=w.Layout(width="340px", display="none"),
         )
         self.filter.add_class("hiapi-media-pick-filter")
+        self.filter.add_class(f"hiapi-media-pick-filter-{name}")
         self.filter.observe(self._on_filter, names="value")
+        self._summary = ""
         self.summary = w.HTML()
         self.summary.add_class("hiapi-media-pick-summary")
+        self.summary.add_class(f"hiapi-media-pick-summary-{name}")
         self.box = w.VBox(
             [w.HBox([self.filter, self.summary], layout=w.Layout(align_items="center")), self.grid],
             layout=w.Layout(display="none", margin="0 0 0 158px", max_width="760px"),
@@ -137,15 +133,14 @@ class Picker:
         self.entries = earlier_results(self.field)
         children: list[Any] = []
         self.cards = []
+        self._groups = []
         for mine in (True, False):
-            group = [e for e in self.entries if e.mine is mine]
-            if not group:
-                continue
-            children.append(self._heading(mine, len(group)))
-            for entry in group:
-                card = self._card(entry)
-                self.cards.append(card)
-                children.append(card)
+            group = [self._card(e) for e in self.entries if e.mine is mine]
+            if group:
+                heading, grid = self._heading(mine, len(group)), self._cards_grid(group)
+                children += [heading, grid]
+                self._groups.append((heading, grid, group))
+                self.cards += group
         if not self.entries:
             children = [self._note("no earlier results of this kind yet")]
         close_all(self.grid.children)
@@ -154,16 +149,31 @@ class Picker:
         self.filter.value = ""
         self.filter.layout.display = "" if many else "none"
         more = " (the newest; filter to find one)" if len(self.entries) >= LIMIT else ""
-        self.summary.value = STYLE + (
+        self._summary = (
             f'<span style="font-size:12px">{len(self.entries)} earlier results{more}: '
             "click one to use it</span>"
             if self.entries
             else ""
         )
+        self.summary.value = STYLE + self._summary
         self.box.layout.display = ""
 
     def close(self) -> None:
         self.box.layout.display = "none"
+
+    def _cards_grid(self, cards: list[Any]) -> Any:
+        import ipywidgets as w
+
+        return w.GridBox(
+            cards,
+            layout=w.Layout(
+                grid_template_columns=f"repeat(auto-fill, {CARD_PX}px)",
+                grid_gap="6px",
+                align_items="flex-start",
+                overflow="visible",
+                flex="none",
+            ),
+        )
 
     def _heading(self, mine: bool, count: int) -> Any:
         text = (
@@ -176,10 +186,7 @@ class Picker:
     def _note(self, text: str, cls: str = "hiapi-media-pick-note") -> Any:
         import ipywidgets as w
 
-        note = w.HTML(
-            f'<span style="font-size:12px;font-weight:600">{esc(text)}</span>',
-            layout=w.Layout(grid_column="1 / -1"),  # a whole row of the grid
-        )
+        note = w.HTML(f'<span style="font-size:12px;font-weight:600">{esc(text)}</span>')
         note.add_class(cls)
         return note
 
@@ -211,7 +218,9 @@ class Picker:
             match = all(word in entry.words for word in words)
             card.layout.display = "" if match else "none"
             shown += match
-        if words:
-            self.summary.value = (
-                STYLE + f'<span style="font-size:12px">{shown} of {len(self.entries)} match</span>'
+        for heading, grid, cards in self._groups:  # a group with no match: not even its heading
+            heading.layout.display = grid.layout.display = (
+                "" if any(c.layout.display != "none" for c in cards) else "none"
             )
+        matched = f'<span style="font-size:12px">{shown} of {len(self.entries)} match</span>'
+        self.summary.value = STYLE + (matched if words else self._summary)
