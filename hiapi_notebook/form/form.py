@@ -39,8 +39,9 @@ from .fields import (
     option_values,
     starting_model,
 )
-from .history import HistoryRow, KeptHistory
+from .history import HistoryRow
 from .media import Control, make_control, use_media, words_of
+from .twin import FormTwin, close_dead_forms, made_here
 
 if TYPE_CHECKING:
     from traitlets.utils.bunch import Bunch
@@ -93,7 +94,7 @@ class PromptForm:
         self._submitted_cost = 0.0
         self._last_click: tuple[str, float] | None = None
         self.repeat_window = 1.5  # seconds in which the same request again is a double click
-        self._kept = KeptHistory(thumb=self.thumb)
+        self._kept = FormTwin(thumb=self.thumb)  # what a saved notebook shows with no kernel
 
         self.kind_dropdown = w.Dropdown(
             options=KINDS, value=kind or "", description="kind", layout=w.Layout(width="150px")
@@ -154,6 +155,8 @@ class PromptForm:
             ]
         )
         self.widget.add_class("hiapi-form")
+        made_here(self.widget)
+        close_dead_forms()  # a reopened notebook's frozen forms, before this one is shown
 
         self._build_fields(model, {})
         for name, value in fields.items():
@@ -166,7 +169,7 @@ class PromptForm:
         self.generate_button.on_click(self._on_generate)
         self.add_field_button.on_click(lambda _b: self._add_extra())
         self._update_status()
-        self.copy_magic.value = copy_button_html(self.as_magic())
+        self._show_cell()
 
     # --- model and controls -----------------------------------------------------------------
     @property
@@ -505,7 +508,12 @@ class PromptForm:
         ):
             self._clear_errors()
         self._update_status()
-        self.copy_magic.value = copy_button_html(self.as_magic())
+        self._show_cell()
+
+    def _show_cell(self) -> None:
+        cell = self.as_magic()
+        self.copy_magic.value = copy_button_html(cell)
+        self._kept.show_cell(cell)
 
     def _update_status(self) -> None:
         running = len(self.running)
@@ -541,8 +549,8 @@ class PromptForm:
         return bundle
 
     def _ipython_display_(self) -> None:
-        """The form, then a static copy of its history that a saved notebook keeps
-        (widget state is not saved); the copy hides itself while the live form shows."""
+        """The form, then its static twin (``twin.py``): what a saved notebook shows once
+        no kernel drives the form; the twin hides itself while the live form shows."""
         from IPython.display import display
 
         display(self._repr_mimebundle_(), raw=True)

@@ -180,3 +180,105 @@ def test_thirty_results_in_the_folder_and_the_17th_is_picked_by_a_click(lab, pag
     wait_idle(page)
     sent = kernel_print(page, "print(form.generations[-1].job.request.input['input_urls'][0])")
     assert task in sent
+
+
+# --- a reopened notebook: no dead form, the twin instead ------------------------------------------
+
+FORM_CELLS = (
+    "%load_ext hiapi_notebook\n%hiapi connect",
+    f"import hiapi_notebook as h\nform = h.PromptForm(model='{T2I}', prompt='A lighthouse on a cliff at dusk')\nform",
+)
+
+# What the form's cell shows: visible live controls, visible disconnected marks, the twin.
+FORM_SHOWS_JS = """() => {
+  const seen = e => !!e && e.offsetParent !== null && e.getBoundingClientRect().height > 0;
+  const form = document.querySelector('.hiapi-form');
+  const twin = document.querySelector('.hiapi-form-kept');
+  return {
+    form: seen(form),
+    dead: [...document.querySelectorAll('.jupyter-widgets-disconnected')].filter(seen).length,
+    errors: [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => seen(o)
+              && /Error displaying widget|Loading widget/.test(o.textContent)).length,
+    twin: seen(twin),
+    twinText: twin ? twin.innerText : '',
+    twinPictures: twin ? [...twin.querySelectorAll('img')].filter(i => seen(i) && i.naturalWidth > 0).length : 0,
+  };
+}"""
+
+
+def settled(page) -> dict:
+    """What the form's cell shows once the widget manager has restored the saved state: the
+    twin shows within seconds (or the test fails on what is shown then)."""
+    try:
+        page.wait_for_function(f"() => ({FORM_SHOWS_JS})().twin", timeout=20_000)
+    except Exception:
+        pass
+    page.wait_for_timeout(1000)  # and it stays so
+    return page.evaluate(FORM_SHOWS_JS)
+
+
+def test_a_reopened_notebook_shows_the_forms_twin_not_a_dead_form(lab, page, tmp_path):
+    from harness import save
+    from test_product import reopen_without_kernel
+
+    folder = write_notebook(tmp_path / "reopened" / "form.ipynb", FORM_CELLS).parent
+    path = f"{lab.add_notebooks(folder)}/form.ipynb"
+    page.set_viewport_size({"width": WIDTH, "height": 1400})
+    open_notebook(page, path)
+    assert run_all(page)
+    form = page.locator(".hiapi-form")
+    for _ in range(2):
+        form.locator(".hiapi-form-generate").click()
+        page.wait_for_timeout(1600)  # past the double-click window: a second task
+    page.wait_for_function(
+        "() => document.querySelectorAll('.hiapi-form .hiapi-history-row [data-status=\"success\"]').length === 2",
+        timeout=60_000,
+    )
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # the twin's last update
+    live = page.evaluate(FORM_SHOWS_JS)
+    assert live["form"] and not live["twin"] and live["dead"] == 0, live  # live: the form alone
+    save(page)
+    import json
+
+    saved = json.loads((lab.root / path).read_text())
+    assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {})  # saveState
+
+    # no kernel at all (a viewer): the twin, with the form's two pictures and its settings
+    context, fresh = reopen_without_kernel(page, lab.url, path)
+    try:
+        shown = settled(fresh)
+        screenshot(fresh, "form-reopened-no-kernel")
+        assert not shown["form"] and shown["dead"] == 0 and shown["errors"] == 0, shown
+        assert shown["twin"] and shown["twinPictures"] == 2, shown
+        assert (
+            f"%%hiapi {T2I}" in shown["twinText"] and "A lighthouse on a cliff at dusk" in shown["twinText"]
+        )
+        assert "needs a running kernel" in shown["twinText"] or "need a running kernel" in shown["twinText"]
+    finally:
+        context.close()
+
+    # reopened the next day: a new kernel, which gets the saved widgets (JupyterLab opens a
+    # comm for each); the frozen form they draw is hidden, the twin shows
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    page.wait_for_timeout(1000)
+    open_notebook(page, path)
+    shown = settled(page)
+    screenshot(page, "form-reopened-new-kernel")
+    assert not shown["form"] and shown["dead"] == 0 and shown["errors"] == 0, shown
+    assert shown["twin"] and shown["twinPictures"] == 2, shown
+    # the first cell (%load_ext) closes whatever of the saved form the new kernel holds
+    kernel_print(page, "%load_ext hiapi_notebook")
+    left = kernel_print(
+        page,
+        "import sys\nw = sys.modules.get('ipywidgets.widgets.widget')\n"
+        "print(sum('hiapi-form' in getattr(x, '_dom_classes', ()) for x in (w._instances.values() if w else ())))",
+    )
+    assert left.strip() == "0", left
+    assert settled(page)["twin"]
+    # and the form's cell run again gives a live form, the twin hidden again
+    assert run_all(page)
+    page.wait_for_function(f"() => ({FORM_SHOWS_JS})().form", timeout=20_000)
+    page.wait_for_timeout(1000)
+    shown = page.evaluate(FORM_SHOWS_JS)
+    assert shown["form"] and not shown["twin"] and shown["dead"] == 0, shown
