@@ -182,3 +182,60 @@ def test_in_vscode_the_media_fields_lead_with_the_path_box_and_say_why(ip, sandb
     else:
         assert control.upload.layout.display in (None, "")
         assert "13469" not in control.note.value
+
+
+# --- the same form on ipywidgets 7.7 (Google Colab's pin) ---------------------------------------
+
+WIDGETS7_SCRIPT = r"""
+import io, warnings
+warnings.filterwarnings("error", message="Passing unrecognized arguments")  # a kwarg 7.7 lacks
+import ipywidgets
+assert ipywidgets.__version__.startswith("7."), ipywidgets.__version__
+from PIL import Image
+from hiapi_notebook.form import PromptForm
+
+form = PromptForm(model="gpt-image-2/image-to-image", prompt="restyle it")
+control = form._fields["input_urls"]
+upload = control.upload
+assert isinstance(upload.value, dict) and upload._counter == 0
+out = io.BytesIO(); Image.new("RGB", (20, 20), (1, 2, 3)).save(out, "PNG"); data = out.getvalue()
+
+def choose(counter):  # what 7.7's front end sends: the files, then _counter moves
+    with upload.hold_trait_notifications():
+        upload.metadata = [{"name": "my cat.png", "type": "image/png", "size": len(data), "lastModified": 1}]
+        upload.data = [data]
+        upload._counter = counter
+
+choose(1)
+assert [p.as_posix() for p in control.items] == ["hiapi-inputs/my_cat.png"], control.items
+assert upload._counter == 1 and upload.value == {}  # the label reads "upload (1)"
+choose(2)  # the same file again is taken again
+assert len(control.items) == 2 and upload._counter == 2
+control.remove(0)
+assert upload._counter == 1, upload._counter  # a removed upload is no longer counted
+assert form.as_magic().startswith("%%hiapi gpt-image-2/image-to-image --input_urls hiapi-inputs/my_cat.png")
+assert open("hiapi-inputs/my_cat.png", "rb").read() == data
+print("ok")
+"""
+
+
+def widgets7_python():
+    import os
+    from pathlib import Path
+
+    given = os.environ.get("HIAPI_TEST_WIDGETS7_PYTHON")
+    colab = Path(__file__).resolve().parents[1] / ".venv-colab" / "bin" / "python"
+    return given or (str(colab) if colab.exists() else None)
+
+
+def test_the_form_on_ipywidgets_7_reads_uploads_counts_them_and_passes_no_unknown_argument(tmp_path):
+    import subprocess
+
+    python = widgets7_python()
+    if python is None:
+        pytest.skip("no Python with ipywidgets 7.7 (the Colab-like venv, or HIAPI_TEST_WIDGETS7_PYTHON)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HIAPI_API_KEY": "", "HIAPI_BASE_URL": ""}
+    done = subprocess.run(
+        [python, "-c", WIDGETS7_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -30,6 +30,15 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+def tooltip(text: str) -> dict[str, str]:
+    """A described control's hover text, as the installed ipywidgets names it:
+    ``tooltip`` in 8, ``description_tooltip`` in 7 (Colab's 7.7 warns on the other)."""
+    import ipywidgets
+
+    major = int(str(ipywidgets.__version__).split(".")[0])
+    return {"tooltip": text} if major >= 8 else {"description_tooltip": text}
+
+
 def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
@@ -61,7 +70,7 @@ class FieldControl:
             "description": spec.name,
             "style": {"description_width": LABEL_WIDTH},
             "layout": {"width": FIELD_WIDTH},
-            "tooltip": spec.description or spec.name,
+            **tooltip(spec.description or spec.name),
         }
         lo, hi = spec.min, spec.max
         if spec.enum:

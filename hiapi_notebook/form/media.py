@@ -21,7 +21,7 @@ from ..generation import GeneratedOutput, Generation
 from ..inputs import MediaInputError, Named
 from ..views import frontend
 from ..views.text import esc
-from .fields import UNSET, FieldControl, error_html, route_note
+from .fields import UNSET, FieldControl, error_html, route_note, tooltip
 from .picker import Picker
 from .previews import THUMB, close_all, preview
 from .uploads import VSCODE_NOTE, keep_upload, show_count, uploaded_files
@@ -68,8 +68,8 @@ class MediaControl:
         self.widget = w.Text(
             description=spec.name,
             placeholder=many,
-            tooltip=spec.description or spec.name,
             style={"description_width": "150px"},
+            **tooltip(spec.description or spec.name),
             layout={"width": "420px"},
         )
         self.widget.add_class(f"hiapi-field-{spec.name}")
@@ -206,11 +206,15 @@ class MediaControl:
         except (MediaInputError, OSError) as exc:
             self.error.value = error_html(str(exc))
         finally:
-            self._count_uploads()
+            self._count_uploads(force=True)
 
-    def _count_uploads(self) -> None:
+    def _count_uploads(self, force: bool = False) -> None:
         """The upload button counts the uploads this field holds (not 0 after each)."""
-        self.uploads = [p for p in self.uploads if p in self.items]
+        left = list(self.items)  # the same file chosen twice counts twice, removed once once
+        kept = [p for p in self.uploads if p in left and not left.remove(p)]
+        if kept == self.uploads and not force:
+            return
+        self.uploads = kept
         self._own_change = True
         try:
             show_count(self.upload, [p.name for p in self.uploads])
@@ -256,8 +260,8 @@ class MediaControl:
             chips.append(chip)
         close_all(self.chosen.children)
         self.chosen.children = tuple(chips)
-        if self.uploads and any(p not in self.items for p in self.uploads):
-            self._count_uploads()  # an uploaded file was removed
+        if self.uploads:
+            self._count_uploads()  # an uploaded file may have been removed
         if notify:
             for listener in self._listeners:
                 listener()
