@@ -211,7 +211,11 @@ class MediaControl:
     def _count_uploads(self, force: bool = False) -> None:
         """The upload button counts the uploads this field holds (not 0 after each)."""
         left = list(self.items)  # the same file chosen twice counts twice, removed once once
-        kept = [p for p in self.uploads if p in left and not left.remove(p)]
+        kept = []
+        for path in self.uploads:
+            if path in left:
+                left.remove(path)
+                kept.append(path)
         if kept == self.uploads and not force:
             return
         self.uploads = kept
