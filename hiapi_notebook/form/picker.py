@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 LIMIT = 60  # cards at most: the newest; the filter narrows them down
 SCREENFUL = 12  # more cards than two rows of the grid: a filter box shows
+FILTER_HINT = "filter: words of the prompt, a model, a task id"
 CARD_PX = 112
 THUMB_PX = 96
 
@@ -113,7 +114,6 @@ class Picker:
         self.grid.add_class("hiapi-media-picker")
         self.grid.add_class(f"hiapi-media-picker-{name}")
         self.filter = w.Text(
-            placeholder="filter: words of the prompt, a model, a task id",
             continuous_update=True,
             layout=w.Layout(width="340px", display="none"),
         )
@@ -148,6 +148,7 @@ class Picker:
         many = len(self.entries) > SCREENFUL
         self.filter.value = ""
         self.filter.layout.display = "" if many else "none"
+        self.filter.placeholder = FILTER_HINT if many else ""  # a hidden box has nothing to say
         more = " (the newest; filter to find one)" if len(self.entries) >= LIMIT else ""
         self._summary = (
             f'<span style="font-size:12px">{len(self.entries)} earlier results{more}: '
@@ -160,6 +161,7 @@ class Picker:
 
     def close(self) -> None:
         self.box.layout.display = "none"
+        self.filter.placeholder = ""
 
     def _cards_grid(self, cards: list[Any]) -> Any:
         import ipywidgets as w

@@ -102,6 +102,10 @@ def test_thirty_results_in_the_folder_and_the_17th_is_picked_by_a_click(lab, pag
     assert headings[0].startswith("this notebook (4)") and "folder" in headings[1] and "(26)" in headings[1]
     filter_box = form.locator(".hiapi-media-pick-filter-input_urls input")
     assert filter_box.is_visible()
+    assert filter_box.evaluate("""i => { const c = document.createElement('canvas').getContext('2d');
+        const s = getComputedStyle(i); c.font = `${s.fontSize} ${s.fontFamily}`;
+        return c.measureText(i.placeholder).width <= i.clientWidth - parseFloat(s.paddingLeft)
+                                                   - parseFloat(s.paddingRight); }""")  # not cut
     screenshot(page, "form-picker-open")
 
     # --- a click on the 17th card's picture picks the 17th -----------------------------------------
