@@ -113,10 +113,7 @@ class Picker:
         self.grid = w.VBox(layout=w.Layout(max_height="330px", overflow="auto", width="100%"))
         self.grid.add_class("hiapi-media-picker")
         self.grid.add_class(f"hiapi-media-picker-{name}")
-        self.filter = w.Text(
-            continuous_update=True,
-            layout=w.Layout(width="340px", display="none"),
-        )
+        self.filter = w.Text(placeholder=FILTER_HINT, continuous_update=True, layout=w.Layout(width="340px"))
         self.filter.add_class("hiapi-media-pick-filter")
         self.filter.add_class(f"hiapi-media-pick-filter-{name}")
         self.filter.observe(self._on_filter, names="value")
@@ -124,8 +121,10 @@ class Picker:
         self.summary = w.HTML()
         self.summary.add_class("hiapi-media-pick-summary")
         self.summary.add_class(f"hiapi-media-pick-summary-{name}")
+        # the filter is in the page only beyond a screenful (a hidden input is no input)
+        self.head = w.HBox([self.summary], layout=w.Layout(align_items="center"))
         self.box = w.VBox(
-            [w.HBox([self.filter, self.summary], layout=w.Layout(align_items="center")), self.grid],
+            [self.head, self.grid],
             layout=w.Layout(display="none", margin="0 0 0 158px", max_width="760px"),
         )
 
@@ -147,8 +146,7 @@ class Picker:
         self.grid.children = tuple(children)
         many = len(self.entries) > SCREENFUL
         self.filter.value = ""
-        self.filter.layout.display = "" if many else "none"
-        self.filter.placeholder = FILTER_HINT if many else ""  # a hidden box has nothing to say
+        self.head.children = (self.filter, self.summary) if many else (self.summary,)
         more = " (the newest; filter to find one)" if len(self.entries) >= LIMIT else ""
         self._summary = (
             f'<span style="font-size:12px">{len(self.entries)} earlier results{more}: '
@@ -161,7 +159,6 @@ class Picker:
 
     def close(self) -> None:
         self.box.layout.display = "none"
-        self.filter.placeholder = ""
 
     def _cards_grid(self, cards: list[Any]) -> Any:
         import ipywidgets as w
