@@ -239,3 +239,34 @@ def test_the_form_on_ipywidgets_7_reads_uploads_counts_them_and_passes_no_unknow
         [python, "-c", WIDGETS7_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+# --- a reopened notebook: the twin, and no dead form ------------------------------------------
+
+
+def test_the_twin_says_the_settings_and_shows_the_results_and_dead_forms_are_closed(ip, sandbox):
+    import ipywidgets as w
+
+    from hiapi_notebook.form.twin import close_dead_forms
+
+    form = PromptForm(model=T2I, prompt="A <b>lighthouse</b> at dusk")
+    html = form._kept.render_html()
+    assert f"%%hiapi {T2I} --aspect_ratio auto" in html and "A &lt;b&gt;lighthouse&lt;/b&gt; at dusk" in html
+    assert "jupyter-widgets-disconnected" in html  # the rule that hides a dead form, shows the twin
+    form.prompt = "A lighthouse at dawn"
+    assert "A lighthouse at dawn" in form._kept.render_html()  # kept current
+    form.submit().wait()
+    assert (
+        form._kept.render_html().count("<img") >= 1 and "generated in this form" in form._kept.render_html()
+    )
+
+    # what a saved widget state hands a new kernel: a form's widgets with nothing behind them
+    inner = w.Button(description="Generate")
+    dead = w.VBox([w.HBox([inner])])
+    dead.add_class("hiapi-form")
+    assert close_dead_forms() == 1
+    assert dead.comm is None and inner.comm is None  # closed, children too
+    assert form.widget.comm is not None  # this kernel's own form is left alone
+    ip.run_line_magic("reload_ext", "hiapi_notebook")
+    hooks = ip.events.callbacks["post_run_cell"]
+    assert sum(getattr(h, "__name__", "") == "close_dead_forms_after" for h in hooks) == 1
