@@ -71,9 +71,15 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
+    from .form.twin import close_dead_forms, close_dead_forms_after
     from .magics import load_ipython_extension as load
 
     load(shell)
+    # The frozen forms a reopened notebook's saved widget state brought back into this kernel:
+    # now, and after each cell (JupyterLab may hand them over after this cell ran).
+    close_dead_forms()
+    if close_dead_forms_after not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", close_dead_forms_after)
 
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension"]

@@ -441,26 +441,6 @@ def pick_output(field: MediaField, value: Generation | GeneratedOutput) -> Gener
     return value if isinstance(value, GeneratedOutput) else _pick(field, value)
 
 
-def earlier_results(field: MediaField, limit: int = 24) -> list[Generation]:
-    """Results that ended well and have an output ``field`` takes, newest first: this
-    kernel's, then the journal's older ones kept beside the notebook (a restart loses none).
-    What the form offers to pick."""
-    session = get_session()
-    jobs = [job for job in reversed(session.jobs) if job.succeeded]
-    jobs += session.recorded(limit, skip={job.task_id for job in jobs if job.task_id})
-    found = []
-    for job in jobs:
-        generation = Generation(job)
-        try:
-            _pick(field, generation)
-        except MediaInputError:
-            continue
-        found.append(generation)
-        if len(found) >= limit:
-            break
-    return found
-
-
 def _inline(data: bytes, mime: str, source: str, name: str, context: _Context) -> _Item:
     return _Item(media.data_uri(data, mime), _ref(data, mime, source, name, "data", context))
 
@@ -561,7 +541,6 @@ __all__ = [
     "MediaInputError",
     "Named",
     "check_media",
-    "earlier_results",
     "label",
     "missing_file",
     "pick_output",

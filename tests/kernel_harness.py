@@ -285,10 +285,3 @@ def kernel(request, kernel_env, tmp_path):
 
 # The tests that matter most where users are also run in Colab's pinned set: one line each.
 with_colab = pytest.mark.parametrize("kernel", (*LABELS, COLAB), indirect=True)
-
-# Showing a PromptForm on ipywidgets 7.7.1 fails in form/form.py (it calls the widget's
-# `_repr_mimebundle_`, which only ipywidgets 8 has; views.compat.widget_bundle is the fallback).
-# Strict: once form/ uses it, these tests pass and the mark must go.
-FORM_ON_IPYWIDGETS7 = pytest.mark.xfail(
-    strict=True, reason="form/form.py needs views.compat.widget_bundle on ipywidgets 7.7.1"
-)

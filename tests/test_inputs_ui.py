@@ -39,7 +39,7 @@ def open_picker(form, field="input_urls"):
     """Open a media field's picker of earlier results: its cards, newest first."""
     control = form._fields[field]
     control.pick.value = True
-    return control, [c for c in control.picker.children if "hiapi-media-pick-item" in c._dom_classes]
+    return control, control.picker_view.cards
 
 
 def inline(value: str) -> bytes:
@@ -129,7 +129,9 @@ def test_form_upload_is_kept_beside_the_notebook_and_sent(ip, sandbox, tmp_path)
     cat = png_bytes((200, 10, 10))
     upload(control, "my cat.png", cat)
     assert (tmp_path / "hiapi-inputs" / "my_cat.png").read_bytes() == cat
-    assert control.upload.value == ()  # ready for the next file
+    # the button counts what the field holds from uploads ("upload (1)"), not 0 ...
+    assert [f["name"] for f in control.upload.value] == ["my_cat.png"]
+    assert all(len(f["content"]) == 0 for f in control.upload.value)  # ... and holds no bytes
     assert len(control.chosen.children) == 1  # a thumbnail with its remove button
     shown = "--aspect_ratio auto --resolution 1K"  # what the other controls show is sent too
     assert form.as_magic() == f"%%hiapi {I2I} --input_urls hiapi-inputs/my_cat.png {shown}\nrestyle it"
@@ -142,9 +144,12 @@ def test_form_upload_is_kept_beside_the_notebook_and_sent(ip, sandbox, tmp_path)
     kept = {p.name for p in (tmp_path / "hiapi-inputs").iterdir()}
     assert kept == {"my_cat.png", f"my_cat-{hashlib.sha256(blue).hexdigest()[:8]}.png"}
     assert len(control.items) == 2
+    assert len(control.upload.value) == 2  # "upload (2)"
     # the magic the form wrote reads back as the same request
     args = parse_line(form.as_magic().splitlines()[0].removeprefix("%%hiapi "))
     assert args.fields["input_urls"] == [p.as_posix() for p in control.items]
+    control.remove(0)  # a removed upload is no longer counted
+    assert [f["name"] for f in control.upload.value] == [control.items[0].name]
 
 
 def test_form_refuses_a_bad_upload_beside_its_field(ip, sandbox, tmp_path):

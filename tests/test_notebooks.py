@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from kernel_harness import COLAB, FORM_ON_IPYWIDGETS7, kernel_on_path, missing
+from kernel_harness import COLAB, kernel_on_path, missing
 from nbclient import NotebookClient
 from PIL import Image, ImageOps
 
@@ -26,12 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Each notebook in this venv's kernel ("python3") and in the Colab-like one.
 RUNS = [
-    pytest.param(
-        path,
-        kernel,
-        id=f"{path.stem}-{kernel}",
-        marks=[FORM_ON_IPYWIDGETS7] if kernel == COLAB and "PromptForm(" in path.read_text() else [],
-    )
+    pytest.param(path, kernel, id=f"{path.stem}-{kernel}")
     for path in NOTEBOOKS
     for kernel in ("python3", COLAB)
 ]

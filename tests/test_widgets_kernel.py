@@ -15,7 +15,7 @@ import queue
 import time
 
 import pytest
-from kernel_harness import COLAB, FORM_ON_IPYWIDGETS7, LABELS, _backlog, display_updates, with_colab
+from kernel_harness import _backlog, display_updates, with_colab
 from PIL import Image
 
 pytestmark = pytest.mark.kernel
@@ -70,7 +70,7 @@ def errors_in(msgs):
     return [m["content"] for m in msgs if m["msg_type"] == "error"]
 
 
-@pytest.mark.parametrize("kernel", [*LABELS, pytest.param(COLAB, marks=FORM_ON_IPYWIDGETS7)], indirect=True)
+@with_colab
 def test_form_driven_by_comm_messages_submits_and_fills_the_history(kernel, sandbox_server):
     reply, cell = kernel.execute("import hiapi_notebook as h\nform = h.PromptForm(model='Nano-Banana')\nform")
     assert reply["content"]["status"] == "ok", reply["content"]

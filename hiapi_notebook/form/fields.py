@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import catalog
-from ..catalog import FieldSpec
+from ..catalog import FieldSpec, ModelSpec
 from ..grammar import decode_value, reads_back
 from ..views.text import COLOURS, esc, excerpt
 
@@ -19,6 +19,7 @@ LABEL_WIDTH = "150px"
 FIELD_WIDTH = "460px"
 
 FIELD_NAME_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ROUTE_OF = re.compile(r"\s*([A-Za-z0-9_-]+) route\b")  # a description that opens "ext route ..."
 
 
 class _Unset:
@@ -27,6 +28,15 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
+def tooltip(text: str) -> dict[str, str]:
+    """A described control's hover text, as the installed ipywidgets names it:
+    ``tooltip`` in 8, ``description_tooltip`` in 7 (Colab's 7.7 warns on the other)."""
+    import ipywidgets
+
+    major = int(str(ipywidgets.__version__).split(".")[0])
+    return {"tooltip": text} if major >= 8 else {"description_tooltip": text}
 
 
 def one_line(text: Any) -> str:
@@ -60,7 +70,7 @@ class FieldControl:
             "description": spec.name,
             "style": {"description_width": LABEL_WIDTH},
             "layout": {"width": FIELD_WIDTH},
-            "tooltip": spec.description or spec.name,
+            **tooltip(spec.description or spec.name),
         }
         lo, hi = spec.min, spec.max
         if spec.enum:
@@ -291,3 +301,30 @@ def starting_model(kind: str | None) -> str:
     names = catalog.model_names(kind)
     prompted = [n for n in names if (spec := catalog.get_model(n)) is not None and "prompt" in spec.fields]
     return (prompted or names or ["gpt-image-2/text-to-image"])[0]
+
+
+def field_route(spec: FieldSpec) -> str | None:
+    """The route a field belongs to, when the catalogue's description opens with it
+    ("default route; 1-16 URLs", "ext route name for the references")."""
+    match = ROUTE_OF.match(spec.description or "")
+    return match.group(1).lower() if match else None
+
+
+def route_note(model: ModelSpec, name: str) -> str | None:
+    """Which of a model's media fields to use, when two of them take the same thing on
+    different routes (``input_urls`` on the default route, ``image_urls`` on ``ext``):
+    the form sends on the default route. None when there is nothing to choose."""
+    routes = {
+        n: route
+        for n, f in model.fields.items()
+        if catalog.media_field(model.name, n) is not None and (route := field_route(f)) is not None
+    }
+    if name not in routes or len(set(routes.values())) < 2:
+        return None
+    default = next((n for n, r in routes.items() if r == "default"), None)
+    route = routes[name]
+    if route == "default":
+        others = ", ".join(f"{n} ({r} route)" for n, r in routes.items() if r != "default")
+        return f"use this one: the default route's field, where the form sends (not {others})"
+    instead = f": use {default}" if default else ""
+    return f"the {route} route's field; the form sends on the default route{instead}"

@@ -20,28 +20,28 @@ from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from .. import api, catalog
-from ..catalog import CatalogError, ModelSpec
+from ..catalog import ModelSpec
 from ..errors import HiAPIError, RequestValidationError
 from ..generation import Generation
 from ..grammar import CellArgs, format_cell, value_text
 from ..models import Request
+from ..views.compat import widget_bundle
 from ..views.frontend import use_widgets
 from ..views.gallery import Gallery
 from ..views.text import NO_MATH, esc, excerpt
+from .checks import FormChecks
 from .estimate import form_estimate, submitted_text
 from .fields import (
-    UNSET,
     ExtraField,
     FieldControl,
     copy_button_html,
-    error_html,
     model_label,
-    one_line,
     option_values,
     starting_model,
 )
-from .history import HistoryRow, KeptHistory
+from .history import HistoryRow
 from .media import Control, make_control, use_media, words_of
+from .twin import FormTwin, close_dead_forms, made_here
 
 if TYPE_CHECKING:
     from traitlets.utils.bunch import Bunch
@@ -53,7 +53,7 @@ KINDS = (("all", ""), ("image", "image"), ("video", "video"), ("audio", "audio")
 # --- the form ------------------------------------------------------------------------------
 
 
-class PromptForm:
+class PromptForm(FormChecks):
     """``PromptForm(model=None, prompt="", kind=None, **fields)``: a form for one model.
 
     ``.submit()`` does what Generate does and returns the ``Generation``;
@@ -93,7 +93,7 @@ class PromptForm:
         self._messages: dict[str, str] = {}
         self._last_click: tuple[str, float] | None = None
         self.repeat_window = 1.5  # seconds in which the same request again is a double click
-        self._kept = KeptHistory(thumb=self.thumb)
+        self._kept = FormTwin(thumb=self.thumb)  # what a saved notebook shows with no kernel
 
         self.kind_dropdown = w.Dropdown(
             options=KINDS, value=kind or "", description="kind", layout=w.Layout(width="150px")
@@ -154,6 +154,8 @@ class PromptForm:
             ]
         )
         self.widget.add_class("hiapi-form")
+        made_here(self.widget)
+        close_dead_forms()  # a reopened notebook's frozen forms, before this one is shown
 
         self._build_fields(model, {})
         for name, value in fields.items():
@@ -166,7 +168,7 @@ class PromptForm:
         self.generate_button.on_click(self._on_generate)
         self.add_field_button.on_click(lambda _b: self._add_extra())
         self._update_status()
-        self.copy_magic.value = copy_button_html(self.as_magic())
+        self._show_cell()
 
     # --- model and controls -----------------------------------------------------------------
     @property
@@ -203,11 +205,6 @@ class PromptForm:
             names = [current] + names  # a model the catalogue does not know, or of another kind
         return sorted(((model_label(name), name) for name in names), key=lambda pair: pair[1].lower())
 
-    def _prompt_field(self, spec: ModelSpec | None) -> str:
-        if spec is not None and "prompt" not in spec.fields and "text" in spec.fields:
-            return "text"  # text-to-speech models take their words as `text`
-        return "prompt"
-
     def _build_fields(self, model: str, keep: dict[str, Any]) -> None:
         spec = catalog.get_model(model)
         prompt_field = self._prompt_field(spec)
@@ -216,7 +213,7 @@ class PromptForm:
             for name, fs in spec.fields.items():
                 if name == prompt_field:
                     continue
-                field = make_control(fs, catalog.media_field(model, name), FieldControl)
+                field = make_control(fs, catalog.media_field(model, name), FieldControl, spec)
                 if name in keep:
                     field.set(keep[name])
                 field.observe(self._changed)
@@ -291,104 +288,6 @@ class PromptForm:
                 extra.value.value = value_text(value)
                 return
         self._add_extra(name, value)
-
-    # --- reading and checking -----------------------------------------------------------------
-    def _collect(self, check: bool = True) -> tuple[dict[str, Any], dict[str, str]]:
-        """(input to send, errors by field; "" for the form as a whole). ``check`` adds
-        the catalogue's checks to the controls' own."""
-        errors: dict[str, str] = {}
-        spec = self.spec
-        prompt_field = self._prompt_field(spec)
-        data: dict[str, Any] = {}
-        prompt = self.prompt_area.value.strip()
-        if prompt:
-            data[prompt_field] = prompt
-        for name, field in self._fields.items():
-            try:
-                value = field.read()
-            except ValueError as exc:
-                errors[name] = str(exc)
-                continue
-            if value is not UNSET and value != []:  # what a control shows is what is sent
-                data[name] = value
-        for i, extra in enumerate(self._extras):
-            try:
-                item = extra.read()
-            except ValueError as exc:
-                errors[f"\0extra{i}"] = str(exc)
-                continue
-            if item is not None:
-                data[item[0]] = item[1]
-        if check and not errors:
-            try:
-                catalog.validate_input(self.model, words_of(self._fields, data))
-            except CatalogError as exc:
-                errors[exc.field or ""] = exc.message
-        return data, errors
-
-    @property
-    def value(self) -> dict[str, Any]:
-        """The current settings as ``build_request`` arguments (``model``, ``prompt``, fields);
-        usable in ``generate_many``. Not checked against the catalogue (``request()`` is)."""
-        data, errors = self._collect(check=False)
-        if errors:
-            raise RequestValidationError(one_line(next(iter(errors.values()))))
-        out: dict[str, Any] = {"model": self.model}
-        if "prompt" in data:
-            out["prompt"] = data.pop("prompt")
-        out.update(data)
-        return out
-
-    def request(self, *, show_errors: bool = True) -> Request:
-        """The current request, checked; invalid settings raise ``RequestValidationError``
-        (a ``ValueError``) and, with ``show_errors``, show beside their field."""
-        data, errors = self._collect()
-        if show_errors:
-            self._show_errors(errors)
-        if errors:
-            raise RequestValidationError(one_line(next(iter(errors.values()))))
-        try:
-            return api.build_request(self.model, None, input=data)
-        except (HiAPIError, ValueError) as exc:
-            if show_errors:  # a bad media value shows beside its field
-                self._show_errors({getattr(exc, "field", None) or "": str(exc)})
-            raise
-
-    def _clear_errors(self) -> None:
-        self._messages = {}
-        self.prompt_error.value = ""
-        self.error.value = ""
-        for field in self._fields.values():
-            field.error.value = ""
-        for extra in self._extras:
-            extra.error.value = ""
-
-    def _show_errors(self, errors: dict[str, str]) -> None:
-        self._clear_errors()
-        prompt_field = self._prompt_field(self.spec)
-        for name, message in errors.items():
-            shown = name if name and not name.startswith("\0") else "form"
-            if name.startswith("\0extra"):
-                shown = self._extras[int(name[6:])].key.value.strip() or "(unnamed field)"
-            self._messages[shown] = one_line(message)
-            if name == prompt_field:
-                self.prompt_error.value = error_html(message)
-            elif name in self._fields:
-                self._fields[name].error.value = error_html(message)
-            elif name.startswith("\0extra"):
-                self._extras[int(name[6:])].error.value = error_html(message)
-            else:
-                target = next((e for e in self._extras if e.key.value.strip() == name), None)
-                (target.error if target is not None else self.error).value = error_html(message)
-
-    def _form_error(self, message: str) -> None:
-        self._messages["form"] = one_line(message)
-        self.error.value = error_html(message)
-
-    @property
-    def errors(self) -> dict[str, str]:
-        """The inline errors now shown, by field ("form" for the line beside Generate)."""
-        return dict(self._messages)
 
     # --- submitting -----------------------------------------------------------------------
     def submit(self, *, fresh: bool | None = None) -> Generation:
@@ -503,7 +402,12 @@ class PromptForm:
         ):
             self._clear_errors()
         self._update_status()
-        self.copy_magic.value = copy_button_html(self.as_magic())
+        self._show_cell()
+
+    def _show_cell(self) -> None:
+        cell = self.as_magic()
+        self.copy_magic.value = copy_button_html(cell)
+        self._kept.show_cell(cell)
 
     def _update_status(self) -> None:
         running = len(self.running)
@@ -531,13 +435,13 @@ class PromptForm:
     def _repr_mimebundle_(
         self, include: Container[str] | None = None, exclude: Container[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle = widget_bundle(self.widget)  # ipywidgets 7 widgets have no _repr_mimebundle_
         bundle["text/plain"] = repr(self)
         return bundle
 
     def _ipython_display_(self) -> None:
-        """The form, then a static copy of its history that a saved notebook keeps
-        (widget state is not saved); the copy hides itself while the live form shows."""
+        """The form, then its static twin (``twin.py``): what a saved notebook shows once
+        no kernel drives the form; the twin hides itself while the live form shows."""
         from IPython.display import display
 
         display(self._repr_mimebundle_(), raw=True)

@@ -1,6 +1,6 @@
 """The form's history: a row per submission (live status, then the result as
-widget traits, set from the background loop), and a static copy of it that a
-saved notebook keeps (widget state is not saved)."""
+widget traits, set from the background loop). Its static copy for the saved
+notebook is the form's twin (``twin.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..runtime import Job
-from ..views.gallery import Gallery
 from ..views.render import CARD_STYLE, card_media, embed_mode, primary_output
 from ..views.status import LiveStatus, StatusBar
 
@@ -120,23 +119,3 @@ class HistoryRow(LiveStatus):
         self.links.value = extra + (
             '<div style="font-size:11px">' + " · ".join(links) + "</div>" if links else ""
         )
-
-
-class KeptHistory(Gallery):
-    """The form's history as static HTML, newest first, for the saved notebook.
-
-    In JupyterLab the live form (``.hiapi-form``) sits in the output just before
-    this one; while it renders, a ``:has()`` rule hides this copy so results do not
-    show twice. With no kernel the form cannot render and the copy shows.
-    """
-
-    HIDE = (
-        "<style>.jp-OutputArea-child:has(.hiapi-form) + .jp-OutputArea-child "
-        ".hiapi-form-kept{display:none}</style>"
-    )
-
-    def __init__(self, thumb: int) -> None:
-        super().__init__(thumb=thumb, newest_first=True, title="PromptForm history")
-
-    def render_html(self) -> str:
-        return f'{self.HIDE}<div class="hiapi-form-kept">{super().render_html()}</div>'

@@ -1,36 +1,36 @@
 """The form's media fields (``input_urls``, ``first_frame_url``, ...): what is chosen,
-shown as thumbnails (each with ×), and three ways to choose: an upload, a picker of this
-notebook's earlier results, and a URL box that also takes a file or variable name.
+shown as thumbnails (each with ×), and three ways to choose: an upload, a picker of
+earlier results (``picker.py``), and a URL box that also takes a file or variable name.
 
-An upload is kept in ``hiapi-inputs/`` beside the notebook, so "Copy as magic" can name
-it and a re-run finds it; a picked result is named by the notebook variable that holds
-it, else by its local copy. What the control shows is what is sent.
+An upload is kept in ``hiapi-inputs/`` beside the notebook (``uploads.py``); a picked
+result is named by the notebook variable that holds it, else by its local copy. What the
+control shows is what is sent.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .. import inputs, media
-from ..catalog import FieldSpec, MediaField
+from .. import inputs
+from ..catalog import FieldSpec, MediaField, ModelSpec
 from ..errors import RequestValidationError
 from ..generation import GeneratedOutput, Generation
 from ..inputs import MediaInputError, Named
-from ..views.text import esc, excerpt
-from .fields import UNSET, FieldControl, error_html
+from ..views import frontend
+from ..views.text import esc
+from .fields import UNSET, FieldControl, error_html, route_note, tooltip
+from .picker import Picker
+from .previews import THUMB, close_all, preview
+from .uploads import VSCODE_NOTE, keep_upload, show_count, uploaded_files
 
 if TYPE_CHECKING:
-    from ipywidgets import DOMWidget, Widget
     from traitlets.utils.bunch import Bunch
 
-UPLOADS_DIR = "hiapi-inputs"
 ACCEPT = {"image": "image/*", "video": "video/*", "audio": "audio/*", None: "image/*,video/*,audio/*"}
-THUMB = 72
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+CHIP_PX = 120  # a chip's width: its label wraps there rather than being cut
 
 
 def user_namespace() -> dict[str, Any] | None:
@@ -48,24 +48,28 @@ class MediaControl:
 
     ``widget`` is the URL box (a file or variable name works there too, as on the
     magic's line); ``read()`` gives the chosen values followed by the box's words.
+    ``note`` says what the form knows about the field: which route it belongs to,
+    and in VS Code why there is no upload.
     """
 
     kind = "media"
 
-    def __init__(self, spec: FieldSpec, field: MediaField) -> None:
+    def __init__(self, spec: FieldSpec, field: MediaField, note: str | None = None) -> None:
         import ipywidgets as w
 
         self.spec = spec
         self.name = spec.name
         self.field = field
         self.items: list[Any] = []
+        self.uploads: list[Path] = []  # what the upload button counts
         self._listeners: list[Callable[..., None]] = []
+        self._own_change = False  # the upload's value set here, not by a user
         many = "URLs, files or variable names" if field.many else "a URL, file or variable name"
         self.widget = w.Text(
             description=spec.name,
             placeholder=many,
-            tooltip=spec.description or spec.name,
             style={"description_width": "150px"},
+            **tooltip(spec.description or spec.name),
             layout={"width": "420px"},
         )
         self.widget.add_class(f"hiapi-field-{spec.name}")
@@ -78,24 +82,34 @@ class MediaControl:
         self.upload.add_class("hiapi-media-upload")
         self.upload.add_class(f"hiapi-media-upload-{spec.name}")
         self.pick = w.ToggleButton(
-            description="earlier results", icon="images", tooltip="results of this notebook to use"
+            description="earlier results", icon="images", tooltip="earlier results to use: click one"
         )
         self.pick.add_class("hiapi-media-pick")
         self.pick.add_class(f"hiapi-media-pick-{spec.name}")
-        self.picker = w.HBox(layout=w.Layout(display="none", overflow="auto", margin="0 0 0 158px"))
-        self.picker.add_class("hiapi-media-picker")
-        self.picker.add_class(f"hiapi-media-picker-{spec.name}")
+        self.picker_view = Picker(field, spec.name, self._use_picked)
+        self.picker = self.picker_view.grid  # the cards
         self.chosen = w.HBox(layout=w.Layout(margin="0 0 0 158px", flex_flow="row wrap"))
         self.chosen.add_class("hiapi-media-chosen")
         self.chosen.add_class(f"hiapi-media-chosen-{spec.name}")
         self.error = w.HTML()
+        notes = [note] if note else []
+        if frontend.detect() == "vscode":
+            self.upload.layout.display = "none"  # it would look like it worked, and send nothing
+            notes.append(VSCODE_NOTE)
+        self.note = w.HTML(
+            "".join(f'<div style="font-size:12px;opacity:.8">{esc(n)}</div>' for n in notes),
+            layout=w.Layout(margin="0 0 0 158px", display="" if notes else "none"),
+        )
+        self.note.add_class("hiapi-media-note")
+        self.note.add_class(f"hiapi-media-note-{spec.name}")
         self.row = w.VBox(
             [
                 w.HBox(
                     [self.widget, self.upload, self.pick, self.error], layout=w.Layout(align_items="center")
                 ),
+                self.note,
                 self.chosen,
-                self.picker,
+                self.picker_view.box,
             ]
         )
         self.row.add_class(f"hiapi-media-{spec.name}")
@@ -177,44 +191,48 @@ class MediaControl:
             self._redraw(notify=False)
 
     def _on_upload(self, change: Bunch) -> None:
-        files = change["new"]
+        if self._own_change:
+            return
+        files = uploaded_files(change["new"])  # ipywidgets 7 and 8 give different shapes
         if not files:
             return
         self.error.value = ""
         try:
-            for entry in files:
-                data = bytes(entry["content"])
-                inputs.check_media(self.field, data, str(entry["name"]))
-                self.add(keep_upload(str(entry["name"]), data))
+            for name, data in files:
+                inputs.check_media(self.field, data, name)
+                path = keep_upload(name, data)
+                self.add(path)
+                self.uploads.append(path)
         except (MediaInputError, OSError) as exc:
             self.error.value = error_html(str(exc))
         finally:
-            self.upload.value = ()  # the same file can be chosen again
+            self._count_uploads(force=True)
+
+    def _count_uploads(self, force: bool = False) -> None:
+        """The upload button counts the uploads this field holds (not 0 after each)."""
+        left = list(self.items)  # the same file chosen twice counts twice, removed once once
+        kept = []
+        for path in self.uploads:
+            if path in left:
+                left.remove(path)
+                kept.append(path)
+        if kept == self.uploads and not force:
+            return
+        self.uploads = kept
+        self._own_change = True
+        try:
+            show_count(self.upload, [p.name for p in self.uploads])
+        finally:
+            self._own_change = False
 
     def _on_pick(self, change: Bunch) -> None:
-        import ipywidgets as w
-
-        if not change["new"]:
-            self.picker.layout.display = "none"
-            return
-        cards = []
-        for generation in inputs.earlier_results(self.field):
-            output = inputs.pick_output(self.field, generation)
-            button = w.Button(
-                description="use", tooltip=generation.task_id or "", layout=w.Layout(width="72px")
-            )
-            button.add_class("hiapi-media-pick-use")
-            button.on_click(lambda _b, g=generation: self._use_picked(g))
-            card = w.VBox([_preview(output, THUMB), button], layout=w.Layout(margin="2px"))
-            card.add_class("hiapi-media-pick-item")
-            cards.append(card)
-        if not cards:
-            cards = [w.HTML('<span style="font-size:12px">no earlier results of this kind yet</span>')]
-        _close(self.picker.children)
-        self.picker.children = tuple(cards)
-        self.picker.layout.display = ""
+        if change["new"]:
+            self.picker_view.open()
+        else:
+            self.picker_view.close()
 
     def _use_picked(self, generation: Generation) -> None:
+        self.error.value = ""
         try:
             self.add(generation)
         except MediaInputError as exc:
@@ -228,18 +246,26 @@ class MediaControl:
 
         chips = []
         for index, value in enumerate(self.items):
-            remove = w.Button(description="×", tooltip="remove", layout=w.Layout(width="32px"))
+            remove = w.Button(description="×", tooltip="remove", layout=w.Layout(width="32px", flex="none"))
             remove.add_class("hiapi-media-remove")
             remove.on_click(lambda _b, i=index: self.remove(i))
+            word = self._word(value)
+            # the whole word, wrapped within the chip: a path's end is what tells files apart
             label = w.HTML(
-                f'<span style="font-size:11px" title="{esc(self._word(value))}">'
-                f"{esc(excerpt(self._word(value), 18))}</span>"
+                f'<div class="hiapi-media-label" title="{esc(word)}" style="font-size:11px;'
+                f'line-height:1.3;white-space:normal;overflow-wrap:anywhere">{esc(word)}</div>',
+                layout=w.Layout(width="100%"),
             )
-            chip = w.VBox([_preview(value, THUMB), w.HBox([label, remove])], layout=w.Layout(margin="2px"))
+            chip = w.VBox(
+                [w.HBox([preview(value, THUMB), remove], layout=w.Layout(align_items="flex-start")), label],
+                layout=w.Layout(margin="2px", width=f"{CHIP_PX}px", overflow="visible"),
+            )
             chip.add_class("hiapi-media-item")
             chips.append(chip)
-        _close(self.chosen.children)
+        close_all(self.chosen.children)
         self.chosen.children = tuple(chips)
+        if self.uploads:
+            self._count_uploads()  # an uploaded file may have been removed
         if notify:
             for listener in self._listeners:
                 listener()
@@ -248,7 +274,7 @@ class MediaControl:
         return word_for(value)
 
 
-# --- names, previews and uploads ------------------------------------------------------------
+# --- names ------------------------------------------------------------
 
 
 def word_for(value: Any) -> str:
@@ -291,75 +317,6 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def keep_upload(name: str, data: bytes) -> Path:
-    """Keep an upload in ``hiapi-inputs/`` beside the notebook, under its own name (a
-    different file of the same name gets its hash added): the path is what is sent, named
-    in "Copy as magic", and found again by a re-run."""
-    safe = _SAFE.sub("_", Path(name).name).lstrip(".") or "upload"
-    folder = Path(UPLOADS_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / safe
-    if target.exists() and target.read_bytes() != data:
-        target = folder / f"{target.stem}-{media.sha256(data)[:8]}{target.suffix}"
-    if not target.exists():
-        target.write_bytes(data)
-    return target
-
-
-def _preview(value: Any, px: int) -> DOMWidget:
-    """A small picture of a value (an HTML label when there is none)."""
-    import ipywidgets as w
-
-    data = _bytes_of(value)
-    mime = media.sniff(data) if data else None
-    if data and mime is not None and media.kind_of(mime) == "image":
-        small = media.thumbnail(data, px * 2)
-        if small is not None or len(data) <= 256 * 1024:
-            image = w.Image(
-                value=small or data,
-                format="jpeg" if small is not None else mime.split("/")[1],
-                layout=w.Layout(max_width=f"{px}px", max_height=f"{px}px", object_fit="contain"),
-            )
-            image.add_class("hiapi-media-thumb")
-            return image
-    what = media.NAMES.get(mime, "") if mime else ""
-    return w.HTML(
-        f'<div class="hiapi-media-thumb" style="width:{px}px;height:{px // 2}px;font-size:11px;'
-        f'border:1px solid #ccc;display:flex;align-items:center;justify-content:center">'
-        f"{esc(what or 'link')}</div>"
-    )
-
-
-def _bytes_of(value: Any) -> bytes | None:
-    """The bytes behind a chosen value, when they are here (never fetched)."""
-    if isinstance(value, Named):
-        return _bytes_of(value.value)
-    if isinstance(value, Path):
-        try:
-            small = value.is_file() and value.stat().st_size <= 64 * 2**20  # a FIFO would block
-            return value.read_bytes() if small else None
-        except OSError:
-            return None
-    if isinstance(value, Generation):
-        outputs = value.outputs
-        picture = next(
-            (o for o in outputs if o.type in inputs.IMAGE_OUTPUTS), outputs[0] if outputs else None
-        )
-        return picture.local_data() if picture is not None else None
-    if isinstance(value, GeneratedOutput):
-        return value.local_data()
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    return None
-
-
-def _close(widgets: Iterable[Widget]) -> None:
-    """Close widgets being replaced, and theirs: the kernel keeps every open one."""
-    for widget in widgets:
-        _close(getattr(widget, "children", ()))
-        widget.close()
-
-
 # --- the form's side ---------------------------------------------------------------------------
 
 
@@ -367,10 +324,16 @@ Control: TypeAlias = "FieldControl | MediaControl"  # what the form holds for a 
 
 
 def make_control(
-    spec: FieldSpec, field: MediaField | None, plain: Callable[[FieldSpec], FieldControl]
+    spec: FieldSpec,
+    field: MediaField | None,
+    plain: Callable[[FieldSpec], FieldControl],
+    model: ModelSpec | None = None,
 ) -> Control:
-    """The control for a catalogue field: a ``MediaControl`` for a media field."""
-    return MediaControl(spec, field) if field is not None else plain(spec)
+    """The control for a catalogue field: a ``MediaControl`` for a media field (saying
+    which route it is for, when ``model`` has another field for the same on another)."""
+    if field is None:
+        return plain(spec)
+    return MediaControl(spec, field, route_note(model, spec.name) if model is not None else None)
 
 
 def use_media(controls: Mapping[str, Control], model: str, value: Any, field: str | None = None) -> str:
@@ -409,4 +372,4 @@ def words_of(controls: Mapping[str, Control], data: dict[str, Any]) -> dict[str,
     return out
 
 
-__all__ = ["Control", "MediaControl", "keep_upload", "make_control", "use_media", "word_for", "words_of"]
+__all__ = ["Control", "MediaControl", "make_control", "use_media", "word_for", "words_of"]
