@@ -280,3 +280,28 @@ def test_sixteen_creates_of_25_mb_grow_the_sandbox_by_tens_of_mb_not_hundreds():
     grown = figures["after_creates_mb"] - figures["start_mb"]
     assert grown < 100, figures  # it was 525 MB when every body was kept
     assert figures["peak_mb"] < 400, figures  # one create at a time decodes one picture
+
+
+def test_a_lone_surrogate_is_a_400_not_a_task_whose_file_never_draws(sandbox):
+    def send(prompt_json: str) -> httpx.Response:
+        body = '{"model": "gpt-image-2/text-to-image", "input": {"prompt": ' + prompt_json + "}}"
+        return httpx.post(
+            f"{sandbox.url}/tasks",
+            content=body.encode(),
+            headers={"Authorization": "Bearer k", "Content-Type": "application/json"},
+        )
+
+    answer = send('"a \\ud800 fox"')
+    assert answer.status_code == 400 and "lone surrogate" in answer.json()["message"]
+    assert sandbox.task_count == 0
+    for fine in ('"a \\ud83e\\udd8a fox"', '"the text \\\\ud800 itself"'):  # a pair; an escaped backslash
+        answer = send(fine)
+        assert answer.status_code == 200, answer.text
+    task_id = answer.json()["data"]["taskId"]
+    deadline = time.monotonic() + 30
+    while (task := httpx.get(f"{sandbox.url}/tasks/{task_id}", headers={"Authorization": "Bearer k"}).json())[
+        "data"
+    ]["status"] != "success":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert httpx.get(task["data"]["output"][0]["url"]).status_code == 200

@@ -48,6 +48,7 @@ RANDOM_FAIL_ERROR = {
 DEFAULT_PAGE_SIZE = 10
 _FILE = re.compile(r"^/files/([^/]+)/(\d+)\.(\w+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # a surrogate's escape: a lone one is no text
 
 
 class SandboxApi:
@@ -142,6 +143,8 @@ class SandboxApi:
             raise invalid(f"the request body is not valid JSON{detail}") from None
         if _depth_over(body, MAX_DEPTH):
             raise invalid(f"the request body nests deeper than {MAX_DEPTH} levels")
+        if _SURROGATE.search(req.body or b"") and not _unicode(body):  # it would draw no file
+            raise invalid("the request body has text that is not Unicode: a lone surrogate such as \\ud800")
         if not isinstance(body, dict):
             raise invalid('the request body must be a JSON object: {"model": ..., "input": {...}}')
         key = req.headers.get("Idempotency-Key") or None
@@ -332,6 +335,14 @@ class SandboxApi:
         if task is None or not task.callback:
             return None
         return task.callback["url"], task.wire(max(time.time(), task.finished), self.file_root)
+
+
+def _unicode(value: object) -> bool:
+    try:
+        canonical_json(value).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _digest(text: str) -> str:
