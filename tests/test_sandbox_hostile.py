@@ -7,6 +7,7 @@ memory measured in a child process by ``bench/sandbox_memory.py``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
@@ -305,3 +306,44 @@ def test_a_lone_surrogate_is_a_400_not_a_task_whose_file_never_draws(sandbox):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert httpx.get(task["data"]["output"][0]["url"]).status_code == 200
+
+
+def test_big_references_draw_from_their_reduced_copies(sandbox):
+    """Over 2 MB each, so each is kept reduced: the picture at 1024 px, the clip as its
+    first frame, the sound as its waveform's samples; the strip shows them as before."""
+    import wave
+
+    import numpy as np
+
+    magenta = Image.new("RGB", (3000, 2000), (255, 0, 255))
+    magenta.putpixel((0, 0), (0, 0, 0))
+    big_picture = io.BytesIO()
+    magenta.save(big_picture, format="PNG", compress_level=0)  # 18 MB: no compression
+    green = run(
+        sandbox,
+        "seedance-2-0",
+        {"prompt": "green", "first_frame_url": data_uri(png(Image.new("RGB", (160, 120), (0, 220, 0))))},
+    )
+    clip = httpx.get(green["video"]).content + b"\0" * (3 * 2**20)  # past the clip: ignored by players
+    tone = io.BytesIO()
+    with wave.open(tone, "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(8000)
+        wav.writeframes((np.sin(np.arange(8000 * 160) / 5) * 20000).astype("<i2").tobytes())  # 2.5 MB
+    assert min(len(big_picture.getvalue()), len(clip), len(tone.getvalue())) > 2 * 2**20
+    urls = run(
+        sandbox,
+        "seedance-2-0",
+        {
+            "prompt": "a dance with big references",
+            "aspect_ratio": "16:9",
+            "reference_image_urls": [data_uri(big_picture.getvalue())],
+            "reference_video_urls": [data_uri(clip, "video/mp4")],
+            "reference_audio_urls": [data_uri(tone.getvalue(), "audio/wav")],
+        },
+    )
+    frame = picture(urls["first_frame"])  # 320×180: tiles 45 px high, 60 wide, from (6, 6)
+    tiles = [frame[10:40, 10 + i * 64 : 60 + i * 64].reshape(-1, 3).mean(axis=0) for i in range(3)]
+    assert tiles[0][0] > 200 and tiles[0][2] > 200 and tiles[0][1] < 60  # the magenta picture
+    assert tiles[1][1] > 170 and tiles[1][0] < 80  # the green clip's first frame
+    wave_pixels = frame[10:45, 136:186].reshape(-1, 3)
+    assert (np.abs(wave_pixels - [120, 200, 255]).sum(axis=1) < 60).mean() > 0.2  # the waveform
