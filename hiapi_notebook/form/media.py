@@ -20,6 +20,7 @@ from ..catalog import FieldSpec, MediaField
 from ..errors import RequestValidationError
 from ..generation import GeneratedOutput, Generation
 from ..inputs import MediaInputError, Named
+from ..views.status import close_all
 from ..views.text import esc, excerpt
 from .fields import UNSET, FieldControl, error_html
 
@@ -210,8 +211,8 @@ class MediaControl:
             cards.append(card)
         if not cards:
             cards = [w.HTML('<span style="font-size:12px">no earlier results of this kind yet</span>')]
-        _close(self.picker.children)
-        self.picker.children = tuple(cards)
+        old, self.picker.children = self.picker.children, tuple(cards)
+        _close(old)  # after they left the box: no view is left showing a closed model
         self.picker.layout.display = ""
 
     def _use_picked(self, generation: Generation) -> None:
@@ -238,8 +239,8 @@ class MediaControl:
             chip = w.VBox([_preview(value, THUMB), w.HBox([label, remove])], layout=w.Layout(margin="2px"))
             chip.add_class("hiapi-media-item")
             chips.append(chip)
-        _close(self.chosen.children)
-        self.chosen.children = tuple(chips)
+        old, self.chosen.children = self.chosen.children, tuple(chips)
+        _close(old)
         if notify:
             for listener in self._listeners:
                 listener()
@@ -353,10 +354,10 @@ def _bytes_of(value: Any) -> bytes | None:
 
 
 def _close(widgets: Iterable[Widget]) -> None:
-    """Close widgets being replaced, and theirs: the kernel keeps every open one."""
+    """Close widgets being replaced, and theirs, layouts and styles too: the kernel and the
+    front end keep every open one."""
     for widget in widgets:
-        _close(getattr(widget, "children", ()))
-        widget.close()
+        close_all(widget)
 
 
 # --- the form's side ---------------------------------------------------------------------------
