@@ -347,3 +347,19 @@ def test_big_references_draw_from_their_reduced_copies(sandbox):
     assert tiles[1][1] > 170 and tiles[1][0] < 80  # the green clip's first frame
     wave_pixels = frame[10:45, 136:186].reshape(-1, 3)
     assert (np.abs(wave_pixels - [120, 200, 255]).sum(axis=1) < 60).mean() > 0.2  # the waveform
+
+
+def test_a_big_clips_first_frame_comes_out_of_ffmpeg_no_bigger_than_a_kept_picture(tmp_path):
+    import imageio_ffmpeg
+
+    from hiapi_notebook.sandbox import derive
+
+    clip = tmp_path / "big.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi"]
+        + ["-i", "testsrc=size=2560x1440:rate=1", "-frames:v", "1", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+        timeout=60,
+    )
+    frame = derive._first_frame(clip.read_bytes())
+    assert frame is not None and frame.size == (1024, 576)  # the clip's shape, at most 1024 px

@@ -44,6 +44,10 @@ IMAGE_LONG_SIDE, VIDEO_LONG_SIDE = 640, 320
 KEEP_BYTES = 2 * 2**20  # an input this small (and a picture this small in pixels) is kept as sent
 REDUCED_SIDE = 1024  # a bigger picture is kept this size: room to crop it to another shape
 WAVE_POINTS = 400  # the samples a waveform is drawn from
+# ffmpeg hands over a first frame no bigger than a kept picture, whatever size a clip declares
+_NO_BIGGER = (
+    f"scale=w='min({REDUCED_SIDE},iw)':h='min({REDUCED_SIDE},ih)':force_original_aspect_ratio=decrease"
+)
 _reducing = threading.Semaphore(1)  # one big input decoded at a time, however many creates come
 
 
@@ -280,7 +284,7 @@ def _first_frame(data: bytes) -> Any:
             clip.write_bytes(data)
             done = subprocess.run(
                 [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(clip)]
-                + ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"],
+                + ["-frames:v", "1", "-vf", _NO_BIGGER, "-f", "image2pipe", "-vcodec", "png", "-"],
                 capture_output=True,
                 check=True,
                 timeout=60,
