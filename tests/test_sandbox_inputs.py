@@ -167,12 +167,12 @@ def test_loopback_urls_are_fetched_within_limits(sandbox, files):
     server = files({"/red.png": red, "/notes.txt": b"hello"})
     urls = run(sandbox, I2I, {"prompt": "fetched", "input_urls": [f"{server.url}/red.png"]})
     assert region(picture(urls["image"]), 0, 0, 0.2, 0.2)[0] > 150  # it is drawn from the red picture
-    for path, needle in (("/gone.png", "(HTTP 404)"), ("/notes.txt", "is not a media file")):
+    for path, needle in (("/gone.png", "cannot fetch"), ("/notes.txt", "is not a media file")):
         answer = create(sandbox, I2I, {"prompt": "fetched", "input_urls": [f"{server.url}{path}"]})
         assert answer.status_code == 400 and needle in answer.json()["message"]
         assert "input.input_urls[0]" in answer.json()["message"]
     small = SandboxInputs(lambda url: None, max_bytes=100)  # red.png is bigger
-    with pytest.raises(ApiError, match=r"input_urls\[0\]: could not fetch .* over the 100-byte limit"):
+    with pytest.raises(ApiError, match=r"input_urls\[0\]: cannot fetch .* over the 100-byte limit"):
         small.check(get_model(I2I), {"input_urls": [f"{server.url}/red.png"]})
     with pytest.raises(ApiError, match=r"input.input_urls\[0\] is \d+ bytes, over the 100-byte limit"):
         small.check(get_model(I2I), {"input_urls": [data_uri(red)]})

@@ -262,8 +262,8 @@ class MediaControl:
             )
             chip.add_class("hiapi-media-item")
             chips.append(chip)
-        close_all(self.chosen.children)
-        self.chosen.children = tuple(chips)
+        old, self.chosen.children = self.chosen.children, tuple(chips)
+        close_all(old)  # after they left the box: no view is left showing a closed model
         if self.uploads:
             self._count_uploads()  # an uploaded file may have been removed
         if notify:

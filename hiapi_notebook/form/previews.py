@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .. import inputs, media
 from ..generation import GeneratedOutput, Generation
 from ..inputs import Named
+from ..views.status import close_all as close_widget
 from ..views.text import esc
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def bytes_of(value: Any) -> bytes | None:
 
 
 def close_all(widgets: Iterable[Widget]) -> None:
-    """Close widgets being replaced, and theirs: the kernel keeps every open one."""
+    """Close widgets being replaced, with theirs, layouts and styles too: the kernel and the
+    front end keep every open model. Call it once they have left their box."""
     for widget in widgets:
-        close_all(getattr(widget, "children", ()))
-        widget.close()
+        close_widget(widget)

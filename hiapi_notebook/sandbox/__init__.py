@@ -18,8 +18,10 @@ What it does beyond the contract, so demos and tests can reach every case:
   plus a ``first_frame`` PNG for video, a WAV tone for audio. They answer 410 after ``expireAt``
   (``url_ttl`` seconds after creation).
 - Media inputs (``*_url(s)`` fields, ``image_input``...) take http(s) URLs and data: URIs, as on
-  HiAPI; anything else is a 400. Only its own outputs and loopback URLs are fetched (others are
-  drawn as stand-ins unless ``fetch_remote``), and outputs derive from the inputs (``derive``).
+  HiAPI; anything else is a 400. Only its own outputs and loopback URLs are fetched (every
+  redirect hop checked alike, 10 s for the whole fetch; others are drawn as stand-ins unless
+  ``fetch_remote``); a picture declaring over 25 megapixels is a 400. Outputs derive from the
+  inputs (``derive``), drawn from the reduced copy a task keeps (``kept``), not the request.
 - ``balance`` (USD) is charged each task's estimated cost; once short, creates get 402.
 - Faults on cue: ``Faults(...)`` rates (``rate_download`` for output files), or
   ``srv.inject("429" | "500" | "503" | "409" | "drop" | "drop_after" | "truncate"

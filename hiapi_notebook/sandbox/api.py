@@ -22,10 +22,11 @@ from ..catalog import (
     validate_input,
 )
 from .callbacks import CallbackSender
-from .derive import derive
+from .derive import derive, reduced
 from .detail import detail_problem
 from .faults import FaultPlan
 from .inputs import SandboxInputs
+from .kept import Bodies, kept_input
 from .media import CONTENT_TYPES, EXTENSIONS, OUTPUTS, MediaCache, draw, prompt_text, unavailable
 from .state import PHASES, Ledger, TaskRecord
 from .wire import ApiError, Call, Response, canonical_json, invalid, new_task_id, ok
@@ -47,6 +48,7 @@ RANDOM_FAIL_ERROR = {
 DEFAULT_PAGE_SIZE = 10
 _FILE = re.compile(r"^/files/([^/]+)/(\d+)\.(\w+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # a surrogate's escape: a lone one is no text
 
 
 class SandboxApi:
@@ -87,9 +89,12 @@ class SandboxApi:
         self.media = MediaCache(256 * 2**20 if detail == "full" else 64 * 2**20)
         self.callbacks = CallbackSender(self._callback_payload, webhook_secret)
         self.file_root = ""  # where output URLs point; set once the server has its port
-        self.last_inputs: list[dict] = []
+        self.bodies = Bodies()  # create bodies, for tests: the newest as sent, older ones reduced
         self.inputs = SandboxInputs(self._own_file, fetch_remote=fetch_remote)
-        self._drawing_keys: dict[str, str] = {}  # task id -> its files' key in ``media``
+
+    @property
+    def last_inputs(self) -> list[dict]:
+        return self.bodies.items
 
     def handle(self, req: Call) -> Response:
         if req.path == "/v1/tasks":
@@ -138,13 +143,15 @@ class SandboxApi:
             raise invalid(f"the request body is not valid JSON{detail}") from None
         if _depth_over(body, MAX_DEPTH):
             raise invalid(f"the request body nests deeper than {MAX_DEPTH} levels")
+        if _SURROGATE.search(req.body or b"") and not _unicode(body):  # it would draw no file
+            raise invalid("the request body has text that is not Unicode: a lone surrogate such as \\ud800")
         if not isinstance(body, dict):
             raise invalid('the request body must be a JSON object: {"model": ..., "input": {...}}')
         key = req.headers.get("Idempotency-Key") or None
         if key is not None:
             if len(key.encode("latin-1", "replace")) > 255:  # headers arrive decoded as latin-1
                 raise invalid("Idempotency-Key is longer than 255 bytes")
-            replayed = self.ledger.claim_key(owner, key, canonical_json(body))
+            replayed = self.ledger.claim_key(owner, key, _digest(canonical_json(body)))
             if replayed:
                 return ok({"taskId": replayed}, {"Idempotent-Replay": "true"})
         try:
@@ -155,7 +162,7 @@ class SandboxApi:
             if key is not None:
                 self.ledger.release_key(owner, key)
             raise
-        self.last_inputs.append(body)
+        self.bodies.add(body, len(req.body or b""))
         if self.media_detail == "full" and task.error is None:  # big files are ready when asked for
             self.media.draw_ahead(*self._drawing(task))
         if task.callback:
@@ -227,18 +234,12 @@ class SandboxApi:
 
     def _drawing(self, task: TaskRecord) -> tuple[str, Callable[[], dict[str, bytes]]]:
         """The key of a task's files in ``media`` and how to draw them."""
-        key = self._drawing_keys.get(task.task_id)
-        if key is None:  # the same request draws the same files; hashed once per task
-            key = hashlib.sha256(f"{task.model}\n{canonical_json(task.input)}".encode()).hexdigest()
-            self._drawing_keys[task.task_id] = key
-        return key, lambda: self._draw(task)
+        return task.drawing_key, lambda: self._draw(task)
 
     def _draw(self, task: TaskRecord) -> dict[str, bytes]:
-        spec = get_model(task.model)
-        inputs = self.inputs.media(spec, task.input) if spec is not None else {}
-        if inputs:
+        if task.media:
             try:
-                derived = derive(task.kind, task.model, task.input, inputs, detail=self.media_detail)
+                derived = derive(task.kind, task.model, task.input, task.media, detail=self.media_detail)
             except ImportError:  # no Pillow: the plain synthetic files
                 derived = None
             if derived is not None:
@@ -283,7 +284,8 @@ class SandboxApi:
         problem = unavailable(spec.kind)  # refused now, not a success whose file cannot be drawn
         if problem:
             raise ApiError(503, problem, "MODEL_UNAVAILABLE")
-        self.inputs.check(spec, input)  # URL fields: http(s) URLs (fetched) or data: URIs only
+        # URL fields: http(s) URLs (fetched) or data: URIs only; kept as drawing needs them
+        media = reduced(self.inputs.check(spec, input))
         error: dict | None
         prompt = prompt_text(input)
         ending = END_TAG.search(prompt)
@@ -305,7 +307,7 @@ class SandboxApi:
             model=shown_model,
             route=route,
             kind=spec.kind,
-            input=with_defaults(spec, input),
+            input=kept_input(with_defaults(spec, input)),
             storage=storage,
             callback=callback,
             started=started,
@@ -314,7 +316,9 @@ class SandboxApi:
             end_status=end_status,
             outputs=OUTPUTS[spec.kind],
             expire_at=math.ceil(started + self.url_ttl),
+            media=media,
         )
+        task.drawing_key = _digest(f"{task.model}\n{canonical_json(task.input)}")
         cost = estimate_cost(spec.name, input)
         return task, UNKNOWN_COST if cost is None else cost
 
@@ -331,6 +335,18 @@ class SandboxApi:
         if task is None or not task.callback:
             return None
         return task.callback["url"], task.wire(max(time.time(), task.finished), self.file_root)
+
+
+def _unicode(value: object) -> bool:
+    try:
+        canonical_json(value).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _resolve(model: str, route: object) -> tuple[ModelSpec, str, str | None]:

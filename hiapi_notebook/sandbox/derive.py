@@ -12,7 +12,8 @@ clip) shows on the sandbox the way it would on HiAPI:
 Like ``media``, deterministic: the same request draws the same files. At full detail
 (the default) an output has the size HiAPI's would (``detail.made_from``): the resolution
 and aspect ratio asked, else the input picture's shape at the resolution's size; ``fast``
-keeps small stand-ins (640 px pictures, 320 px clips).
+keeps small stand-ins (640 px pictures, 320 px clips). A task keeps its inputs as
+``reduced`` makes them: what these drawings need, not the bytes sent.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import io
 import math
 import subprocess
 import tempfile
+import threading
 import wave
 from pathlib import Path
 from typing import Any
 
 from .detail import made_from, video_size
-from .inputs import Media
+from .inputs import MAX_INPUT_PIXELS, Media, declared_size
 from .media import (
     VIDEO_FPS,
     canvas,
@@ -44,6 +46,81 @@ from .wire import canonical_json
 
 IMAGE_LONG_SIDE, VIDEO_LONG_SIDE = 640, 320
 SOFT_PIXELS = 500_000  # a clip bigger than this blurs its frames at half size
+KEEP_BYTES = 2 * 2**20  # an input this small (and a picture this small in pixels) is kept as sent
+REDUCED_SIDE = 1024  # a bigger picture is kept this size: room to crop it to another shape
+WAVE_POINTS = 400  # the samples a waveform is drawn from
+# ffmpeg hands over a first frame no bigger than a kept picture, whatever size a clip declares
+_NO_BIGGER = (
+    f"scale=w='min({REDUCED_SIDE},iw)':h='min({REDUCED_SIDE},ih)':force_original_aspect_ratio=decrease"
+)
+_reducing = threading.Semaphore(1)  # one big input decoded at a time, however many creates come
+
+
+def reduced(media: dict[str, list[Media]]) -> dict[str, list[Media]]:
+    """What drawing outputs needs of each input, and no more: a small one as sent; a big
+    picture at ``REDUCED_SIDE`` pixels, a big clip as its first frame (both as JPEG unless
+    see-through), a long sound as the samples of its waveform."""
+    return {name: [_reduced(item) for item in items] for name, items in media.items()}
+
+
+def _reduced(item: Media) -> Media:
+    data = item.data
+    if data is None or (len(data) <= KEEP_BYTES and not _big_picture(item)):
+        return item
+    if item.kind == "audio":
+        return Media(item.field, item.kind, item.mime, _short_sound(data), item.label)
+    with _reducing:
+        picture = _bounded_picture(data) if item.kind == "image" else _first_frame(data)
+        if picture is None:
+            return Media(item.field, item.kind, None, None, item.label)
+        picture.thumbnail((REDUCED_SIDE, REDUCED_SIDE))
+        mime, data = _encoded(picture)
+        return Media(item.field, item.kind, mime, data, item.label)
+
+
+def _encoded(picture: Any) -> tuple[str, bytes]:
+    """A reduced picture as JPEG (a fifth of a PNG's weight), or PNG where it is see-through."""
+    if picture.getchannel("A").getextrema()[0] < 255:
+        return "image/png", png(picture, level=1)
+    out = io.BytesIO()
+    picture.convert("RGB").save(out, format="JPEG", quality=90)
+    return "image/jpeg", out.getvalue()
+
+
+def _big_picture(item: Media) -> bool:
+    size = declared_size(item.data) if item.kind == "image" and item.data is not None else None
+    return size is not None and max(size) > REDUCED_SIDE
+
+
+def _bounded_picture(data: bytes) -> Any:
+    """A picture decoded no bigger than needed: a JPEG at a fraction of its size (``draft``),
+    anything declaring more than ``MAX_INPUT_PIXELS`` not at all (None)."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_INPUT_PIXELS:
+                return None
+            im.draft("RGB", (REDUCED_SIDE, REDUCED_SIDE))
+            im.thumbnail((REDUCED_SIDE, REDUCED_SIDE))
+            return im.convert("RGBA")
+    except Exception:  # unreadable: drawn as a stand-in, as before
+        return None
+
+
+def _short_sound(data: bytes) -> bytes:
+    """A long sound as a WAV of the samples its waveform is drawn from (or, not a WAV,
+    the bytes its waveform is drawn from)."""
+    samples = _wave_samples(data)
+    if samples is None:
+        return data[: WAVE_POINTS * 64]
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"".join(round(v * 32767).to_bytes(2, "little", signed=True) for v in samples))
+    return out.getvalue()
 
 
 def derive(
@@ -138,7 +215,7 @@ def _image(item: Media, size: tuple[int, int]) -> Any:
     """An input as a picture: itself, a video's first frame, a waveform, or a labelled stand-in."""
     from PIL import Image
 
-    if item.data is not None and item.kind == "image":
+    if item.data is not None and (item.kind == "image" or (item.mime or "").startswith("image/")):
         try:
             with Image.open(io.BytesIO(item.data)) as im:
                 return im.convert("RGBA")
@@ -181,21 +258,29 @@ def _waveform(data: bytes, size: tuple[int, int]) -> Any:
 
     image = Image.new("RGBA", size, (20, 30, 50, 255))
     pen = ImageDraw.Draw(image)
-    try:
-        with wave.open(io.BytesIO(data)) as wav:
-            width = wav.getsampwidth()
-            frames = wav.readframes(wav.getnframes())
-        samples = [
-            int.from_bytes(frames[i : i + width], "little", signed=width > 1) / (2 ** (8 * width - 1))
-            for i in range(0, len(frames) - width + 1, max(width, len(frames) // 400 // width * width))
-        ]
-    except Exception:  # not a WAV: draw its bytes
-        samples = [(b - 128) / 128 for b in data[: 400 * 64 : 64]]
+    samples = _wave_samples(data)
+    if samples is None:  # not a WAV: draw its bytes
+        samples = [(b - 128) / 128 for b in data[: WAVE_POINTS * 64 : 64]]
     w, h = size
     for x in range(w):
         value = abs(samples[x * len(samples) // w]) if samples else 0
         pen.line((x, h / 2 - value * h / 2.2, x, h / 2 + value * h / 2.2), fill=(120, 200, 255, 255))
     return image
+
+
+def _wave_samples(data: bytes) -> list[float] | None:
+    """About ``WAVE_POINTS`` samples of a WAV, from -1 to 1; None when it is not one."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            width = wav.getsampwidth()
+            frames = wav.readframes(wav.getnframes())
+    except Exception:
+        return None
+    step = max(width, len(frames) // WAVE_POINTS // width * width)
+    return [
+        int.from_bytes(frames[i : i + width], "little", signed=width > 1) / (2 ** (8 * width - 1))
+        for i in range(0, len(frames) - width + 1, step)
+    ]
 
 
 def _first_frame(data: bytes) -> Any:
@@ -209,7 +294,7 @@ def _first_frame(data: bytes) -> Any:
             clip.write_bytes(data)
             done = subprocess.run(
                 [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(clip)]
-                + ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"],
+                + ["-frames:v", "1", "-vf", _NO_BIGGER, "-f", "image2pipe", "-vcodec", "png", "-"],
                 capture_output=True,
                 check=True,
                 timeout=60,
@@ -310,4 +395,4 @@ def _faded(layer: Any, amount: float) -> Any:
     return faded
 
 
-__all__ = ["derive"]
+__all__ = ["derive", "reduced"]

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .api import SandboxApi
 from .detail import default_detail
 from .faults import STATUS_FAULTS, Fault, FaultPlan, Faults
+from .kept import BIG_BODY, give_back
 from .media import extra_note
 from .wire import ApiError, Call, Response
 
@@ -267,6 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the work is done, but the client never hears
             return
         self._send(answer, cut_short=bool(fault and fault.kind == "truncate"))
+        if len(body) > BIG_BODY:  # its copies are garbage now: give their memory back
+            del body, req, answer
+            give_back()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .inputs import Media
 from .media import EXTENSIONS
 from .wire import ApiError
 
@@ -27,7 +28,7 @@ class TaskRecord:
     model: str  # as the task shows it: the name, or name@route
     route: str | None  # echoed only when the request named one
     kind: str
-    input: dict
+    input: dict  # as kept (``kept.kept_input``): data: URIs and long strings as digests
     storage: str
     callback: dict | None
     started: float  # Unix time of creation
@@ -36,6 +37,8 @@ class TaskRecord:
     end_status: str  # the status it then ends in: "fail", or another word ("cancelled"…)
     outputs: tuple[str, ...]  # output types, in order
     expire_at: int  # when its output URLs stop answering
+    media: dict[str, list[Media]] = field(default_factory=dict)  # its media inputs, reduced
+    drawing_key: str = ""  # its files' key in the media cache: the same request, the same files
 
     @property
     def finished(self) -> float:
@@ -83,7 +86,7 @@ class TaskRecord:
 
 @dataclass
 class _KeyUse:
-    digest: str  # the canonical body the key was first used with
+    digest: str  # a digest of the canonical body the key was first used with
     task_id: str | None  # None while that first request is in flight
     at: float
 

@@ -128,7 +128,7 @@ class TaskView(LiveStatus):
     def on_end(self) -> None:
         """Swap the widget for its static twin and fill the media slot."""
         self.send_final()
-        self.widget.close()
+        close_all(self.widget)
 
     def send_final(self) -> None:
         """The static twin and the media, into this view's two display slots."""
@@ -141,6 +141,22 @@ class TaskView(LiveStatus):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return status_bundle(self.job)
+
+
+def close_all(widget: Any) -> None:
+    """Close a widget no view needs any more, with every widget in it and their layout and
+    style models: the kernel and the front end keep each open model for the notebook's life
+    (a task's bar is 13 of them). The parent goes first, so no view is left showing a child."""
+    import ipywidgets as w
+
+    children = list(getattr(widget, "children", ()))
+    parts = [getattr(widget, name, None) for name in ("layout", "style")]
+    widget.close()
+    for child in children:
+        close_all(child)
+    for part in parts:
+        if isinstance(part, w.Widget):
+            part.close()
 
 
 class TextTaskView:
