@@ -15,7 +15,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from . import _loop
+from . import _loop, learnt_rates
+from .budget import Learnt
 from .client import AsyncHiAPI
 from .config import Settings, hide_key
 from .downloads import remove_stale_parts
@@ -103,6 +104,7 @@ class Session:
                         client.timing.learn_all(recorded_durations(journal.durations()))
                     except JournalUnavailable as exc:
                         log.warning("hiapi journal: no past durations (%s)", exc)
+                    _keep_rates(client, journal)
                 if store is not None:  # what a killed kernel's downloads left behind
                     _loop.worker().submit(remove_stale_parts, store.outputs_dir)
                 self._runtime = Runtime(client, store, max_output_bytes=int(s.max_output_mb * 2**20))
@@ -136,6 +138,18 @@ class Session:
             self._journal.close()
         self._journal = None
         self._journal_problem = None
+
+    def learnt_rate(self) -> str | None:
+        """The key's rate and where it came from, for ``%hiapi config`` (None: no key)."""
+        client = self.client
+        if not client.has_key:
+            return None
+
+        async def read() -> str:
+            budget = client.budget
+            return budget.control.learnt().describe(budget.ceiling)
+
+        return _loop.run_sync(read())
 
     def require_key(self) -> None:
         if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
@@ -315,6 +329,21 @@ class Session:
                     os.environ[name] = saved.env[name]
         self._before_sandbox = None
         return settings
+
+
+def _keep_rates(client: AsyncHiAPI, journal: Journal) -> None:
+    """The key's rate starts where an earlier kernel left it, and what this one learns
+    is kept (written on the worker thread, off the loop)."""
+    fingerprint = client.key_fingerprint
+    if fingerprint is None:
+        return
+    server, key = client.base_url, learnt_rates.key_id(fingerprint)
+    client.learnt_rate = learnt_rates.recall(journal, server, key)
+
+    def keep(learnt: Learnt) -> None:
+        _loop.worker().submit(learnt_rates.remember, journal, server, key, learnt)
+
+    client.on_learn = keep
 
 
 def _sandbox_env(url: str) -> dict[str, str]:

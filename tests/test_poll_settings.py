@@ -17,13 +17,16 @@ IMAGE = "gpt-image-2/text-to-image"
 
 def test_defaults_and_accepted_values():
     settings = Settings()
-    assert settings.request_budget == 2.0 and settings.poll_mode == "list"
+    assert settings.request_budget is None and settings.poll_mode == "list"  # no ceiling: learnt
     changed = settings.with_changes(request_budget="5", poll_mode="detail")
     assert changed.request_budget == 5.0 and changed.poll_mode == "detail"
     assert settings.with_changes(request_budget=0.1).request_budget == 0.1
+    assert changed.with_changes(request_budget="none").request_budget is None  # the ceiling goes
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0", "0.05", "5000", "none", "abc", True])
+@pytest.mark.parametrize(
+    "value", ["nan", "inf", "-inf", "-1", "0", "0.05", "5000", "abc", True, "1e400", "٣"]
+)
 def test_a_budget_outside_its_range_is_one_line_naming_the_range(value):
     with pytest.raises(RequestValidationError) as info:
         Settings().with_changes(request_budget=value)
@@ -49,6 +52,12 @@ def test_the_environment_is_checked_too(monkeypatch, name, value, words):
     monkeypatch.setenv(name, value)
     with pytest.raises(RequestValidationError, match=words):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("text", ["none", "NONE", "", "  "])
+def test_the_environment_may_set_no_ceiling(monkeypatch, text):
+    monkeypatch.setenv("HIAPI_REQUEST_BUDGET", text)
+    assert Settings.from_env().request_budget is None
 
 
 def test_the_environment_sets_both(monkeypatch):

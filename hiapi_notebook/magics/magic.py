@@ -175,6 +175,9 @@ class HiAPIMagics(Magics):
     def handle_config(self, args: ConfigArgs) -> None:
         session = get_session()
         shown = session.settings.public()
+        if args.name == "learnt_rate":
+            print(f"{args.name:18} {session.learnt_rate() or 'none (no API key set)'}")
+            return
         if args.name is not None:
             if args.name not in shown:
                 raise usage_error(f"unknown setting {args.name!r}; settings are: {', '.join(shown)}")
@@ -192,6 +195,9 @@ class HiAPIMagics(Magics):
                 )
         for key, value in session.settings.public().items():
             print(f"{key:18} {value}")
+        rate = session.learnt_rate()
+        if rate is not None:
+            print(f"{'learnt_rate':18} {rate}")
 
     def handle_sandbox(self, args: SandboxArgs) -> None:
         speed = args.speed if args.speed is not None else _env_speed()
