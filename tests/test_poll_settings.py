@@ -109,3 +109,15 @@ def test_a_new_session_plans_from_the_journals_durations(session):
     learnt = fresh.client.timing.durations(IMAGE)
     assert learnt is not None and len(learnt) == 3  # from the journal, before any task of its own
     assert all(0 < s < 5 for s in learnt.samples)
+
+
+def test_config_shows_the_learnt_rate_and_where_it_came_from(ip, capsys):
+    ip.run_line_magic("hiapi", "config")
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("learnt_rate"))
+    assert line.split(None, 1)[1].startswith("2 requests a second, from the start (nothing learnt yet")
+    ip.run_line_magic("hiapi", "config request_budget=4")
+    capsys.readouterr()
+    ip.run_line_magic("hiapi", "config learnt_rate")
+    shown = capsys.readouterr().out
+    assert shown.startswith("learnt_rate") and shown.rstrip().endswith("at most 4 (request_budget)")
+    assert "settings-key" not in shown
