@@ -111,6 +111,7 @@ class RateControl:
         self._grown_at = now
         self._recent: collections.deque[bool] = collections.deque(maxlen=DENSE[1])  # True: a 429
         self._cut_at = -math.inf  # the last cut
+        self.cuts = 0
         self._random_at = -math.inf  # the last 429 taken as random
         self._before: tuple | None = None  # what the last cut changed, to undo it
 
@@ -174,6 +175,7 @@ class RateControl:
 
     def _cut(self, now: float) -> None:
         self._before = (self.rate, self.w_max, self.elapsed, self.source, self.remembered)
+        self.cuts += 1
         accepted = self._accepted.rate(now)
         # what the server took lately (nothing taken yet: all we know is the rate)
         taken = min(self.rate, accepted) if accepted > 0 else self.rate
@@ -232,8 +234,6 @@ class RequestBudget:
     def rate(self) -> float:
         """Requests a second now."""
         return self.control.rate
-
-    current_rate = rate
 
     @property
     def ceiling(self) -> float | None:
@@ -299,9 +299,11 @@ class RequestBudget:
         now = self.clock()
         if limited:
             waiting = self._waited or bool(self._urgent or self._normal)
+            cuts = self.control.cuts
             if not self.control.throttled(now, waiting, sent_at):
                 return False
-            self._tell()
+            if self.control.cuts > cuts:  # not one more answer to a request sent before the cut
+                self._tell()
         pause = retry_after if retry_after is not None else (PAUSE_429 if limited else 0.0)
         self._paused_until = max(self._paused_until, now + pause)
         if self._timer is not None:  # the next turn moved: re-arm for it

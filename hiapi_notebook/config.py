@@ -150,6 +150,8 @@ class Settings:
         key_set = bool(self.api_key or os.environ.get("HIAPI_API_KEY"))
         shown["api_key"] = "set" if key_set else "missing (HIAPI_API_KEY or %hiapi login)"
         shown["base_url"] = self.base_url or os.environ.get("HIAPI_BASE_URL") or "https://api.hiapi.ai/v1"
+        if self.request_budget is None:
+            shown["request_budget"] = "none (no ceiling: the rate is learnt, see learnt_rate)"
         return shown
 
 
