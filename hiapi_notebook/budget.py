@@ -170,6 +170,7 @@ class RateControl:
         if self._before is not None and self.w_max is not None and self.rate <= self.w_max:
             # Slower than the server took when the cut came, and still a 429: that one was random too.
             self.rate, self.w_max, self.elapsed, self.source, self.remembered = self._before
+            self.rate = self._bounded(self.rate)  # a ceiling set since still holds
         self._before = None
         return False
 
