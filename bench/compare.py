@@ -10,9 +10,18 @@ each run takes as long), with task durations of 18 s +-30% (``--jitter 0.3``):
   3 s (its default) and every 0.5 s.
 - This project's notebook path with its journal on: ``hn.submit`` one at a time
   (after five earlier tasks of the model, for the one-task row) and
-  ``hn.generate_many`` for the others. The key's request budget is the default
-  (2 requests a second) up to 50 tasks and ``--budget-1000`` for 1,000 (at 2 a
-  second the creates alone would take eight minutes).
+  ``hn.generate_many`` for the others, with its defaults: no ceiling, the key's
+  rate learnt from the answers (``--budget-1000`` sets a ceiling for 1,000).
+  With none, 1,000 tasks end together and the sandbox draws 1,000 full-size
+  pictures at once: their latency is then the sandbox's drawing, not polling.
+
+The limits (``--limits-only``, ``--no-limits``): 100 tasks of 9 s at a sandbox
+with a real limit of 5 requests a second (``--rate-limit``), the SDK at 3 s and
+0.5 s, this project learning it, and told ``request_budget=5``; then a second
+process on the same journal, server and key (as a restarted kernel) sends 50
+tasks, and the 429s among its first 50 requests are counted. 30 tasks with one
+request in ten answered 429 at random against the same 30 with none; 24
+``AsyncHiAPI().tasks.run`` at once against one alone.
 
 Latency is from the moment the server finished a task (its exact time, from the
 sandbox) to the moment the client had it: the SDK's ``run`` returned, or this
