@@ -10,9 +10,18 @@ each run takes as long), with task durations of 18 s +-30% (``--jitter 0.3``):
   3 s (its default) and every 0.5 s.
 - This project's notebook path with its journal on: ``hn.submit`` one at a time
   (after five earlier tasks of the model, for the one-task row) and
-  ``hn.generate_many`` for the others. The key's request budget is the default
-  (2 requests a second) up to 50 tasks and ``--budget-1000`` for 1,000 (at 2 a
-  second the creates alone would take eight minutes).
+  ``hn.generate_many`` for the others, with its defaults: no ceiling, the key's
+  rate learnt from the answers (``--budget-1000`` sets a ceiling for 1,000).
+  With none, 1,000 tasks end together and the sandbox draws 1,000 full-size
+  pictures at once: their latency is then the sandbox's drawing, not polling.
+
+The limits (``--limits-only``, ``--no-limits``): 100 tasks of 9 s at a sandbox
+with a real limit of 5 requests a second (``--rate-limit``), the SDK at 3 s and
+0.5 s, this project learning it, and told ``request_budget=5``; then a second
+process on the same journal, server and key (as a restarted kernel) sends 50
+tasks, and the 429s among its first 50 requests are counted. 30 tasks with one
+request in ten answered 429 at random against the same 30 with none; 24
+``AsyncHiAPI().tasks.run`` at once against one alone.
 
 Latency is from the moment the server finished a task (its exact time, from the
 sandbox) to the moment the client had it: the SDK's ``run`` returned, or this
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import multiprocessing
 import os
 import statistics
@@ -55,12 +65,13 @@ FAILURES: list[str] = []  # what went wrong for the SDK's threads, for the notes
 # --- the sandbox, in a process of its own -------------------------------------------------------
 
 
-def _serve(conn, speed: float, jitter: float, seed: int, nice: int) -> None:
+def _serve(conn, speed: float, jitter: float, seed: int, nice: int, rate_limit, rate_429: float) -> None:
     from hiapi_notebook.sandbox import Faults, SandboxServer
 
     if nice:
         os.nice(nice)
-    server = SandboxServer(port=0, speed=speed, jitter=jitter, faults=Faults(seed=seed)).start()
+    faults = Faults(seed=seed, rate_429=rate_429)
+    server = SandboxServer(port=0, speed=speed, jitter=jitter, faults=faults, rate_limit=rate_limit).start()
     conn.send(server.url)
     while True:
         command = conn.recv()
@@ -72,16 +83,28 @@ def _serve(conn, speed: float, jitter: float, seed: int, nice: int) -> None:
             conn.send(server.timeline())
         elif command == "requests":
             conn.send((list(server.request_times), list(server.requests)))
+        elif command == "limited":
+            conn.send(list(server.limited))
 
 
 class Sandbox:
     """A sandbox in a child process: its CPU is not the client's."""
 
-    def __init__(self, duration: float, jitter: float, seed: int = SEED, nice: int = 0) -> None:
+    def __init__(
+        self,
+        duration: float,
+        jitter: float,
+        seed: int = SEED,
+        nice: int = 0,
+        rate_limit: float | None = None,
+        rate_429: float = 0.0,
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(child, IMAGE_SECONDS / duration, jitter, seed, nice), daemon=True
+            target=_serve,
+            args=(child, IMAGE_SECONDS / duration, jitter, seed, nice, rate_limit, rate_429),
+            daemon=True,
         )
         self.process.start()
         self.url = self._conn.recv()
@@ -111,7 +134,13 @@ class Row:
     cpu_ms_per_task: float = float("nan")
     wall: float = 0.0
     note: str = ""
+    answered_429: int = 0
+    api_requests: int = 0
     latencies: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def lost(self) -> int:
+        return self.tasks - self.finished
 
 
 def figures(row: Row, sandbox: Sandbox, noticed: dict[str, float], cpu: float, wall: float) -> Row:
@@ -128,6 +157,8 @@ def figures(row: Row, sandbox: Sandbox, noticed: dict[str, float], cpu: float, w
     minutes = sum(end - start for start, end in timeline.values()) / 60
     row.polls_per_task_minute = polls / minutes if minutes else float("nan")
     api = sorted(t for t, (_, path) in zip(times, requests) if path.startswith("/v1/"))
+    row.api_requests = len(api)
+    row.answered_429 = len(sandbox.ask("limited"))
     # Arrival times at a busy server bunch up a little: the busiest 5 s, per second.
     row.peak_per_second = max((_in_window(api, i, 5.0) for i in range(len(api))), default=0) / 5
     row.cpu_ms_per_task = cpu / max(1, row.tasks) * 1000
@@ -167,21 +198,28 @@ def sdk_run(url: str, prompts: list[str], poll_interval: float) -> dict[str, flo
     return noticed
 
 
-def notebook_session(url: str, home: Path, budget: float):
-    """This project's session as a notebook has it, pointed at ``url`` (journal on)."""
+def notebook_session(url: str, home: Path, budget: float | None, key: str | None = None):
+    """This project's session as a notebook has it, pointed at ``url`` (journal on); a
+    key of its own unless told (what a key learnt stays with it and its server)."""
     from hiapi_notebook.session import get_session
 
     session = get_session()
     session.configure(
-        base_url=url, api_key="notebook", request_budget=budget, home=str(home), outputs_dir=str(home / "out")
+        base_url=url,
+        api_key=key or f"notebook-{uuid.uuid4().hex[:8]}",
+        request_budget=budget,
+        home=str(home),
+        outputs_dir=str(home / "out"),
     )
     return session
 
 
-def ours_many(url: str, prompts: list[str], home: Path, budget: float) -> dict[str, float]:
+def ours_many(
+    url: str, prompts: list[str], home: Path, budget: float | None, key: str | None = None
+) -> dict[str, float]:
     import hiapi_notebook as hn
 
-    notebook_session(url, home, budget)
+    notebook_session(url, home, budget, key)
     requests = [{"model": MODEL, "prompt": p} for p in prompts]
     generations = hn.generate_many(requests, concurrency=len(prompts), show=False)
     return {g.job.task_id: g.job.finished for g in generations if g.job.succeeded}
@@ -194,9 +232,9 @@ def ours_singles(
     tasks count; the journal carries their durations over), then each prompt alone."""
     import hiapi_notebook as hn
 
-    notebook_session(warm_url, home, 2.0)
+    notebook_session(warm_url, home, None)
     hn.generate_many([{"model": MODEL, "prompt": p} for p in warm], concurrency=len(warm), show=False)
-    notebook_session(url, home, 2.0)
+    notebook_session(url, home, None)
     noticed = {}
     for prompt in prompts:
         job = hn.submit(prompt, model=MODEL, show=False).job
@@ -219,7 +257,9 @@ CLIENTS = (
 )
 
 
-def compare(sizes: list[int], duration: float, jitter: float, singles: int, budget_1000: float) -> list[Row]:
+def compare(
+    sizes: list[int], duration: float, jitter: float, singles: int, budget_1000: float | None
+) -> list[Row]:
     rows: list[Row] = []
     tag = uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory() as folder:
@@ -231,14 +271,14 @@ def compare(sizes: list[int], duration: float, jitter: float, singles: int, budg
             for name, interval in CLIENTS:
                 sandbox = Sandbox(duration, jitter)
                 prompts = [f"{tag} {size} {name} {i}" for i in range(size)]
-                budget = 2.0 if size <= 50 else budget_1000
+                budget = None if size <= 50 else budget_1000
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 failed = len(FAILURES)
                 if interval is not None:
                     noticed = sdk_run(sandbox.url, prompts, interval)
                 else:
                     noticed = ours_many(sandbox.url, prompts, home, budget)
-                note = "" if interval else f"budget {budget:g}/s"
+                note = "" if interval else ("learnt rate" if budget is None else f"request_budget={budget:g}")
                 if len(FAILURES) > failed:
                     note += f"{len(FAILURES) - failed} failed: {FAILURES[-1][:60]}"
                 row = Row(name, size, note=note)
@@ -283,6 +323,178 @@ def one_task_rows(duration: float, jitter: float, singles: int, home: Path, tag:
         print_row(row)
     warm_sandbox.stop()
     return rows
+
+
+# --- limits: a real one, random 429s, the async client, a second kernel -------------------------
+
+LIMIT = 5.0  # requests a second per key at the limited sandbox
+LIMIT_TASKS, LIMIT_SECONDS = 100, 9.0
+NOISY_TASKS, RANDOM_429 = 30, 0.1
+ASYNC_TASKS, ASYNC_SECONDS = 24, 4.5
+FIRST = 50  # the second kernel's first requests, where its 429s are counted
+
+
+@dataclass
+class Limits:
+    rows: list[tuple[str, Row]] = field(default_factory=list)  # (case, row)
+    one_task: float = float("nan")  # seconds of one AsyncHiAPI().tasks.run alone
+    many_tasks: float = float("nan")  # seconds of ASYNC_TASKS of them at once
+    second_kernel_429: int = -1  # 429s among a second kernel's first FIRST requests
+    fresh_key_429: int = -1  # the same, a key nothing was learnt of
+
+
+def _measured(case: str, name: str, sandbox: Sandbox, run, tasks: int, note: str = "") -> Row:
+    failed = len(FAILURES)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    noticed = run()
+    row = Row(name, tasks, note=note)
+    if len(FAILURES) > failed:
+        row.note += f"{' ' if note else ''}first failure: {FAILURES[failed][:50]}"
+    figures(row, sandbox, noticed, time.process_time() - cpu0, time.perf_counter() - wall0)
+    print_limit_row(case, row)
+    return row
+
+
+def limits(home: Path, jitter: float, tag: str) -> Limits:
+    got = Limits()
+    case = f"limit {LIMIT:g}/s"
+    prompts = [f"{tag} limited {i}" for i in range(LIMIT_TASKS)]
+    for name, interval in CLIENTS[:2]:
+        sandbox = Sandbox(LIMIT_SECONDS, jitter, rate_limit=LIMIT)
+        row = _measured(
+            case, name, sandbox, functools.partial(sdk_run, sandbox.url, prompts, interval), LIMIT_TASKS
+        )
+        got.rows.append((case, row))
+        sandbox.stop()
+    learning = Sandbox(LIMIT_SECONDS, jitter, rate_limit=LIMIT)
+    key = f"notebook-{uuid.uuid4().hex[:8]}"
+    ours = CLIENTS[2][0]
+    row = _measured(
+        case, ours, learning, lambda: ours_many(learning.url, prompts, home, None, key), LIMIT_TASKS, "learnt"
+    )
+    got.rows.append((case, row))
+    told = Sandbox(LIMIT_SECONDS, jitter, rate_limit=LIMIT)
+    row = _measured(
+        case, ours, told, lambda: ours_many(told.url, prompts, home, LIMIT), LIMIT_TASKS, "request_budget=5"
+    )
+    got.rows.append((case, row))
+    told.stop()
+    got.second_kernel_429 = second_kernel(learning, home, key, f"{tag} second")
+    got.fresh_key_429 = second_kernel(learning, home, f"fresh-{uuid.uuid4().hex[:8]}", f"{tag} fresh")
+    learning.stop()
+
+    prompts = [f"{tag} noisy {i}" for i in range(NOISY_TASKS)]
+    for note, rate_429, client in (
+        ("no faults", 0.0, "ours"),
+        (f"{RANDOM_429:.0%} random 429s", RANDOM_429, "ours"),
+        (f"{RANDOM_429:.0%} random 429s", RANDOM_429, "sdk"),
+    ):
+        sandbox = Sandbox(18.0, jitter, rate_429=rate_429)
+        if client == "ours":
+            row = _measured(
+                "random 429s",
+                ours,
+                sandbox,
+                functools.partial(ours_many, sandbox.url, prompts, home, None),
+                NOISY_TASKS,
+                note,
+            )
+        else:
+            row = _measured(
+                "random 429s",
+                CLIENTS[0][0],
+                sandbox,
+                functools.partial(sdk_run, sandbox.url, prompts, 3.0),
+                NOISY_TASKS,
+                note,
+            )
+        got.rows.append(("random 429s", row))
+        sandbox.stop()
+
+    got.one_task, got.many_tasks = async_client(tag)
+    print(
+        f"async client: one tasks.run of ~{ASYNC_SECONDS:g} s took {got.one_task:.1f} s; "
+        f"{ASYNC_TASKS} at once {got.many_tasks:.1f} s ({got.many_tasks / got.one_task:.2f}x)",
+        flush=True,
+    )
+    print(
+        f"a second kernel after the limited run: {got.second_kernel_429} answered 429 in its first {FIRST} "
+        f"requests (a key nothing was learnt of, at once after: {got.fresh_key_429})",
+        flush=True,
+    )
+    return got
+
+
+def second_kernel(sandbox: Sandbox, home: Path, key: str, tag: str) -> int:
+    """A new process (as a restarted kernel) on the same journal, server and key sends
+    FIRST tasks at once: how many of its first FIRST requests were answered 429."""
+    times, _ = sandbox.ask("requests")
+    before = len(times)
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(target=_kernel_again, args=(sandbox.url, str(home), key, tag), daemon=True)
+    process.start()
+    process.join(600)
+    times, requests = sandbox.ask("requests")
+    mine = sorted(t for t, (_, path) in zip(times[before:], requests[before:]) if path.startswith("/v1/"))
+    if len(mine) < FIRST:
+        return -1
+    start, end = mine[0], mine[FIRST - 1]
+    return sum(1 for t in sandbox.ask("limited") if start <= t <= end)
+
+
+def _kernel_again(url: str, home: str, key: str, tag: str) -> None:
+    import hiapi_notebook as hn
+
+    os.environ["HIAPI_NOTEBOOK_DISPLAY"] = "text"
+    notebook_session(url, Path(home), None, key)
+    hn.generate_many(
+        [{"model": MODEL, "prompt": f"{tag} {i}"} for i in range(FIRST)], concurrency=FIRST, show=False
+    )
+
+
+def async_client(tag: str) -> tuple[float, float]:
+    """``AsyncHiAPI().tasks.run``: one alone, then ASYNC_TASKS at once (each with a new key)."""
+    import asyncio
+
+    from hiapi_notebook.client import AsyncHiAPI
+
+    sandbox = Sandbox(ASYNC_SECONDS, 0.0)
+
+    async def run(count: int) -> float:
+        client = AsyncHiAPI(api_key=f"async-{uuid.uuid4().hex[:8]}", base_url=sandbox.url)
+        t0 = time.perf_counter()
+        await asyncio.gather(
+            *(client.tasks.run(MODEL, {"prompt": f"{tag} async {count} {i}"}) for i in range(count))
+        )
+        took = time.perf_counter() - t0
+        await client.aclose()
+        return took
+
+    one = asyncio.run(run(1))
+    many = asyncio.run(run(ASYNC_TASKS))
+    sandbox.stop()
+    return one, many
+
+
+def print_limit_row(case: str, row: Row) -> None:
+    share = row.answered_429 / row.api_requests if row.api_requests else 0.0
+    print(
+        f"| {case:<14} | {row.client:<26} | {row.tasks:5d} | {row.lost:4d} | {row.wall:6.1f} s "
+        f"| {row.median:6.2f} s | {row.polls_per_task_minute:7.1f} "
+        f"| {row.answered_429:4d} of {row.api_requests:4d} ({share:4.1%}) | {row.note} |",
+        flush=True,
+    )
+
+
+def print_limit_header() -> None:
+    print(
+        "| case           | client                     | tasks | lost | wall     | median   | polls/  "
+        "| answered 429         | note |\n"
+        "|                |                            |       |      |          | latency  | task-min"
+        "|                      |      |\n"
+        "|---|---|---|---|---|---|---|---|---|",
+        flush=True,
+    )
 
 
 # --- the kernel run ---------------------------------------------------------------------------
@@ -391,7 +603,9 @@ def _round_trip(kc, code: str = "pass", expressions: dict | None = None) -> tupl
     return elapsed, reply["content"]
 
 
-def kernel_run(tasks: int, duration: float, jitter: float, budget: float, package: Path) -> KernelFigures:
+def kernel_run(
+    tasks: int, duration: float, jitter: float, budget: float | None, package: Path
+) -> KernelFigures:
     from jupyter_client.manager import start_new_kernel
 
     # A real server is elsewhere: here its work (drawing a thousand images) must not
@@ -404,7 +618,7 @@ def kernel_run(tasks: int, duration: float, jitter: float, budget: float, packag
             "HIAPI_BASE_URL": sandbox.url,
             "HIAPI_API_KEY": "kernel",
             "HIAPI_HOME": str(Path(folder) / ".hiapi"),
-            "HIAPI_REQUEST_BUDGET": f"{budget:g}",
+            "HIAPI_REQUEST_BUDGET": "none" if budget is None else f"{budget:g}",
             "PYTHONPATH": str(package),
         }
         km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=folder)
@@ -501,7 +715,9 @@ def print_kernel(k: KernelFigures) -> None:
     )
 
 
-def verdicts(rows: list[Row], kernel: KernelFigures | None, today_cpu_ms: float) -> None:
+def verdicts(
+    rows: list[Row], kernel: KernelFigures | None, today_cpu_ms: float, limited: Limits | None = None
+) -> None:
     def find(client: str, tasks: int) -> Row | None:
         return next((r for r in rows if r.client == client and r.tasks == tasks), None)
 
@@ -516,6 +732,14 @@ def verdicts(rows: list[Row], kernel: KernelFigures | None, today_cpu_ms: float)
             f"50 tasks: median latency {r.median:.2f} s (<= 0.5) and {r.polls_per_task_minute:.1f} polls "
             "per task-minute (<= 8.5)",
         )
+        if (sdk := find(CLIENTS[0][0], 50)) is not None:
+            say(
+                r.wall <= 1.1 * sdk.wall,
+                f"50 tasks, no limit: wall {r.wall:.1f} s, {r.wall / sdk.wall:.2f}x the SDK's at 3 s "
+                f"({sdk.wall:.1f} s; <= 1.1x)",
+            )
+    if limited is not None:
+        limit_verdicts(limited, say)
     if (r := find(ours, 1)) is not None:
         say(
             r.median <= 0.75 and r.polls_per_task_minute <= 30,
@@ -539,6 +763,38 @@ def verdicts(rows: list[Row], kernel: KernelFigures | None, today_cpu_ms: float)
         )
 
 
+def limit_verdicts(got: Limits, say) -> None:
+    def find(case: str, note: str) -> Row | None:
+        return next(
+            (r for c, r in got.rows if c == case and r.client == CLIENTS[2][0] and r.note == note), None
+        )
+
+    ratio = got.many_tasks / got.one_task
+    say(ratio < 2, f"async client: {ASYNC_TASKS} tasks.run at once {ratio:.2f}x one task's time (< 2)")
+    learnt, told = find(f"limit {LIMIT:g}/s", "learnt"), find(f"limit {LIMIT:g}/s", "request_budget=5")
+    if learnt is not None and told is not None:
+        share = learnt.answered_429 / max(1, learnt.api_requests)
+        say(learnt.lost == 0, f"a real limit of {LIMIT:g}/s: {learnt.finished} of {learnt.tasks} finished")
+        say(share <= 0.05, f"a real limit: {share:.1%} of requests answered 429 (<= 5%)")
+        say(
+            learnt.wall <= 1.2 * told.wall,
+            f"a real limit: wall {learnt.wall:.1f} s, {learnt.wall / told.wall:.2f}x the run told "
+            f"request_budget=5 ({told.wall:.1f} s; <= 1.2x)",
+        )
+    quiet, noisy = find("random 429s", "no faults"), find("random 429s", f"{RANDOM_429:.0%} random 429s")
+    if quiet is not None and noisy is not None:
+        say(
+            noisy.wall <= 1.4 * quiet.wall and noisy.lost == 0,
+            f"{RANDOM_429:.0%} random 429s: wall {noisy.wall:.1f} s, {noisy.wall / quiet.wall:.2f}x the "
+            f"{quiet.wall:.1f} s with none (<= 1.4x); {noisy.lost} lost",
+        )
+    say(
+        0 <= got.second_kernel_429 <= 2,
+        f"a second kernel after a limited run: {got.second_kernel_429} answered 429 in its first {FIRST} "
+        "requests (<= 2)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,50,1000", help="task counts (default: %(default)s)")
@@ -546,11 +802,16 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.3, help="durations vary by +-this (default 0.3)")
     parser.add_argument("--singles", type=int, default=5, help="one-task runs in turn (default 5)")
     parser.add_argument(
-        "--budget-1000", type=float, default=10.0, help="requests/s for 1,000 tasks (default 10)"
+        "--budget-1000",
+        type=float,
+        default=None,
+        help="a request_budget ceiling for 1,000 tasks (default: none, the learnt rate)",
     )
     parser.add_argument("--kernel-tasks", type=int, default=1000)
     parser.add_argument("--no-kernel", action="store_true", help="skip the kernel run")
     parser.add_argument("--kernel-only", action="store_true", help="only the kernel run")
+    parser.add_argument("--no-limits", action="store_true", help="skip the limits (real, random 429s)")
+    parser.add_argument("--limits-only", action="store_true", help="only the limits and the async client")
     parser.add_argument("--today-cpu-ms", type=float, default=TODAY_CPU_MS)
     parser.add_argument(
         "--kernel-package",
@@ -562,18 +823,27 @@ def main() -> None:
     os.environ.setdefault("HIAPI_NOTEBOOK_DISPLAY", "text")
     started = time.perf_counter()
     rows: list[Row] = []
-    if not args.kernel_only:
+    limited = None
+    if not (args.kernel_only or args.no_limits):
+        print(
+            f"limits: {LIMIT_TASKS} tasks of {LIMIT_SECONDS:g} s at a real limit of {LIMIT:g} requests/s; "
+            f"{NOISY_TASKS} of 18 s with {RANDOM_429:.0%} of requests answered 429 at random"
+        )
+        print_limit_header()
+        with tempfile.TemporaryDirectory() as folder:
+            limited = limits(Path(folder), args.jitter, uuid.uuid4().hex[:6])
+    if not (args.kernel_only or args.limits_only):
         print(f"tasks of {args.duration:g} s +-{args.jitter:.0%}, model {MODEL}, each client its own sandbox")
         print_header()
         sizes = [int(n) for n in args.sizes.split(",") if n]
         rows = compare(sizes, args.duration, args.jitter, args.singles, args.budget_1000)
     kernel = None
-    if not args.no_kernel:
+    if not (args.no_kernel or args.limits_only):
         kernel = kernel_run(
             args.kernel_tasks, args.duration, args.jitter, args.budget_1000, args.kernel_package
         )
         print_kernel(kernel)
-    verdicts(rows, kernel, args.today_cpu_ms)
+    verdicts(rows, kernel, args.today_cpu_ms, limited)
     print(f"bench/compare.py took {time.perf_counter() - started:.0f} s")
 
 

@@ -26,7 +26,7 @@ import httpx
 
 from . import _loop
 from .auth import auth_for
-from .budget import RequestBudget, budget_for
+from .budget import Learnt, RequestBudget, budget_for, check_rate
 from .config import check_setting
 from .downloads import MEDIA_CONCURRENCY as MEDIA_CONCURRENCY
 from .downloads import MEDIA_TYPES, Downloads
@@ -68,7 +68,7 @@ log = logging.getLogger("hiapi_notebook")
 
 DEFAULT_BASE_URL = "https://api.hiapi.ai/v1"
 API_CONCURRENCY = 8  # API calls at once: with one poller and a request budget, plenty
-DEFAULT_BUDGET = 2.0  # requests a second per key, creates and polls together
+DEFAULT_BUDGET: float | None = None  # no ceiling: the key's rate is learnt from its answers
 UpdateHook = Callable[[Task], Any]
 
 
@@ -221,8 +221,9 @@ class AsyncTasks:
 class AsyncHiAPI:
     """The async client. One instance shares its pool, its poller and its
     concurrency limit across every task it carries; every client of a key in
-    the process shares that key's request budget (``request_budget`` requests a
-    second, creates and polls together; a 429 pauses all and lowers it)."""
+    the process shares that key's request budget (creates and polls together: a
+    rate learnt from the server's answers, ``request_budget`` requests a second at
+    most when given; see ``budget``)."""
 
     def __init__(
         self,
@@ -234,7 +235,7 @@ class AsyncHiAPI:
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         max_concurrency: int = API_CONCURRENCY,
-        request_budget: float = DEFAULT_BUDGET,
+        request_budget: float | None = DEFAULT_BUDGET,
         poll_mode: str = "list",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -247,6 +248,7 @@ class AsyncHiAPI:
             max_poll_interval=max_poll_interval,
             max_concurrency=max_concurrency,
         )
+        problem = problem or _budget_problem(request_budget)
         if problem:
             raise RequestValidationError(problem)
         request_budget = check_setting("request_budget", request_budget, "request_budget")
@@ -261,6 +263,10 @@ class AsyncHiAPI:
         self.max_concurrency = max_concurrency
         self.request_budget = request_budget
         self.poll_mode = poll_mode
+        # What the journal remembers of this key's rate, and who hears what it learns
+        # (the session; the client layer knows no journal).
+        self.learnt_rate: Learnt | None = None
+        self.on_learn: Callable[[Learnt], None] | None = None
         # What this client learns of each model's durations (the session adds the journal's).
         self.timing = TimingModel(Pace.between(poll_interval, max_poll_interval))
         self._transport = transport
@@ -281,6 +287,11 @@ class AsyncHiAPI:
     @property
     def has_key(self) -> bool:
         return self._auth is not None
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """A digest naming the key (its budget's, and its learnt rate's), never the key."""
+        return self._auth.fingerprint if self._auth is not None else None
 
     def _ensure_http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -320,7 +331,10 @@ class AsyncHiAPI:
         """This key's request budget on the running loop."""
         if self._auth is None:
             raise MissingAPIKeyError()
-        return budget_for(self.base_url, self._auth.fingerprint, self.request_budget)
+        budget = budget_for(self.base_url, self._auth.fingerprint, self.request_budget, self.learnt_rate)
+        if self.on_learn is not None:
+            budget.on_learn = self.on_learn
+        return budget
 
     def _expect_poll(self, at: float | None) -> None:
         if self._auth is not None:
@@ -363,7 +377,7 @@ class AsyncHiAPI:
         attempt = 0
         began = time.monotonic()
         while True:
-            await budget.acquire(urgent)
+            turn = await budget.acquire(urgent)
             status: int | None = None
             error_code: str | None = None
             retry_after: float | None = None
@@ -389,6 +403,8 @@ class AsyncHiAPI:
                 if "x-hiapi-sandbox" in resp.headers:
                     self.is_sandbox = True
                 status = resp.status_code
+                if status != 429:
+                    budget.answered()  # the key was not limited: its rate may grow
                 envelope = _decode(resp)
                 if 200 <= status < 300 and envelope is not None:
                     return envelope.get("data"), resp.headers
@@ -404,7 +420,7 @@ class AsyncHiAPI:
                     failure = error_for(status, error_code, str(envelope.get("message") or ""), retry_after)
                 if status == 429 or (status == 503 and retry_after):
                     pause = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
-                    budget.penalize(pause, limited=status == 429)
+                    budget.penalize(pause, limited=status == 429, sent_at=turn)
             if (
                 (
                     attempt >= self.max_retries
@@ -495,6 +511,17 @@ def _numbers_problem(**values: Any) -> str | None:
         problem = number_problem(name, value, lo, hi, integer=integer)
         if problem:
             return problem
+    return None
+
+
+def _budget_problem(request_budget: Any) -> str | None:
+    """Why ``request_budget`` cannot be a ceiling (None: it can, or there is none)."""
+    if request_budget is None:
+        return None
+    try:
+        check_rate(request_budget)
+    except ValueError as exc:
+        return f"{exc} (or None: no ceiling)"
     return None
 
 

@@ -49,7 +49,7 @@ BUDGET_RANGE = (0.1, 1000.0)  # requests a second per key: creates and polls tog
 POLL_MODES = ("list", "detail")
 
 
-def _env_number(name: str, default: float) -> float | str:
+def _env_number(name: str, default: float | None) -> float | str | None:
     """A number from the environment; text that is not one is returned as is, to be
     refused by ``check_setting`` with the variable's name."""
     text = os.environ.get(name, "").strip()
@@ -59,6 +59,15 @@ def _env_number(name: str, default: float) -> float | str:
         return float(text)
     except ValueError:
         return text
+
+
+def _env_budget() -> float | str | None:
+    text = os.environ.get("HIAPI_REQUEST_BUDGET", "").strip()
+    if text.lower() in ("none", "null"):
+        return None
+    if not text.isascii():  # float() reads other scripts' digits: refused as typed
+        return text
+    return _env_number("HIAPI_REQUEST_BUDGET", None)  # unset: no ceiling
 
 
 class HiddenKey(str):
@@ -94,7 +103,9 @@ class Settings:
     poll_interval: float = 1.0
     max_poll_interval: float = 10.0
     embed: str = "preview"  # see EMBED_MODES
-    request_budget: float = 2.0  # requests a second per key, creates and polls together
+    # A ceiling on requests a second per key, creates and polls together (None: none; the
+    # rate is learnt from the server's answers either way)
+    request_budget: float | None = None
     poll_mode: str = "list"  # "detail": one request per task, for a server whose list misbehaves
     embed_limit: int = 20 * 2**20  # with embed=full, media up to this size are embedded in the notebook
     outputs_dir: str = "hiapi-outputs"
@@ -123,9 +134,7 @@ class Settings:
                 raise RequestValidationError(problem)
         return cls(
             default_model=os.environ.get("HIAPI_DEFAULT_MODEL") or None,
-            request_budget=check_setting(
-                "request_budget", _env_number("HIAPI_REQUEST_BUDGET", 2.0), "HIAPI_REQUEST_BUDGET"
-            ),
+            request_budget=check_setting("request_budget", _env_budget(), "HIAPI_REQUEST_BUDGET"),
             poll_mode=check_setting(
                 "poll_mode", os.environ.get("HIAPI_POLL_MODE", "list").lower(), "HIAPI_POLL_MODE"
             ),
@@ -155,6 +164,8 @@ class Settings:
         key_set = bool(self.api_key or os.environ.get("HIAPI_API_KEY"))
         shown["api_key"] = "set" if key_set else "missing (HIAPI_API_KEY or %hiapi login)"
         shown["base_url"] = self.base_url or os.environ.get("HIAPI_BASE_URL") or "https://api.hiapi.ai/v1"
+        if self.request_budget is None:
+            shown["request_budget"] = "none (no ceiling: the rate is learnt, see learnt_rate)"
         return shown
 
 
@@ -207,6 +218,8 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
             return False
         raise RequestValidationError(f"setting {key} takes true or false, not {value!r}")
     if key == "request_budget":  # a number, or the text as given: check_setting names the range
+        if not value.isascii():  # float() reads other scripts' digits ("٣"): refused as typed
+            return value
         try:
             return float(value)
         except ValueError:
@@ -262,6 +275,8 @@ def check_setting(key: str, value: Any, source: str | None = None) -> Any:
     name = source or f"setting {key}"
     if key == "request_budget":
         low, high = BUDGET_RANGE
+        if value is None:
+            return None  # no ceiling
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
@@ -269,7 +284,8 @@ def check_setting(key: str, value: Any, source: str | None = None) -> Any:
             or not low <= value <= high
         ):
             raise RequestValidationError(
-                f"{name} takes requests per second from {low:g} to {high:g} (default 2), not {value!r}"
+                f"{name} takes requests per second from {low:g} to {high:g} as a ceiling, or none "
+                f"(the default: no ceiling, the rate is learnt), not {value!r}"
             )
         return float(value)
     if key == "frontend" and value not in FRONTEND_CHOICES:

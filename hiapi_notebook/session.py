@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _loop
+from . import _loop, learnt_rates
+from .budget import Learnt
 from .client import AsyncHiAPI
 from .config import Settings, hide_key
 from .costs import Estimate, SessionSpend, refusal
@@ -119,6 +120,7 @@ class Session:
                         client.timing.learn_all(recorded_durations(journal.durations()))
                     except JournalUnavailable as exc:
                         log.warning("hiapi journal: no past durations (%s)", exc)
+                    _keep_rates(client, journal, self._server_name(client.base_url))
                 if store is not None:  # what a killed kernel's downloads left behind
                     _loop.worker().submit(remove_stale_parts, store.outputs_dir)
                 self._runtime = Runtime(client, store, max_output_bytes=int(s.max_output_mb * 2**20))
@@ -184,6 +186,18 @@ class Session:
         from .views.frontend import notebook_file  # the one place that knows the front end
 
         return notebook_name(notebook_file(), resolve_home(self._home()).parent)
+
+    def learnt_rate(self) -> str | None:
+        """The key's rate and where it came from, for ``%hiapi config`` (None: no key)."""
+        client = self.client
+        if not client.has_key:
+            return None
+
+        async def read() -> str:
+            budget = client.budget
+            return budget.control.learnt().describe(budget.ceiling)
+
+        return _loop.run_sync(read())
 
     def require_key(self) -> None:
         if not (self.settings.api_key or os.environ.get("HIAPI_API_KEY")):
@@ -411,7 +425,9 @@ class Session:
         """The server a recorded result belongs to, as the journal keys it: the base URL,
         except for a sandbox on this machine, which is one server whatever port it got
         (each kernel, terminal or headless run starts its own on a free port)."""
-        base_url = self.runtime.client.base_url
+        return self._server_name(self.runtime.client.base_url)
+
+    def _server_name(self, base_url: str) -> str:
         if self.using_builtin_sandbox or (os.environ.get("HIAPI_SANDBOX") == "1" and _on_loopback(base_url)):
             return SANDBOX_SERVER
         return base_url
@@ -471,6 +487,22 @@ def _served_by(job: Job, base_url: str | None) -> bool:
 def _on_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def _keep_rates(client: AsyncHiAPI, journal: Journal, server: str) -> None:
+    """The key's rate on ``server`` (as the journal names it: one sandbox whatever its
+    port) starts where an earlier kernel left it, and what this one learns is kept
+    (written on the worker thread, off the loop)."""
+    fingerprint = client.key_fingerprint
+    if fingerprint is None:
+        return
+    key = learnt_rates.key_id(fingerprint)
+    client.learnt_rate = learnt_rates.recall(journal, server, key)
+
+    def keep(learnt: Learnt) -> None:
+        _loop.worker().submit(learnt_rates.remember, journal, server, key, learnt)
+
+    client.on_learn = keep
 
 
 def _sandbox_env(url: str) -> dict[str, str]:

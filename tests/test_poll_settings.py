@@ -17,13 +17,16 @@ IMAGE = "gpt-image-2/text-to-image"
 
 def test_defaults_and_accepted_values():
     settings = Settings()
-    assert settings.request_budget == 2.0 and settings.poll_mode == "list"
+    assert settings.request_budget is None and settings.poll_mode == "list"  # no ceiling: learnt
     changed = settings.with_changes(request_budget="5", poll_mode="detail")
     assert changed.request_budget == 5.0 and changed.poll_mode == "detail"
     assert settings.with_changes(request_budget=0.1).request_budget == 0.1
+    assert changed.with_changes(request_budget="none").request_budget is None  # the ceiling goes
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "0", "0.05", "5000", "none", "abc", True])
+@pytest.mark.parametrize(
+    "value", ["nan", "inf", "-inf", "-1", "0", "0.05", "5000", "abc", True, "1e400", "٣"]
+)
 def test_a_budget_outside_its_range_is_one_line_naming_the_range(value):
     with pytest.raises(RequestValidationError) as info:
         Settings().with_changes(request_budget=value)
@@ -49,6 +52,12 @@ def test_the_environment_is_checked_too(monkeypatch, name, value, words):
     monkeypatch.setenv(name, value)
     with pytest.raises(RequestValidationError, match=words):
         Settings.from_env()
+
+
+@pytest.mark.parametrize("text", ["none", "NONE", "", "  "])
+def test_the_environment_may_set_no_ceiling(monkeypatch, text):
+    monkeypatch.setenv("HIAPI_REQUEST_BUDGET", text)
+    assert Settings.from_env().request_budget is None
 
 
 def test_the_environment_sets_both(monkeypatch):
@@ -100,3 +109,15 @@ def test_a_new_session_plans_from_the_journals_durations(session):
     learnt = fresh.client.timing.durations(IMAGE)
     assert learnt is not None and len(learnt) == 3  # from the journal, before any task of its own
     assert all(0 < s < 5 for s in learnt.samples)
+
+
+def test_config_shows_the_learnt_rate_and_where_it_came_from(ip, capsys):
+    ip.run_line_magic("hiapi", "config")
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("learnt_rate"))
+    assert line.split(None, 1)[1].startswith("2 requests a second, from the start (nothing learnt yet")
+    ip.run_line_magic("hiapi", "config request_budget=4")
+    capsys.readouterr()
+    ip.run_line_magic("hiapi", "config learnt_rate")
+    shown = capsys.readouterr().out
+    assert shown.startswith("learnt_rate") and shown.rstrip().endswith("at most 4 (request_budget)")
+    assert "settings-key" not in shown

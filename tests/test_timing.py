@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hiapi_notebook.budget import RECOVER, RequestBudget, check_rate, lowered
+from hiapi_notebook.budget import RequestBudget, check_rate
 from hiapi_notebook.timing import (
     Durations,
     Pace,
@@ -157,23 +157,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-def test_a_429_lowers_the_rate_for_a_while_and_pauses_everything():
-    assert lowered(2.0, 0, 0) == 2.0
-    assert lowered(2.0, 1, 0) == 1.0 and lowered(2.0, 2, 5) == 0.5
-    assert lowered(2.0, 1, RECOVER + 1) == 2.0 and lowered(2.0, 2, RECOVER + 1) == 1.0
-    assert lowered(2.0, 20, 0) == 2.0 / 8  # never below an eighth
-    clock = Clock()
-    budget = RequestBudget(2.0, clock=clock)
-    budget.penalize(3.0)
-    assert budget.next_turn() == clock.now + 3.0 and budget.current_rate == 1.0
-    budget.penalize(None)  # a 429 without Retry-After still pauses a moment
-    assert budget.current_rate == 0.5
-    clock.now += 2 * RECOVER
-    assert budget.current_rate == 2.0
-    budget.penalize(5.0, limited=False)  # a 503's Retry-After pauses, lowers nothing
-    assert budget.next_turn() == clock.now + 5.0 and budget.current_rate == 2.0
 
 
 @pytest.mark.parametrize("rate", [0, -1, 0.01, 5000, float("nan"), float("inf"), True, "2"])

@@ -206,6 +206,9 @@ class HiAPIMagics(Magics):
     def handle_config(self, args: ConfigArgs) -> None:
         session = get_session()
         shown = _shown_settings()
+        if args.name == "learnt_rate":
+            print(f"{args.name:18} {session.learnt_rate() or 'none (no API key set)'}")
+            return
         if args.name is not None:
             if args.name not in shown:
                 raise usage_error(f"unknown setting {args.name!r}; settings are: {', '.join(shown)}")
@@ -223,6 +226,9 @@ class HiAPIMagics(Magics):
                 )
         for key, value in _shown_settings().items():
             print(f"{key:18} {value}")
+        rate = session.learnt_rate()
+        if rate is not None:
+            print(f"{'learnt_rate':18} {rate}")
 
     def handle_sandbox(self, args: SandboxArgs) -> None:
         speed = args.speed if args.speed is not None else _env_speed()

@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fetch media inputs from any host (default: only loopback; others are drawn as stand-ins)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="R",
+        help="a real limit: R requests a second per key, creates and polls together (a token bucket "
+        "holding one second's worth); a request over it gets 429 with Retry-After",
+    )
     faults = parser.add_argument_group("fault injection (rates are fractions of requests, 0 to 1)")
     for status in ("429", "500", "503"):
         faults.add_argument(f"--rate-{status}", type=float, default=0.0, metavar="R")
@@ -149,6 +156,7 @@ def _server(args: argparse.Namespace, faults: Faults) -> SandboxServer:
         detail="fast" if args.fast_media else None,
         fetch_remote=args.fetch_remote,
         jitter=args.jitter,
+        rate_limit=args.rate_limit,
     )
 
 

@@ -23,6 +23,7 @@ from .api import SandboxApi
 from .detail import default_detail
 from .faults import STATUS_FAULTS, Fault, FaultPlan, Faults
 from .kept import BIG_BODY, give_back
+from .limit import RateLimit
 from .media import extra_note
 from .wire import ApiError, Call, Response
 
@@ -56,8 +57,10 @@ class SandboxServer:
         detail: str | None = None,
         fetch_remote: bool = False,
         jitter: float = 0.0,
+        rate_limit: float | None = None,
     ) -> None:
-        """``detail``: ``"full"`` draws media at the sizes and durations asked for, about as heavy
+        """``rate_limit``: requests a second each key may send (see ``limit``; None: no
+        limit). ``detail``: ``"full"`` draws media at the sizes and durations asked for, about as heavy
         as real ones; ``"fast"`` draws small stand-ins (fast tests). Default:
         ``HIAPI_SANDBOX_DETAIL``, else full."""
         if not (math.isfinite(idle_timeout) and idle_timeout > 0):
@@ -72,6 +75,8 @@ class SandboxServer:
         self.public_url = public_url
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.request_times: list[float] = []  # when each of them arrived (Unix time)
+        self.limited: list[float] = []  # when each API request answered 429 arrived (limit or fault)
+        self._limit = RateLimit(rate_limit) if rate_limit is not None else None
         self._plan = FaultPlan(self.faults)
         self._api = SandboxApi(
             key=key,
@@ -172,10 +177,16 @@ class SandboxServer:
         """Make the next ``times`` matching requests fail: see ``faults`` for the choices."""
         self._plan.inject(fault, method=method, path=path, times=times, retry_after=retry_after)
 
-    def _record(self, method: str, path: str) -> None:
+    def _record(self, method: str, path: str) -> float:
+        now = time.time()
         with self._lock:
             self.requests.append((method, path))
-            self.request_times.append(time.time())
+            self.request_times.append(now)
+        return now
+
+    def _record_limited(self, arrived: float) -> None:
+        with self._lock:
+            self.limited.append(arrived)
 
 
 _Request: TypeAlias = socket.socket | tuple[bytes, socket.socket]  # what socketserver hands over
@@ -234,8 +245,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         sandbox = self.server.sandbox
         url = urlsplit(self.path)
-        sandbox._record(self.command, url.path)
-        fault = sandbox._plan.pick(self.command, url.path, api=url.path.startswith("/v1/"))
+        arrived = sandbox._record(self.command, url.path)
+        api = url.path.startswith("/v1/")
+        wait = (
+            sandbox._limit.take(self.headers.get("Authorization") or "") if sandbox._limit and api else None
+        )
+        fault = (
+            Fault("limit", wait) if wait is not None else sandbox._plan.pick(self.command, url.path, api=api)
+        )
+        if fault and fault.kind in ("limit", "429") and api:
+            sandbox._record_limited(arrived)
         if fault and fault.kind == "drop":
             self.close_connection = True  # hang up without reading or answering
             return
@@ -254,6 +273,13 @@ class _Handler(BaseHTTPRequestHandler):
             delay=fault.seconds if fault else 0.0,
         )
         try:
+            if fault and fault.kind == "limit":
+                assert sandbox._limit is not None
+                raise ApiError(
+                    429,
+                    f"rate limit exceeded: {sandbox._limit.rate:g} requests a second per key",
+                    headers={"Retry-After": f"{fault.retry_after}"},
+                )
             if fault and fault.kind in STATUS_FAULTS:
                 raise _fault_error(fault)
             answer = sandbox._api.handle(req)
