@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -107,7 +108,7 @@ class AsyncTasks:
         model: str,
         input: Mapping[str, Any],
         *,
-        callback=None,
+        callback: Mapping[str, Any] | None = None,
         route: str | None = None,
         idempotency_key: str | None = None,
         storage: str | None = None,
@@ -190,7 +191,7 @@ class AsyncTasks:
         try:
             task = await watch(poller, entry, timeout=timeout, on_change=heard)
         except TimeoutError:
-            raise PollTimeout(task_id, timeout) from None
+            raise PollTimeout(task_id, math.inf if timeout is None else timeout) from None
         if task.failed:
             raise TaskFailed(task)
         return task
@@ -200,7 +201,7 @@ class AsyncTasks:
         model: str,
         input: Mapping[str, Any],
         *,
-        callback=None,
+        callback: Mapping[str, Any] | None = None,
         route: str | None = None,
         idempotency_key: str | None = None,
         storage: str | None = None,
@@ -367,11 +368,11 @@ class AsyncHiAPI:
         headers = {"Accept": "application/json", "User-Agent": "hiapi-notebook"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        content = None
+        content: bytes | None = None
         if json_body is not None:
             # Strict JSON: NaN and Infinity were refused with the field's name before this.
-            content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            content = content.encode()
+            text = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            content = text.encode()
             headers["Content-Type"] = "application/json"
         url = self.base_url + path
         attempt = 0
@@ -381,6 +382,7 @@ class AsyncHiAPI:
             status: int | None = None
             error_code: str | None = None
             retry_after: float | None = None
+            failure: HiAPIError
             try:
                 assert self._gate is not None
                 async with self._gate:
@@ -395,7 +397,7 @@ class AsyncHiAPI:
                 # ExceptionGroup from a connect, an OverflowError for a bad port): one line,
                 # built here and raised below, outside this block, so the exception carries
                 # no chain back into httpcore's frames (which hold the request's headers).
-                failure: HiAPIError = APIConnectionError(
+                failure = APIConnectionError(
                     f"Could not reach HiAPI at {self.base_url} ({_network_reason(exc)}); "
                     "check your network and HIAPI_BASE_URL"
                 )
@@ -537,7 +539,7 @@ class _SyncTasks:
     def __init__(self, inner: AsyncTasks) -> None:
         self._inner = inner
 
-    def create(self, model, input, **kw) -> CreatedTask:
+    def create(self, model: str, input: Mapping[str, Any], **kw: Any) -> CreatedTask:
         return _loop.run_sync(self._inner.create(model, input, **kw))
 
     def retrieve(self, task_id: str) -> Task:
@@ -546,10 +548,10 @@ class _SyncTasks:
     def list(self, page: int = 1, size: int = 20) -> TaskPage:
         return _loop.run_sync(self._inner.list(page, size))
 
-    def wait(self, task_id: str, **kw) -> Task:
+    def wait(self, task_id: str, **kw: Any) -> Task:
         return _loop.run_sync(self._inner.wait(task_id, **kw))
 
-    def run(self, model, input, **kw) -> Task:
+    def run(self, model: str, input: Mapping[str, Any], **kw: Any) -> Task:
         return _loop.run_sync(self._inner.run(model, input, **kw))
 
 

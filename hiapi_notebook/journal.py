@@ -253,6 +253,7 @@ class Journal:
                     notebook,
                 ),
             )
+            assert cursor.lastrowid is not None  # an INSERT gives the row it made
             return self._fetch(conn, cursor.lastrowid), True
 
     def reusable(
@@ -271,7 +272,9 @@ class Journal:
         row = self._reusable(request_hash(model, input, route, storage, server, callback), variant)
         return Record.from_row(row) if row else None
 
-    def _reusable(self, digest: str, variant: int, conn: sqlite3.Connection | None = None):
+    def _reusable(
+        self, digest: str, variant: int, conn: sqlite3.Connection | None = None
+    ) -> sqlite3.Row | None:
         """The newest row for this request that did not end in failure (a re-run of a failed
         task, ``cancelled`` or ``error`` included, submits anew)."""
         sql = (

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 from .errors import APIError, NotFoundError
@@ -34,11 +37,11 @@ class JournalStore:
         self.journal = journal
         self.outputs_dir = Path(outputs_dir)
 
-    def batch(self):
+    def batch(self) -> AbstractContextManager[None]:
         """The runtime writes a batch of changes as one journal transaction."""
         return self.journal.batch()
 
-    def _safely(self, what: str, fn, *args) -> None:
+    def _safely(self, what: str, fn: Callable[..., object], *args: Any) -> None:
         """A journal hiccup must not stop a paid task from being followed."""
         try:
             fn(*args)
@@ -91,7 +94,7 @@ class JournalStore:
         return path
 
 
-def _definitive(error: BaseException | None) -> bool:
+def _definitive(error: BaseException | None) -> TypeGuard[APIError]:
     """A refusal that resending the same request cannot change (400, 401, 402, 403, 404, 422)."""
     return (
         isinstance(error, APIError)
@@ -148,6 +151,7 @@ def files_from_record(rec: Record, outputs_dir: Path | str = DEFAULT_OUTPUTS_DIR
         wire.setdefault("url", entry.get("url", ""))
         wire.setdefault("type", entry.get("type", "unknown"))
         path = Path(entry["path"]) if isinstance(entry.get("path"), str) and entry["path"] else None
+        problem: str | None
         if not entry:
             problem = "no local copy"
         elif path is None:

@@ -23,7 +23,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -164,7 +164,7 @@ class Job:
         """Block until the job ends (interruptible); raises its error."""
         return _loop.wait_future(self.future, timeout)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Task]:
         # shield: cancelling one awaiter (wait_for, an interrupted await) must not
         # cancel the shared future that every other waiter and view relies on.
         return asyncio.shield(asyncio.wrap_future(self.future)).__await__()
@@ -324,13 +324,13 @@ class Runtime:
             job.future.set_result(task)
         return job
 
-    def _launch(self, job: Job, coro, *, finished: float | None = None) -> Job:
+    def _launch(self, job: Job, coro: Coroutine[Any, Any, Any], *, finished: float | None = None) -> Job:
         job.server = self.client.base_url
         self._jobs.add(job)
         _loop.spawn(self._drive(job, coro, finished))
         return job
 
-    async def _drive(self, job: Job, coro, finished: float | None = None) -> None:
+    async def _drive(self, job: Job, coro: Coroutine[Any, Any, Any], finished: float | None = None) -> None:
         """Run a job to its end, then settle it: record, tell the views, resolve."""
         error: BaseException | None = None
         gate, entered = job.gate, False
@@ -354,7 +354,7 @@ class Runtime:
                 gate.stop(
                     f"not sent: HiAPI answered 402 to a task of this batch ({error.balance_text()}); {TOP_UP}"
                 )
-            if entered:
+            if gate is not None and entered:
                 gate.leave()
         if error is not None:
             job.error = error
@@ -376,7 +376,7 @@ class Runtime:
         else:
             job.future.set_exception(error)
 
-    async def _record(self, hook, *args) -> None:
+    async def _record(self, hook: Callable[..., object], *args: Any) -> None:
         """Journal writes run on the writer thread: a journal locked by another kernel
         must not stall every poll and bar on the loop."""
         assert self.writer is not None

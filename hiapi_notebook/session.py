@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import _loop, learnt_rates
@@ -31,6 +31,9 @@ from .records import Record
 from .runtime import Gate, Job, OutputFile, Runtime
 from .timing import recorded_durations
 from .views import frontend
+
+if TYPE_CHECKING:
+    from .sandbox import SandboxServer
 
 log = logging.getLogger("hiapi_notebook")
 
@@ -77,7 +80,7 @@ class Session:
         # row) is small and kept outright, so a result no name holds (a plain %%hiapi cell)
         # is still offered; one holding its bytes in memory (journal off) only weakly.
         self._seen: collections.deque[Job | weakref.ref[Job]] = collections.deque(maxlen=MAX_REMEMBERED)
-        self.sandbox = None  # a SandboxServer started by %hiapi sandbox
+        self.sandbox: SandboxServer | None = None  # started by %hiapi sandbox
         self.spend = SessionSpend()  # what this kernel session sent, estimated
         self._before_sandbox: _Saved | None = None  # what entering the sandbox replaced
 
@@ -438,18 +441,16 @@ class Session:
         key is neither lost nor replaced by the sandbox's."""
         if "api_key" in changes:
             changes["api_key"] = hide_key(changes["api_key"])
-        leaving = (
-            self.using_builtin_sandbox and "base_url" in changes and changes["base_url"] != self.sandbox.url
-        )
-        if not leaving:
-            return self._configure(**changes)
+        sandbox = self.sandbox if self.using_builtin_sandbox else None
+        if sandbox is None or "base_url" not in changes or changes["base_url"] == sandbox.url:
+            return self._configure(**changes)  # not leaving the built-in sandbox
         saved = self._before_sandbox or _Saved({}, None, None)
         if "api_key" not in changes:
             changes["api_key"] = saved.api_key
         if changes["base_url"] is None:  # "not the sandbox": back to the server used before it
             changes["base_url"] = saved.base_url
         settings = self._configure(**changes)  # first: a refused change leaves the sandbox on
-        for name, value in _sandbox_env(self.sandbox.url).items():
+        for name, value in _sandbox_env(sandbox.url).items():
             if os.environ.get(name) == value:  # untouched since: give back what was there
                 if saved.env.get(name) is None:
                     del os.environ[name]
