@@ -215,7 +215,10 @@ class RequestBudget:
     ``learnt``: what the journal remembers of this key, to start from."""
 
     def __init__(
-        self, ceiling: float | None = None, clock=time.monotonic, learnt: Learnt | None = None
+        self,
+        ceiling: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        learnt: Learnt | None = None,
     ) -> None:
         self.clock = clock
         self.control = RateControl(ceiling, learnt, clock())

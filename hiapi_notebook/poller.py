@@ -224,12 +224,12 @@ class Poller:
             self._outage = 0
             now = self.clock()
             for task in page.items:
-                entry = self.follows.get(task.task_id)
-                if entry is not None and not entry.ended:
+                follow = self.follows.get(task.task_id)
+                if follow is not None and not follow.ended:
                     if task.succeeded and not task.output:
                         continue  # a list without outputs: the detail request will tell
-                    entry.off_list = False
-                    self._record(entry, task, now)
+                    follow.off_list = False
+                    self._record(follow, task, now)
                     seen.add(task.task_id)
             unseen = [e for e in due if e.task_id not in seen and not e.ended]
             if not unseen:
@@ -240,7 +240,7 @@ class Poller:
                 return seen
 
     def _list_ends(self, page: TaskPage, page_no: int) -> bool:
-        return len(page.items) < self.page_size or (page.total and page_no * self.page_size >= page.total)
+        return len(page.items) < self.page_size or bool(page.total and page_no * self.page_size >= page.total)
 
     @staticmethod
     def _passed(page: TaskPage, unseen: list[Follow]) -> bool:
@@ -333,7 +333,9 @@ class Poller:
                     entry.next_at = min(entry.next_at, entry.asked + gap)
 
 
-async def watch(poller: Poller, entry: Follow, *, timeout: float | None, on_change) -> Task:
+async def watch(
+    poller: Poller, entry: Follow, *, timeout: float | None, on_change: Callable[[Task], Awaitable[object]]
+) -> Task:
     """Read ``entry``'s news until it ends; ``on_change(task)`` hears each status in
     order (awaited). Returns the last task; raises the entry's error, or
     ``TimeoutError`` once ``timeout`` seconds have passed."""
