@@ -130,12 +130,18 @@ def test_thirty_results_in_the_folder_and_the_17th_is_picked_by_a_click(lab, pag
     assert chip.locator(".hiapi-media-label").inner_text() == f"hiapi-outputs/{task}/0-image.png"
     printed = kernel_print(
         page,
+        "import base64\n"
         "c = form._fields['input_urls']\n"
-        "print(len(c.items), c.items[0].task_id, c.items[0].prompt, form.request().input['input_urls'][0])",
+        "sent = form.request().input['input_urls'][0]\n"
+        "copy = open(c.items[0].outputs[0].path, 'rb').read()\n"
+        "print(len(c.items), c.items[0].task_id, c.items[0].prompt, "
+        "sent == 'data:image/png;base64,' + base64.b64encode(copy).decode())",
     )
-    count, picked, *prompt, url = printed.split()
+    count, picked, *prompt, is_copy = printed.split()
     assert (count, picked, " ".join(prompt)) == ("1", task, "folder picture number13")
-    assert url.startswith("http") and task in url  # sent by its URL while that lives
+    # Made by the other notebook's kernel on its own sandbox, whose URLs die with it: the
+    # form sends that result's local copy, byte for byte.
+    assert is_copy == "True"
 
     # --- the filter ------------------------------------------------------------------------------
     filter_box.fill("number07")
@@ -182,8 +188,12 @@ def test_thirty_results_in_the_folder_and_the_17th_is_picked_by_a_click(lab, pag
         timeout=60_000,
     )
     wait_idle(page)
-    sent = kernel_print(page, "print(form.generations[-1].job.request.input['input_urls'][0])")
-    assert task in sent
+    sent = kernel_print(
+        page,
+        "sent = form.generations[-1].job.request.input['input_urls']\n"
+        "print(len(sent), sent[0] == 'data:image/png;base64,' + base64.b64encode(copy).decode())",
+    )
+    assert sent.split() == ["2", "True"]  # the picked result's copy first, then the upload
 
 
 # --- a reopened notebook: no dead form, the twin instead ------------------------------------------
