@@ -20,10 +20,12 @@ Override ``kernel_env`` (a dict of extra environment variables) to point kernels
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -241,6 +243,21 @@ def widget_updates(msgs: list[Msg], comm_id: str | None = None) -> list[dict]:
 
 def display_updates(msgs: list[Msg]) -> list[Msg]:
     return [m for m in msgs if m["msg_type"] == "update_display_data"]
+
+
+def pictures(msgs: list[Msg]) -> list[bytes]:
+    """The pictures display updates brought, as bytes: an image output, or (where files
+    beside the notebook do not load, as in Colab) a preview embedded in the HTML."""
+    found = []
+    for m in display_updates(msgs):
+        data = m["content"]["data"]
+        if "image/png" in data:
+            found.append(base64.b64decode(data["image/png"]))
+        html = data.get("text/html", "")
+        found += [
+            base64.b64decode(b) for b in re.findall(r'src="data:image/(?:png|jpeg);base64,([^"]+)"', html)
+        ]
+    return found
 
 
 def widget_model_ids(msgs: list[Msg]) -> list[str]:

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from kernel_harness import COLAB, display_updates, execute, kernel_argv, start_kernel, stop_kernel
+from kernel_harness import COLAB, display_updates, execute, kernel_argv, pictures, start_kernel, stop_kernel
 
 from hiapi_notebook.sandbox import SandboxServer
 
@@ -104,7 +104,7 @@ def test_kill_before_the_create_answered_resends_with_the_same_key(notebook):
         nb.start()
         reply, msgs = nb.run(IMAGE_CELL)
         assert reply["content"]["status"] == "ok"
-        assert [m for m in display_updates(msgs) if "image/png" in m["content"]["data"]]
+        assert pictures(msgs)
         assert "replayed" in str(msgs)  # the resend carried the first key: no second task
         assert srv.task_count == 1
 
@@ -125,7 +125,7 @@ def test_cached_rerun_sends_nothing_and_survives_expired_urls(notebook, label):
         assert reply["content"]["status"] == "ok"
         assert len(srv.requests) == before, srv.requests[before:]  # zero requests
         assert "cached" in str(again)
-        png = [m for m in display_updates(again) if "image/png" in m["content"]["data"]]
+        png = pictures(again)
         assert png, "the local copy was not shown"
         reply, msgs = nb.run(
             "from hiapi_notebook.api import submit\n"
@@ -164,7 +164,7 @@ def test_broken_journal_is_one_line_and_the_notebook_still_works(notebook, tmp_p
             )
             assert "journal" in stderr and ("HIAPI_HOME" in stderr or "delete" in stderr), stderr
             assert stderr.count("\n") == 1 and "Traceback" not in stderr
-            assert [m for m in display_updates(msgs) if "image/png" in m["content"]["data"]]
+            assert pictures(msgs)
             assert srv.task_count == 1
     finally:
         if holder is not None:

@@ -2,12 +2,11 @@
 in the Colab-like kernel too): live status and media reach the front end (iopub)
 after the cell returned, with no further cell run."""
 
-import base64
 import json
 import threading
 
 import pytest
-from kernel_harness import display_updates, widget_model_ids, widget_updates, with_colab
+from kernel_harness import display_updates, pictures, widget_model_ids, widget_updates, with_colab
 
 pytestmark = pytest.mark.kernel
 SECRET = "sk-test-7f3a9c1e5b-never-shown"
@@ -16,10 +15,6 @@ SECRET = "sk-test-7f3a9c1e5b-never-shown"
 KERNEL_SANDBOX_SPEED = 6
 KERNEL_API_KEY = SECRET
 KERNEL_POLL_INTERVAL = "0.1"
-
-
-def _png_updates(msgs):
-    return [m for m in display_updates(msgs) if "image/png" in m["content"]["data"]]
 
 
 def _status_html(msgs):
@@ -43,13 +38,13 @@ def test_no_wait_cell_keeps_updating_after_it_returned(kernel, sandbox_server):
     def closed(got):
         return any(m["msg_type"] == "comm_close" and m["content"]["comm_id"] == bar_id for m in got)
 
-    later = kernel.collect_iopub(30, until=lambda got: _png_updates(got) and closed(got))
+    later = kernel.collect_iopub(30, until=lambda got: pictures(got) and closed(got))
     assert not [m for m in later if m["msg_type"] == "execute_input"], "a cell ran meanwhile"
     styles = [s.get("bar_style") for s in widget_updates(cell + later) if "bar_style" in s]
     assert "info" in styles, styles  # queued
     assert "" in styles, styles  # handling / archiving: running
-    png = _png_updates(later)[-1]["content"]["data"]["image/png"]
-    assert base64.b64decode(png).startswith(b"\x89PNG")
+    picture = pictures(later)[-1]
+    assert picture.startswith((b"\x89PNG", b"\xff\xd8\xff"))
     final = _status_html(later)[-1]
     assert 'data-status="success"' in final
     assert "&lt;b&gt;in&lt;/b&gt;" in final and "<b>in</b>" not in final  # the prompt is escaped
@@ -65,14 +60,14 @@ def test_waiting_cell_shows_result_inside_the_cell(kernel, sandbox_server):
     kernel.execute("%load_ext hiapi_notebook")
     reply, cell = kernel.execute("%%hiapi gpt-image-2/text-to-image -o fox\nA red fox", timeout=60)
     assert reply["content"]["status"] == "ok", reply["content"]
-    assert _png_updates(cell), "the image arrived before the cell finished"
+    assert pictures(cell), "the image arrived before the cell finished"
     reply, msgs = kernel.execute("print(fox.status, fox.task_id, len(fox.outputs[0].data()))")
     text = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
     assert text.startswith("success tk-hiapi-")
     # re-running the same cell reuses the recorded result: nothing new reaches the server
     reply, again = kernel.execute("%%hiapi gpt-image-2/text-to-image\nA red fox")
     assert reply["content"]["status"] == "ok"
-    assert _png_updates(again) and "cached" in "".join(_status_html(again))
+    assert pictures(again) and "cached" in "".join(_status_html(again))
     assert sandbox_server.task_count == 1
 
 
@@ -88,7 +83,7 @@ def test_bars_move_while_another_cell_is_busy(kernel):
     meanwhile = busy + kernel.collect_iopub(0)
     states = widget_updates(meanwhile)
     assert any(s.get("bar_style") == "" for s in states), states  # it went on to handling
-    assert _png_updates(meanwhile), "the image did not arrive while the kernel was busy"
+    assert pictures(meanwhile), "the image did not arrive while the kernel was busy"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +139,7 @@ def test_live_widget_output_has_a_readable_text_fallback(kernel):
         and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
     ]
     assert live["text/plain"].startswith('gpt-image-2/text-to-image · "A quiet harbour"')
-    kernel.collect_iopub(15, until=_png_updates)
+    kernel.collect_iopub(15, until=pictures)
 
 
 def test_a_shown_grid_with_saves_keeps_to_two_threads_of_ours(kernel, sandbox_server, tmp_path):
