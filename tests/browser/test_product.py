@@ -317,6 +317,9 @@ def run_observing_no_wait(page, all_cells: list[dict]) -> tuple[int | None, bool
         return no_wait, execute(page, "notebook:run-all-cells")
     activate(page, no_wait + 1)
     assert execute(page, "notebook:run-all-above"), "a cell failed before the --no-wait cell"
+    # Idle within seconds: the kernel's status flickers to busy for the front end's own widget
+    # messages (a closed bar's comm), never for long; the task itself runs on in the background.
+    wait_idle(page, timeout=10)
     assert kernel_state(page) == {"kernel": "idle", "busyCells": 0}
     wait_cell_final(page, no_wait)
     activate(page, no_wait + 1)
