@@ -46,14 +46,14 @@ def shell(monkeypatch):
 def test_jupyter_server_and_vscode_name_the_notebook(shell, monkeypatch):
     shell["shell"] = ZMQInteractiveShell()
     assert frontend.notebook_file() is None  # nbclient, papermill: nobody says
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/u/work/03-experiment.ipynb")
-    assert frontend.notebook_file() == "/home/u/work/03-experiment.ipynb"
-    shell["shell"] = ZMQInteractiveShell({"__vsc_ipynb_file__": "/home/u/work/vs.ipynb"})
-    assert frontend.notebook_file() == "/home/u/work/vs.ipynb"  # VS Code's own word first
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/u/notebooks/03-experiment.ipynb")
+    assert frontend.notebook_file() == "/home/u/notebooks/03-experiment.ipynb"
+    shell["shell"] = ZMQInteractiveShell({"__vsc_ipynb_file__": "/home/u/notebooks/vs.ipynb"})
+    assert frontend.notebook_file() == "/home/u/notebooks/vs.ipynb"  # VS Code's own word first
 
 
 def test_a_script_or_terminal_started_from_a_notebook_is_not_that_notebook(shell, monkeypatch):
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/u/work/03-experiment.ipynb")  # inherited
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/u/notebooks/03-experiment.ipynb")  # inherited
     assert frontend.notebook_file() is None  # a script: no shell
     shell["shell"] = TerminalInteractiveShell()
     assert frontend.notebook_file() is None
